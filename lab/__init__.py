@@ -1,0 +1,1 @@
+"""patroni-lab: topology, state, providers and exercises of the lab."""

@@ -1,0 +1,1 @@
+"""Invoke task modules; ``tasks.py`` at the top only assembles them."""

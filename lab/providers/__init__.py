@@ -1,0 +1,1 @@
+"""Providers create machines and publish only how to reach them."""

@@ -1,0 +1,70 @@
+"""Every way the lab reaches its nodes, each behind the safety guard.
+
+ssh goes through Fabric with ``.lab/ssh_config`` (the same file people use
+as ``ssh -F .lab/ssh_config node1``); HTTP and PostgreSQL connections go to
+topology addresses only.
+"""
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from functools import lru_cache
+from typing import Any
+
+from fabric import Config, Connection
+
+from lab import guard
+from lab import state as lab_state
+from lab.topology import Topology
+
+
+def ssh_config_path() -> str:
+    return str(lab_state.lab_dir() / "ssh_config")
+
+
+def connect(topo: Topology, node: str) -> Connection:
+    """A Fabric connection to ``node`` (name or member), after the guard's check."""
+    n = topo.node(node)
+    guard.check(n.address, topo)
+    return _connection(n.name, ssh_config_path())
+
+
+@lru_cache(maxsize=None)
+def _connection(name: str, ssh_config: str) -> Connection:
+    cfg = Config(runtime_ssh_path=ssh_config)
+    cfg.load_ssh_config()
+    return Connection(name, config=cfg, connect_timeout=10)
+
+
+def http(topo: Topology, address: str, port: int, path: str, *, method: str = "GET",
+         body: Any = None, timeout: float = 3.0) -> tuple[int, Any]:
+    """One HTTP request to a lab address; returns (status, parsed JSON or text). Status 0 = no answer."""
+    guard.check(address, topo)
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"http://{address}:{port}{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status, raw = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    except (urllib.error.URLError, OSError, TimeoutError):
+        return 0, None
+    text = raw.decode(errors="replace")
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+def pg_connect(topo: Topology, address: str, port: int | None = None, *, dbname: str = "postgres",
+               timeout: int = 3, **kw: Any):
+    """A psycopg2 connection to a lab address as the cluster's superuser."""
+    import psycopg2
+
+    guard.check(address, topo)
+    su = topo.cluster["superuser"]
+    return psycopg2.connect(host=address, port=port or topo.ports["postgres"], dbname=dbname,
+                            user=su["username"], password=su["password"],
+                            connect_timeout=timeout, **kw)

@@ -1,0 +1,339 @@
+"""The lab's topology: loaded from one YAML file, validated once, read everywhere.
+
+The schema is declarative (a table of keys and checks, like Patroni's
+``validator.py``): every error names the offending key and value in one line,
+and loading happens before anything is created, so bad input changes nothing.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PATH = ROOT / "topology.yml"
+
+ROLES = ("postgres", "haproxy", "standby")
+FIREWALL_MODES = ("article", "open-ports")
+WATCHDOG_MODES = ("off", "automatic", "required")
+
+
+class TopologyError(ValueError):
+    """A topology file that cannot be used; the message is one line."""
+
+
+# --- the schema ---------------------------------------------------------------
+
+def _str(pattern: str = r".+") -> Callable[[Any], str]:
+    def check(v: Any) -> str:
+        if not isinstance(v, str) or not re.fullmatch(pattern, v):
+            raise ValueError(f"must be a string matching {pattern}")
+        return v
+    return check
+
+
+def _ip(v: Any) -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(str(v))
+    except ValueError:
+        raise ValueError("is not an IPv4 address") from None
+
+
+def _net(v: Any) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(str(v))
+    except ValueError:
+        raise ValueError("is not an IPv4 network such as 192.168.234.0/24") from None
+
+
+def _port(v: Any) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 65535:
+        raise ValueError("must be a port number 1-65535")
+    return v
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError("must be true or false")
+    return v
+
+
+def _one_of(*choices: str) -> Callable[[Any], str]:
+    def check(v: Any) -> str:
+        if v not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return v
+    return check
+
+
+def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], list]:
+    def check(v: Any) -> list:
+        if not isinstance(v, list):
+            raise ValueError("must be a list")
+        return [item(x) for x in v]
+    return check
+
+
+def _roles(v: Any) -> list[str]:
+    if not isinstance(v, list) or not v:
+        raise ValueError("must be a non-empty list")
+    for r in v:
+        if r not in ROLES:
+            raise ValueError(f"has unknown role {r!r} (known: {', '.join(ROLES)})")
+    return list(v)
+
+
+def _credentials(v: Any) -> dict:
+    if not isinstance(v, dict) or set(v) != {"username", "password"}:
+        raise ValueError("must be {username: ..., password: ...}")
+    return {k: str(x) for k, x in v.items()}
+
+
+def _mapping(v: Any) -> dict:
+    if not isinstance(v, dict):
+        raise ValueError("must be a mapping")
+    return v
+
+
+NAME = _str(r"[a-z][a-z0-9-]{0,30}")
+MEMBER = _str(r"[a-z][a-z0-9_-]{0,30}")
+
+# key -> check; a trailing "?" marks an optional key with its default.
+SCHEMA: dict[str, dict[str, Any]] = {
+    "lab": {"name": NAME, "subnet": _net, "bridge": _str(r"[a-z][a-z0-9_-]{0,14}")},
+    "node": {"name": NAME, "address": _ip, "member": MEMBER, "roles": _roles},
+    "vips": {"read_write": _ip, "read_only": _ip, "haproxy": _ip},
+    "ports": {k: _port for k in ("postgres", "patroni", "etcd_client", "etcd_peer",
+                                  "haproxy_primary", "haproxy_replicas", "haproxy_stats")},
+    "cluster": {"scope": MEMBER, "namespace": _str(r"/([\w-]+/)*"), "standby_scope": MEMBER,
+                "standby_slot": _str(r"[a-z0-9_]+"), "data_dir": _str(r"/\S+"),
+                "superuser": _credentials, "replication": _credentials},
+    "etcd": {"members": _list_of(NAME)},
+    "options": {"firewall?": ("article", _one_of(*FIREWALL_MODES)),
+                "watchdog_mode?": ("automatic", _one_of(*WATCHDOG_MODES)),
+                "synchronous_mode?": (False, _bool),
+                "replicatefrom?": ({}, _mapping)},
+}
+TOP_LEVEL = ("lab", "nodes", "vips", "ports", "cluster", "etcd", "options")
+
+
+def _section(where: str, data: Any, schema: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise TopologyError(f"{where}: must be a mapping, got {data!r}")
+    known = {k.rstrip("?") for k in schema}
+    for key in data:
+        if key not in known:
+            raise TopologyError(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
+    out: dict[str, Any] = {}
+    for key, check in schema.items():
+        name = key.rstrip("?")
+        if name not in data:
+            if key.endswith("?"):
+                out[name] = check[0]
+                continue
+            raise TopologyError(f"{where}.{name}: missing")
+        fn = check[1] if key.endswith("?") else check
+        try:
+            out[name] = fn(data[name])
+        except ValueError as e:
+            raise TopologyError(f"{where}.{name}: {data[name]!r} {e}") from None
+    return out
+
+
+# --- the model ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    address: str
+    member: str
+    roles: tuple[str, ...]
+    etcd: bool = False
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+
+@dataclass(frozen=True)
+class Topology:
+    path: Path
+    name: str
+    subnet: ipaddress.IPv4Network
+    bridge: str
+    nodes: tuple[Node, ...]
+    vips: dict[str, str]
+    ports: dict[str, int]
+    cluster: dict[str, Any]
+    etcd_members: tuple[str, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def node(self, name: str) -> Node:
+        """A node by its name (node1) or its Patroni member name (pg1)."""
+        for n in self.nodes:
+            if name in (n.name, n.member):
+                return n
+        raise KeyError(f"no node or member named {name!r} (known: {', '.join(self.names)})")
+
+    @property
+    def names(self) -> list[str]:
+        return [n.name for n in self.nodes]
+
+    def with_role(self, role: str) -> list[Node]:
+        return [n for n in self.nodes if n.has(role)]
+
+    @property
+    def postgres_nodes(self) -> list[Node]:
+        return self.with_role("postgres")
+
+    @property
+    def haproxy_nodes(self) -> list[Node]:
+        return self.with_role("haproxy")
+
+    @property
+    def standby_node(self) -> Node | None:
+        found = self.with_role("standby")
+        return found[0] if found else None
+
+    @property
+    def etcd_nodes(self) -> list[Node]:
+        return [n for n in self.nodes if n.etcd]
+
+    @property
+    def gateway(self) -> str:
+        """The host's own address on the lab network (first usable address)."""
+        return str(next(self.subnet.hosts()))
+
+    @cached_property
+    def addresses(self) -> list[str]:
+        """Every address the lab owns: node addresses, then VIPs."""
+        return [n.address for n in self.nodes] + list(self.vips.values())
+
+    def etcd_hosts(self) -> str:
+        """host:port list for Patroni's etcd/etcd3 section."""
+        port = self.ports["etcd_client"]
+        return ",".join(f"{n.address}:{port}" for n in self.etcd_nodes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A plain view for templates and for the Vagrantfile's Ruby side."""
+        return {
+            "name": self.name, "subnet": str(self.subnet), "bridge": self.bridge,
+            "gateway": self.gateway,
+            "nodes": [n.__dict__ | {"roles": list(n.roles)} for n in self.nodes],
+            "vips": self.vips, "ports": self.ports, "cluster": self.cluster,
+            "etcd_members": list(self.etcd_members), "options": self.options,
+        }
+
+
+def parse(data: Any, path: Path = DEFAULT_PATH) -> Topology:
+    """Validate an already-read YAML document and build the model."""
+    where = path.name
+    if not isinstance(data, dict):
+        raise TopologyError(f"{where}: must be a mapping of {', '.join(TOP_LEVEL)}")
+    for key in data:
+        if key not in TOP_LEVEL:
+            raise TopologyError(f"{where}: {key}: unknown key (known: {', '.join(TOP_LEVEL)})")
+    for key in TOP_LEVEL:
+        if key not in data and key != "options":
+            raise TopologyError(f"{where}: {key}: missing")
+
+    lab = _section("lab", data["lab"], SCHEMA["lab"])
+    subnet = lab["subnet"]
+    if subnet.prefixlen > 29:
+        raise TopologyError(f"lab.subnet: {subnet} is too small for a lab")
+    vips = _section("vips", data["vips"], SCHEMA["vips"])
+    ports = _section("ports", data["ports"], SCHEMA["ports"])
+    cluster = _section("cluster", data["cluster"], SCHEMA["cluster"])
+    etcd = _section("etcd", data["etcd"], SCHEMA["etcd"])
+    options = _section("options", data.get("options") or {}, SCHEMA["options"])
+
+    raw_nodes = data["nodes"]
+    if not isinstance(raw_nodes, list) or not raw_nodes:
+        raise TopologyError("nodes: must be a non-empty list")
+    nodes_in = [_section(f"nodes[{i}]", n, SCHEMA["node"]) for i, n in enumerate(raw_nodes)]
+
+    def in_subnet(key: str, ip: ipaddress.IPv4Address) -> None:
+        if ip not in subnet:
+            raise TopologyError(f"{key}: {ip} is outside the lab subnet {subnet}")
+        if ip in (subnet.network_address, subnet.broadcast_address):
+            raise TopologyError(f"{key}: {ip} is the subnet's network or broadcast address")
+        if str(ip) == str(next(subnet.hosts())):
+            raise TopologyError(f"{key}: {ip} is reserved for the host side of the lab network")
+
+    seen: dict[str, str] = {}
+
+    def unique(kind: str, key: str, value: str) -> None:
+        other = seen.get(f"{kind}:{value}")
+        if other:
+            raise TopologyError(f"{key}: {value} duplicates {other}")
+        seen[f"{kind}:{value}"] = key
+
+    for i, n in enumerate(nodes_in):
+        key = f"nodes[{i}]"
+        unique("name", f"{key}.name", n["name"])
+        unique("member", f"{key}.member", n["member"])
+        in_subnet(f"{key}.address", n["address"])
+        unique("address", f"{key}.address", str(n["address"]))
+    for role, ip in vips.items():
+        in_subnet(f"vips.{role}", ip)
+        other = seen.get(f"address:{ip}")
+        if other:
+            raise TopologyError(f"vips.{role}: {ip} equals {other}; a VIP must not be a node address")
+        unique("address", f"vips.{role}", str(ip))
+    for port, number in ports.items():
+        unique("port", f"ports.{port}", str(number))
+
+    names = {n["name"] for n in nodes_in}
+    if not etcd["members"]:
+        raise TopologyError("etcd.members: [] needs at least one etcd member")
+    for m in etcd["members"]:
+        if m not in names:
+            raise TopologyError(f"etcd.members: {m!r} is not a node (known: {', '.join(sorted(names))})")
+    if len(set(etcd["members"])) != len(etcd["members"]):
+        raise TopologyError(f"etcd.members: {etcd['members']} lists a node twice")
+
+    pg = [n for n in nodes_in if "postgres" in n["roles"]]
+    if len(pg) < 2:
+        raise TopologyError(f"nodes: {len(pg)} node(s) with role postgres; a Patroni cluster needs at least 2")
+    standby = [n for n in nodes_in if "standby" in n["roles"]]
+    if len(standby) > 1:
+        raise TopologyError(f"nodes: {', '.join(n['name'] for n in standby)} all have role standby; at most one may")
+    for n in standby:
+        if "postgres" in n["roles"]:
+            raise TopologyError(f"nodes: {n['name']} has roles postgres and standby; a standby cluster member needs its own node")
+
+    pg_members = {n["member"] for n in pg}
+    for src, dst in options["replicatefrom"].items():
+        if src not in pg_members or dst not in pg_members or src == dst:
+            raise TopologyError(
+                f"options.replicatefrom: {src}: {dst} must name two different postgres members "
+                f"({', '.join(sorted(pg_members))})")
+
+    nodes = tuple(Node(name=n["name"], address=str(n["address"]), member=n["member"],
+                       roles=tuple(n["roles"]), etcd=n["name"] in etcd["members"])
+                  for n in nodes_in)
+    return Topology(path=path, name=lab["name"], subnet=subnet, bridge=lab["bridge"], nodes=nodes,
+                    vips={k: str(v) for k, v in vips.items()}, ports=ports, cluster=cluster,
+                    etcd_members=tuple(etcd["members"]), options=options)
+
+
+def load(path: str | os.PathLike | None = None) -> Topology:
+    """Read and validate the topology (``$LAB_TOPOLOGY`` or ``topology.yml``)."""
+    p = Path(path or os.environ.get("LAB_TOPOLOGY") or DEFAULT_PATH)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise TopologyError(f"{p}: cannot read ({e.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise TopologyError(f"{p.name}: not valid YAML{at}: {problem}") from None
+    return parse(data, p)

@@ -1,0 +1,9 @@
+"""patroni-lab: `invoke --list` shows the commands, `invoke --help <task>` their options."""
+from invoke import Collection
+
+from lab.cli import exercises, machines, provisioning
+
+ns = Collection()
+for module in (machines, provisioning, exercises):
+    for task in module.TASKS:
+        ns.add_task(task)
