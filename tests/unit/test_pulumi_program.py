@@ -1,0 +1,244 @@
+"""The Pulumi program under Pulumi's mocks: which resources it declares, with what.
+
+No Pulumi CLI, plugin or libvirt is needed: ``set_mocks`` answers every
+resource registration with its inputs, which the tests read back.
+"""
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import shutil
+import subprocess
+
+import pulumi
+import pytest
+import yaml
+
+from lab import topology
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.resources.append(args)
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+    def of_type(self, token: str) -> list[pulumi.runtime.MockResourceArgs]:
+        return [r for r in self.resources if r.typ == token]
+
+
+# set_mocks must run before the program module creates any resource.
+MOCKS = RecordingMocks()
+pulumi.runtime.set_mocks(MOCKS, project="patroni-lab", stack="test", preview=False)
+
+from lab import pulumi_program as program  # noqa: E402
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly lab@test"
+TOPO = topology.load(topology.DEFAULT_PATH)
+
+
+def settings(**kw) -> program.Settings:
+    return program.Settings(ssh_public_key=KEY, **kw)
+
+
+@pulumi.runtime.test
+def test_four_domains_named_after_the_topology():
+    MOCKS.resources.clear()
+    out = program.build(TOPO, settings())
+
+    def check(names):
+        assert sorted(names) == sorted(f"{TOPO.name}-{n.name}" for n in TOPO.nodes)
+        domains = MOCKS.of_type("libvirt:index/domain:Domain")
+        assert len(domains) == len(TOPO.nodes) == 4
+        for d in domains:
+            node = TOPO.node(d.inputs["name"].removeprefix(f"{TOPO.name}-"))
+            nic = d.inputs["networkInterfaces"][0]
+            assert nic["addresses"] == [node.address]
+            assert nic["mac"] == program.mac_for(node.address)
+            assert d.inputs["memory"] == 2048 and d.inputs["vcpu"] == 2
+    return pulumi.Output.all(*[d.name for d in out["domains"].values()]).apply(check)
+
+
+@pulumi.runtime.test
+def test_network_covers_the_topology_subnet_on_its_bridge():
+    MOCKS.resources.clear()
+    out = program.build(TOPO, settings())
+
+    def check(args):
+        addresses, bridge = args
+        assert addresses == [str(TOPO.subnet)]
+        assert bridge == TOPO.bridge
+        net = MOCKS.of_type("libvirt:index/network:Network")[0].inputs
+        assert net["dhcp"] == {"enabled": False}
+        assert {h["hostname"]: h["ip"] for h in net["dns"]["hosts"]} == {n.name: n.address for n in TOPO.nodes}
+        # the bridge takes the subnet's first address: the host side the guard checks
+        assert str(next(ipaddress.IPv4Network(addresses[0]).hosts())) == TOPO.gateway
+    return pulumi.Output.all(out["network"].addresses, out["network"].bridge).apply(check)
+
+
+@pulumi.runtime.test
+def test_every_domain_gets_the_i6300esb_watchdog():
+    MOCKS.resources.clear()
+    out = program.build(TOPO, settings())
+
+    def check(xmls):
+        assert len(xmls) == 4
+        for xml in xmls:
+            assert '<watchdog model="i6300esb" action="reset"/>' in xml["xslt"]
+    return pulumi.Output.all(*[d.xml for d in out["domains"].values()]).apply(check)
+
+
+@pytest.mark.skipif(not shutil.which("xsltproc"), reason="xsltproc not installed")
+def test_watchdog_xslt_really_adds_the_device_once(tmp_path):
+    # Apply the stylesheet as libvirt would, to a minimal domain XML.
+    (tmp_path / "w.xsl").write_text(program.WATCHDOG_XSLT)
+    (tmp_path / "d.xml").write_text("<domain type='kvm'><name>x</name><devices><disk/></devices></domain>")
+    out = subprocess.run(["xsltproc", "w.xsl", "d.xml"], cwd=tmp_path, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.count('<watchdog model="i6300esb" action="reset"/>') == 1 and "<disk/>" in out
+    (tmp_path / "d2.xml").write_text(out)
+    again = subprocess.run(["xsltproc", "w.xsl", "d2.xml"], cwd=tmp_path, capture_output=True,
+                           text=True, check=True).stdout
+    assert again.count("<watchdog") == 1
+
+
+@pulumi.runtime.test
+def test_cloud_init_per_node_sets_host_user_key_address_and_el7_vault():
+    MOCKS.resources.clear()
+    out = program.build(TOPO, settings())
+
+    def check(_):
+        disks = {r.inputs["name"]: r.inputs for r in MOCKS.of_type("libvirt:index/cloudInitDisk:CloudInitDisk")}
+        assert len(disks) == 4
+        for n in TOPO.nodes:
+            ci = disks[f"{TOPO.name}-{n.name}-cloudinit.iso"]
+            assert ci["userData"].startswith("#cloud-config\n")
+            ud = yaml.safe_load(ci["userData"])
+            assert ud["hostname"] == n.name
+            user = ud["users"][0]
+            assert user["name"] == "lab" and user["ssh_authorized_keys"] == [KEY]
+            assert user["sudo"] == "ALL=(ALL) NOPASSWD:ALL"
+            repo = ud["write_files"][0]
+            assert repo["path"] == "/etc/yum.repos.d/CentOS-Base.repo"
+            lines = repo["content"].splitlines()
+            assert all(l.startswith("#") for l in lines if "mirrorlist" in l)
+            assert [l for l in lines if l.startswith("baseurl=")] == [
+                f"baseurl=http://vault.centos.org/7.9.2009/{r}/$basearch/" for r in ("os", "updates", "extras")]
+            assert "vault.centos.org" in ud["bootcmd"][0]
+            net = yaml.safe_load(ci["networkConfig"])["config"][0]
+            assert net["mac_address"] == program.mac_for(n.address)
+            assert net["subnets"][0]["address"] == f"{n.address}/{TOPO.subnet.prefixlen}"
+            assert net["subnets"][0]["gateway"] == TOPO.gateway
+            assert yaml.safe_load(ci["metaData"])["local-hostname"] == n.name
+    return pulumi.Output.all(*[c.id for c in out["cloudinits"].values()]).apply(check)
+
+
+@pulumi.runtime.test
+def test_debian_image_skips_the_centos_repo_fix_and_uses_sudo_group():
+    MOCKS.resources.clear()
+    out = program.build(TOPO, settings(platform="debian12", image=program.DEFAULT_IMAGES["debian12"]))
+
+    def check(_):
+        for r in MOCKS.of_type("libvirt:index/cloudInitDisk:CloudInitDisk"):
+            ud = yaml.safe_load(r.inputs["userData"])
+            assert "write_files" not in ud and "bootcmd" not in ud
+            assert ud["users"][0]["groups"] == "sudo"
+        base = MOCKS.of_type("libvirt:index/volume:Volume")[0].inputs
+        assert base["source"] == program.DEFAULT_IMAGES["debian12"]
+    return out["base"].id.apply(check)
+
+
+@pulumi.runtime.test
+def test_node_volumes_are_copies_of_the_base_image_and_the_provider_uses_the_uri():
+    MOCKS.resources.clear()
+    out = program.build(TOPO, settings(uri="qemu+ssh://admin@hypervisor/system", memory=4096, cpus=4))
+
+    def check(_):
+        vols = {r.inputs["name"]: r.inputs for r in MOCKS.of_type("libvirt:index/volume:Volume")}
+        assert vols[f"{TOPO.name}-base.qcow2"]["source"] == program.DEFAULT_IMAGES["el7"]
+        for n in TOPO.nodes:
+            v = vols[f"{TOPO.name}-{n.name}.qcow2"]
+            assert v["baseVolumeId"] == f"{TOPO.name}-base-id" and v["size"] == 20 * 1024 ** 3
+        prov = MOCKS.of_type("pulumi:providers:libvirt")[0].inputs
+        assert prov["uri"] == "qemu+ssh://admin@hypervisor/system"
+        assert {d.inputs["memory"] for d in MOCKS.of_type("libvirt:index/domain:Domain")} == {4096}
+    return pulumi.Output.all(*[d.id for d in out["domains"].values()]).apply(check)
+
+
+# --- wrong input fails before anything is declared ----------------------------------
+
+def test_address_outside_the_network_is_refused_before_any_resource():
+    MOCKS.resources.clear()
+    stray = dataclasses.replace(TOPO.nodes[1], address="10.9.8.7")
+    bad = dataclasses.replace(TOPO, nodes=(TOPO.nodes[0], stray) + TOPO.nodes[2:])
+    with pytest.raises(program.ProgramError, match=r"node2: address 10\.9\.8\.7 is outside the lab network 192\.168\.234\.0/24"):
+        program.build(bad, settings())
+    assert MOCKS.resources == []
+
+
+def test_address_outside_the_network_in_the_topology_file_fails_to_load(tmp_path, monkeypatch):
+    data = yaml.safe_load(topology.DEFAULT_PATH.read_text())
+    data["nodes"][2]["address"] = "10.0.0.3"
+    (tmp_path / "t.yml").write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("LAB_TOPOLOGY", str(tmp_path / "t.yml"))
+    with pytest.raises(topology.TopologyError, match="outside the lab subnet"):
+        program.main()
+
+
+class FakeConfig(dict):
+    """What pulumi.Config.get returns: strings or None."""
+
+
+def test_empty_image_setting_is_refused():
+    with pytest.raises(program.ProgramError, match=r"patroni-lab:image is empty"):
+        program.settings_from(FakeConfig(image="", sshPublicKey=KEY))
+
+
+def test_platform_without_a_default_image_needs_the_image_setting():
+    with pytest.raises(program.ProgramError, match=r"platform: 'el8' has no default image; set patroni-lab:image"):
+        program.settings_from(FakeConfig(platform="el8", sshPublicKey=KEY))
+
+
+def test_image_path_that_does_not_exist_is_refused(tmp_path):
+    with pytest.raises(program.ProgramError, match="neither an http\\(s\\) URL nor an existing file"):
+        program.settings_from(FakeConfig(image=str(tmp_path / "missing.qcow2"), sshPublicKey=KEY))
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("memory", "lots", "memory: 'lots' is not a whole number"),
+    ("memory", "128", "memory: 128 must be MiB"),
+    ("cpus", "0", "cpus: 0 must be between"),
+    ("libvirtUri", "vbox:///session", "libvirtUri: 'vbox:///session' must start with"),
+    ("sshUser", "root", "sshUser: 'root'"),
+    ("sshPublicKey", "hello", "sshPublicKey: missing or not an OpenSSH public key"),
+])
+def test_bad_settings_name_themselves(key, value, message):
+    cfg = FakeConfig(sshPublicKey=KEY)
+    cfg[key] = value
+    with pytest.raises(program.ProgramError, match=message.replace("(", r"\(")):
+        program.settings_from(cfg)
+
+
+def test_missing_key_file_says_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_DIR", str(tmp_path))
+    with pytest.raises(program.ProgramError, match="sshPublicKey is not set and .*id_ed25519.pub cannot be read"):
+        program.settings_from(FakeConfig())
+    (tmp_path / "pulumi").mkdir()
+    (tmp_path / "pulumi" / "id_ed25519.pub").write_text(KEY + "\n")
+    s = program.settings_from(FakeConfig(libvirtUri="qemu+ssh://me@kvm1/system"))
+    assert s.ssh_public_key == KEY and s.is_remote and s.image == program.DEFAULT_IMAGES["el7"]
+    assert not program.Settings().is_remote
+
+
+def test_other_instances_get_their_own_names_and_subnet(tmp_path):
+    data = yaml.safe_load(topology.DEFAULT_PATH.read_text())
+    text = yaml.safe_dump(data).replace("192.168.234.", "192.168.237.").replace("patroni-lab", "patroni-lab-d")
+    other = topology.parse(yaml.safe_load(text.replace("plab0", "plab3")), tmp_path / "d.yml")
+    ci = yaml.safe_load(program.network_config(other, other.nodes[0].address))["config"][0]
+    assert ci["subnets"][0]["gateway"] == "192.168.237.1"
+    assert program.mac_for(other.nodes[0].address) == "52:54:00:a8:ed:c9"
