@@ -212,7 +212,13 @@ class PulumiProvider:
             return
         if not shutil.which("pulumi"):
             raise ProviderError(f"pulumi: the Pulumi CLI is needed to destroy the stack: {INSTALL_CLI}")
-        stack = self._stack(topo, create=False)
+        from pulumi.automation import StackNotFoundError
+
+        try:
+            stack = self._stack(topo, create=False)
+        except StackNotFoundError:
+            report(f"pulumi: no stack {topo.name} in {lab_dir() / 'pulumi' / 'state'}; nothing to destroy")
+            return
         stack.destroy(on_output=lambda line: report(line.rstrip()))
         stack.workspace.remove_stack(topo.name)
         report(f"pulumi: stack {topo.name} destroyed (settings in {stack_file(topo).name} kept)")

@@ -278,3 +278,36 @@ def test_registry_finds_both_providers():
     from lab import providers
     assert providers.get("hosts").name == "hosts"
     assert providers.get("pulumi").name == "pulumi"
+
+
+def test_pulumi_create_drives_the_stack_in_lab_dir_and_maps_outputs(with_cli, monkeypatch):
+    """The Automation API glue, with the stack faked: backend, env, key, outputs -> Machines."""
+    from pulumi import automation as auto
+
+    seen = {}
+
+    class FakeStack:
+        def up(self, on_output):
+            on_output("Updating (patroni-lab)\n")
+            return type("R", (), {"outputs": {
+                "addresses": auto.OutputValue({n.name: n.address for n in TOPO.nodes}, False),
+                "platform": auto.OutputValue("el7", False),
+                "sshUser": auto.OutputValue("lab", False)}})()
+
+    def fake_create_or_select(stack_name, work_dir, opts):
+        seen.update(stack=stack_name, work_dir=work_dir, env=opts.env_vars)
+        return FakeStack()
+
+    monkeypatch.setattr(auto, "create_or_select_stack", fake_create_or_select)
+    monkeypatch.setattr(pulumi_mod.PulumiProvider, "_wait_until_booted", lambda self, t, m, r: None)
+    said = []
+    m = pulumi_mod.PulumiProvider().create(TOPO, said.append)
+    lab = with_cli / "lab"
+    assert seen["stack"] == TOPO.name and seen["work_dir"] == str(with_cli)
+    assert seen["env"]["PULUMI_BACKEND_URL"] == f"file://{lab}/pulumi/state"
+    assert seen["env"]["LAB_TOPOLOGY"] == str(TOPO.path) and seen["env"]["LAB_DIR"] == str(lab)
+    assert (lab / "pulumi" / "id_ed25519.pub").read_text().startswith("ssh-ed25519 ")
+    assert m.platform == "el7" and m.interface == TOPO.bridge
+    assert {n: (h.hostname, h.user, h.key) for n, h in m.hosts.items()} == {
+        n.name: (n.address, "lab", str(lab / "pulumi" / "id_ed25519")) for n in TOPO.nodes}
+    assert "Updating (patroni-lab)" in said
