@@ -31,7 +31,8 @@ from lab.topology import ROOT, Topology
 PLUGIN_VERSION = "v0.5.4"          # the provider plugin matching pulumi-libvirt 0.5.4
 INSTALL_CLI = "install the Pulumi CLI (https://www.pulumi.com/docs/install/, e.g. `curl -fsSL https://get.pulumi.com | sh`)"
 INSTALL_PLUGIN = f"pulumi plugin install resource libvirt {PLUGIN_VERSION}"
-LIBVIRT_SOCKET = Path("/var/run/libvirt/libvirt-sock")
+# libvirtd, or the modular QEMU daemon of newer libvirt
+LIBVIRT_SOCKETS = (Path("/var/run/libvirt/libvirt-sock"), Path("/var/run/libvirt/virtqemud-sock"))
 BOOT_TIMEOUT = 600                 # seconds for all VMs to boot and finish cloud-init
 
 
@@ -131,8 +132,8 @@ class PulumiProvider:
                     f"hypervisor (e.g. `ip route add {topo.subnet} via <hypervisor>`), not the default route")
             self.interface = r["dev"]
         else:
-            if settings.uri == "qemu:///system" and not LIBVIRT_SOCKET.exists():
-                raise ProviderError(f"pulumi: libvirtd is not running ({LIBVIRT_SOCKET} missing): "
+            if settings.uri == "qemu:///system" and not any(p.exists() for p in LIBVIRT_SOCKETS):
+                raise ProviderError(f"pulumi: libvirtd is not running (no {LIBVIRT_SOCKETS[0]}): "
                                     f"install libvirt-daemon-system and start libvirtd")
             r = specific_route(first)
             if r and r.get("dev") != topo.bridge:

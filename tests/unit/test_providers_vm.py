@@ -58,7 +58,7 @@ def with_cli(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{fake_cli(tmp_path, LIBVIRT_PLUGIN)}:/usr/bin:/bin")
     monkeypatch.setenv("LAB_DIR", str(tmp_path / "lab"))
     monkeypatch.setattr(pulumi_mod, "ROOT", tmp_path)          # Pulumi.<stack>.yaml lives here
-    monkeypatch.setattr(pulumi_mod, "LIBVIRT_SOCKET", tmp_path)  # "libvirtd is running"
+    monkeypatch.setattr(pulumi_mod, "LIBVIRT_SOCKETS", (tmp_path,))  # "libvirtd is running"
     monkeypatch.setattr(pulumi_mod, "specific_route", lambda a: None)
     return tmp_path
 
@@ -85,6 +85,12 @@ def test_pulumi_preflight_reads_the_stack_file_and_rejects_bad_settings(with_cli
     p.preflight(TOPO)
     assert (p.program_settings.memory, p.program_settings.cpus) == (4096, 4)
     assert p.program_settings.image == pulumi_mod.program.DEFAULT_IMAGES["debian12"]
+
+
+def test_pulumi_says_when_libvirtd_is_not_running(with_cli, monkeypatch):
+    monkeypatch.setattr(pulumi_mod, "LIBVIRT_SOCKETS", (with_cli / "no-such-socket",))
+    with pytest.raises(ProviderError, match="libvirtd is not running .*install libvirt-daemon-system"):
+        pulumi_mod.PulumiProvider().preflight(TOPO)
 
 
 def test_pulumi_refuses_a_subnet_already_used_by_another_interface(with_cli, monkeypatch):

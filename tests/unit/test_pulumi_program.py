@@ -242,3 +242,13 @@ def test_other_instances_get_their_own_names_and_subnet(tmp_path):
     ci = yaml.safe_load(program.network_config(other, other.nodes[0].address))["config"][0]
     assert ci["subnets"][0]["gateway"] == "192.168.237.1"
     assert program.mac_for(other.nodes[0].address) == "52:54:00:a8:ed:c9"
+
+
+def test_project_file_names_the_config_namespace_and_a_python_runtime():
+    root = topology.ROOT
+    data = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    assert set(data) <= {"name", "description", "runtime"}
+    assert data["name"] == program.PROJECT
+    assert data["runtime"]["name"] == "python" and data["runtime"]["options"]["virtualenv"] == ".venv"
+    main = (root / "__main__.py").read_text()
+    assert "from lab.pulumi_program import main" in main and "\nmain()\n" in main
