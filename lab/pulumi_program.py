@@ -241,7 +241,9 @@ def build(topo: Topology, settings: Settings) -> dict[str, Any]:
     network = libvirt.Network(
         f"{topo.name}-net", name=topo.name, mode="nat", bridge=topo.bridge,
         addresses=[str(topo.subnet)], autostart=True,
-        dhcp={"enabled": False},               # addresses are static, from the topology
+        # DHCP serves only the per-node reservations the domains add (MAC -> topology
+        # address); the nodes configure the same address statically through cloud-init.
+        dhcp={"enabled": True},
         dns={"enabled": True, "local_only": True,
              "hosts": [{"hostname": n.name, "ip": n.address} for n in topo.nodes]},
         opts=opts)

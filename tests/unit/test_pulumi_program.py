@@ -74,7 +74,7 @@ def test_network_covers_the_topology_subnet_on_its_bridge():
         assert addresses == [str(TOPO.subnet)]
         assert bridge == TOPO.bridge
         net = MOCKS.of_type("libvirt:index/network:Network")[0].inputs
-        assert net["dhcp"] == {"enabled": False}
+        assert net["dhcp"] == {"enabled": True}
         assert {h["hostname"]: h["ip"] for h in net["dns"]["hosts"]} == {n.name: n.address for n in TOPO.nodes}
         # the bridge takes the subnet's first address: the host side the guard checks
         assert str(next(ipaddress.IPv4Network(addresses[0]).hosts())) == TOPO.gateway
