@@ -1,0 +1,102 @@
+"""`invoke exercise`: the drills of article §5 against the live lab."""
+from __future__ import annotations
+
+import json
+import time
+
+from invoke import Exit, task
+
+from lab import state as lab_state
+from lab.topology import TopologyError, load
+
+
+def _drill_name_may_be_omitted() -> None:
+    """Invoke treats a positional argument as required, but `invoke exercise --list` names no
+    drill. Before Invoke checks a task's positional arguments, give an unset drill name the
+    empty string (the task then only lists). Affects only this task's `drill` argument."""
+    from invoke.parser.parser import ParseMachine
+
+    original = ParseMachine.complete_context
+    if getattr(original, "_lab_optional_drill", False):
+        return
+
+    def complete_context(self) -> None:
+        ctx = self.context
+        if ctx is not None and ctx.name == "exercise":
+            for arg in ctx.positional_args:
+                if arg.name == "drill" and arg.value is None:
+                    arg.set_value("", cast=False)
+        original(self)
+
+    complete_context._lab_optional_drill = True
+    ParseMachine.complete_context = complete_context
+
+
+_drill_name_may_be_omitted()
+
+
+def _table(results) -> str:
+    rows = [f"{'drill':24} {'verdict':7} {'RTO vip':>8} {'RTO haproxy':>11} {'lost':>5} {'2 primaries':>11} {'time':>6}"]
+    for r in results:
+        rto = r.rto_s or {}
+        fmt = lambda v: "-" if v is None and not rto else ("never" if v is None else f"{v:g}s")
+        lost = r.writes.get("lost") if r.writes else None
+        rows.append(f"{r.drill:24} {r.verdict:7} {fmt(rto.get('vip')):>8} {fmt(rto.get('haproxy')):>11} "
+                    f"{'-' if lost is None else lost:>5} {str(r.split_brain.get('double_primary', '-')):>11} "
+                    f"{r.duration_s:>5g}s")
+    return "\n".join(rows)
+
+
+@task(
+    positional=["drill"],
+    help={
+        "drill": "a drill name (see --list), or 'all'",
+        "list": "list the drills, one line each",
+        "auto": "inject the faults automatically (default: guided, waits for you at each step)",
+        "scale": "multiply every time bound (slow providers, e.g. 2 for VMs); also $LAB_TIMEOUT_SCALE",
+    },
+)
+def exercise(c, drill=None, list_=False, auto=False, scale=None):
+    """Run a drill of article §5 on the live lab: guided (you inject the fault) or --auto."""
+    from lab.exercises import DRILLS, DrillError, Lab, lookup, run_drill
+    from lab.exercises.engine import timeout_scale
+
+    name = drill or ""
+    if list_ or not name:
+        width = max(len(n) for n in DRILLS)
+        for n, cls in DRILLS.items():
+            print(f"{n:{width}}  {cls.summary}")
+        if not name:
+            return
+    try:
+        classes = lookup([name])
+        factor = timeout_scale(scale if scale is not None else (c.config.get("exercise") or {}).get("timeout_scale"))
+    except DrillError as e:
+        raise Exit(f"exercise: {e}", code=2)
+    if name == "all" and not auto:
+        raise Exit("exercise: 'all' runs only with --auto (guided drills are one at a time)", code=2)
+    try:
+        topo = load()
+        lab_state.require("provisioned", action="run a drill")
+    except (TopologyError, lab_state.LabStateError) as e:
+        raise Exit(f"exercise: {e}", code=2)
+
+    results_dir = lab_state.lab_dir() / "drills"
+    started = time.monotonic()
+    results = [run_drill(cls, Lab(topo, auto=auto, scale=factor, results_dir=results_dir)) for cls in classes]
+    wall = round(time.monotonic() - started, 1)
+    print("\n" + _table(results) + f"\n\nwall time: {wall} s; results in {results_dir}")
+    if len(results) > 1:
+        (results_dir / "summary.json").write_text(json.dumps(
+            {"wall_time_s": wall, "scale": factor,
+             "results": {r.drill: {"verdict": r.verdict, "reason": r.reason, "rto_s": r.rto_s,
+                                   "lost": (r.writes or {}).get("lost"),
+                                   "double_primary": r.split_brain.get("double_primary"),
+                                   "duration_s": r.duration_s, "metrics": r.metrics} for r in results}},
+            indent=2, default=str) + "\n")
+    failed = [r.drill for r in results if not r.passed]
+    if failed:
+        raise Exit(f"exercise: failed: {', '.join(failed)}", code=1)
+
+
+TASKS = [exercise]

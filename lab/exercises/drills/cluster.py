@@ -1,0 +1,126 @@
+"""Article §5, the table's cluster rows: etcd down; no synchronous standby in synchronous mode."""
+from __future__ import annotations
+
+from lab.exercises import faults as F
+from lab.exercises.engine import Drill, Lab, drill
+
+
+def all_read_only(lab: Lab) -> bool:
+    states = [lab.probe.in_recovery(n.member) for n in lab.topo.postgres_nodes]
+    return all(s is True for s in states)
+
+
+def vip_commit(lab: Lab) -> tuple[bool, str]:
+    """One write through the read-write VIP, as an application would."""
+    from lab.exercises.writer import TABLE
+    from lab import remote
+    try:
+        conn = remote.pg_connect(lab.topo, lab.topo.vips["read_write"], timeout=2,
+                                 options="-c statement_timeout=3000")
+    except Exception as e:
+        return False, f"no connection: {str(e).strip()[:120]}"
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"INSERT INTO {TABLE} (id, path) VALUES (-(extract(epoch from clock_timestamp())*1e6)::bigint, 'probe')")
+        if any("synchronous replication" in n for n in conn.notices):
+            return False, "waited for a synchronous standby; cancelled, not acknowledged"
+        return True, "committed"
+    except Exception as e:
+        return False, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    finally:
+        conn.close()
+
+
+def stop_all_etcd(lab: Lab) -> None:
+    for n in lab.topo.etcd_nodes:
+        lab.inject(F.stop_etcd(lab.facts, n.name))
+
+
+@drill
+class EtcdDown(Drill):
+    name = "etcd-down"
+    section = "§5 table, row 10 (etcd集群故障); §5.3"
+    summary = "Stop etcd: every Patroni demotes its PostgreSQL; the cluster is all replicas and refuses writes."
+    story = """\
+With etcd gone, no Patroni can read or renew the leader key. The leader cannot
+prove it still leads, so after retry_timeout it demotes its own PostgreSQL to
+read-only rather than risk a second primary somewhere else. The replicas stay
+replicas. Result: the whole cluster is read-only, and every write is refused,
+until etcd returns. That is why the article asks for a highly available etcd,
+especially when one etcd serves many clusters (§5.3)."""
+    expected = "Every PostgreSQL is in recovery within about retry_timeout + loop_wait; writes through the VIP are refused while etcd is down; after etcd starts, a leader is elected and writes resume."
+    differs = ("Same in Patroni 4 by default. Patroni 4 adds failsafe_mode, which keeps the primary while it can "
+               "reach every member (drill etcd-failsafe).")
+
+    def run(self, lab: Lab) -> None:
+        leader = lab.leader()
+        t = lab.timing()
+        lab.step("Who is who", f"Leader: {leader}. etcd runs on: {', '.join(n.name for n in lab.topo.etcd_nodes)}.")
+        stop_all_etcd(lab)
+        took = lab.expect(lambda: all_read_only(lab), "every PostgreSQL is read-only (pg_is_in_recovery() = true)",
+                          within=t["retry_timeout"] + t["loop_wait"] + 25)
+        lab.measure("all_read_only_after_s", took)
+        lab.hold(lambda: not vip_commit(lab)[0] and all_read_only(lab),
+                 "writes through the read-write VIP are refused, nobody is primary", for_=10, every=2)
+        lab.mark("etcd_back")
+        for _ in lab.topo.etcd_nodes:
+            lab.undo()
+        lab.expect(lambda: lab.probe.leader() and vip_commit(lab)[0], "a leader again, writes through the VIP commit",
+                   within=t["ttl"] + t["loop_wait"] + 30)
+        lab.measure("writable_after_etcd_start_s", lab.since("etcd_back"))
+
+
+@drill
+class SyncNoStandby(Drill):
+    name = "sync-no-standby"
+    section = "§5 table, row 11 (同步模式下无可用同步备库); §5.2"
+    summary = "Synchronous mode with no sync standby left: writes go on asynchronously, and failover is held."
+    story = """\
+In synchronous mode Patroni keeps one replica as the synchronous standby and
+records it in etcd's /sync key. Only that replica may be promoted. When no
+replica can be a synchronous standby, Patroni lets the primary go on alone
+(asynchronously) so writes do not stop, and writes sync_standby: null into the
+key. While the key names no standby, no replica is allowed to take over: a
+replica that missed acknowledged writes must not become primary.
+
+The lab makes that state with two replicas: one is tagged nosync (like the remote
+DR node in §5.2, it never becomes a sync standby) and the other, the sync
+standby, is stopped. Then the primary's Patroni is stopped too: the remaining
+replica is healthy but not allowed to lead, so the cluster waits."""
+    expected = "The /sync key names the leader and a standby, then sync_standby null after the standby stops, while writes go on; after the leader stops, no replica is promoted for longer than ttl; the old leader leads again when it returns. No acknowledged write lost."
+    differs = "Same in Patroni 4 (the key also records the quorum size in newer versions)."
+    lossless = True
+
+    def run(self, lab: Lab) -> None:
+        leader = lab.leader()
+        t = lab.timing()
+        lab.set_config(synchronous_mode=True)
+        lab.expect(lambda: sync_standby(lab) not in (None, ""), "the /sync key names a synchronous standby", within=40)
+        standby = sync_standby(lab)
+        others = [r for r in lab.replicas() if r != standby]
+        lab.step("Who is who", f"Leader: {leader}. Synchronous standby: {standby}. Other replicas: {', '.join(others)}.")
+        for r in others:
+            lab.set_local(r, {"tags.nosync": True}, why="like §5.2's remote DR node: never a synchronous standby")
+        lab.inject(F.stop_patroni(lab.facts, standby))
+        took = lab.expect(lambda: sync_key(lab).get("leader") == leader and not sync_standby(lab),
+                          "the /sync key shows sync_standby: null (degraded to asynchronous)", within=40)
+        lab.measure("degraded_to_async_after_s", took)
+        lab.expect(lambda: vip_commit(lab)[0], "writes through the VIP still commit", within=15)
+        lab.mark("leader_stopped")
+        lab.inject(F.stop_patroni(lab.facts, leader))
+        lab.hold(lambda: lab.probe.leader() is None and all(lab.probe.in_recovery(r) is True for r in others),
+                 "failover is held: no replica is promoted", for_=t["ttl"] + t["loop_wait"] + 5, every=2)
+        lab.undo()   # start the old leader's Patroni
+        took = lab.expect(lambda: lab.probe.leader() == leader and lab.probe.in_recovery(leader) is False,
+                          f"{leader} leads again when its Patroni returns", within=60)
+        lab.measure("old_leader_back_after_start_s", took)
+
+
+def sync_key(lab: Lab) -> dict:
+    value = lab.probe.dcs_key("sync")
+    return value if isinstance(value, dict) else {}
+
+
+def sync_standby(lab: Lab) -> str | None:
+    return sync_key(lab).get("sync_standby") or None

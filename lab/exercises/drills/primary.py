@@ -1,0 +1,199 @@
+"""Article §5, the table's primary rows: what Patroni does when something breaks on the leader."""
+from __future__ import annotations
+
+from lab.exercises import faults as F
+from lab.exercises.engine import Drill, Lab, drill
+
+
+def new_leader_other_than(lab: Lab, old: str):
+    def check():
+        lead = lab.probe.leader()
+        return lead if lead and lead != old and lab.probe.in_recovery(lead) is False else None
+    return check
+
+
+def rw_vip_on_leader(lab: Lab):
+    def check() -> bool:
+        lead = lab.probe.leader()
+        return bool(lead) and lab.probe.vip_holders()["read_write"] == [lab.node_of(lead)]
+    return check
+
+
+def journal_mentions(lab: Lab, member: str, words: str, since_epoch: str) -> bool:
+    out = lab.shell.run(lab.node_of(member),
+                        f"sudo journalctl -u {F.PATRONI_UNIT} --since @{since_epoch} --no-pager | grep -ci {words!r}")
+    return out.ok and out.stdout.strip() not in ("", "0")
+
+
+def node_epoch(lab: Lab, member: str) -> str:
+    return lab.shell.run(lab.node_of(member), "date +%s").stdout.strip() or "0"
+
+
+def watchdog_off_for(lab: Lab, member: str) -> None:
+    """The table's rows describe Patroni without a watchdog; if this lab arms one, switch it off on
+    ``member`` for this drill (the watchdog drills show what it changes)."""
+    wd = lab.facts.patroni_config(member).get("watchdog") or {}
+    if str(wd.get("mode", "off")).lower() in ("off", "false"):
+        return
+    device = wd.get("device", "/dev/watchdog")
+    if not lab.shell.run(lab.node_of(member), f"test -e {device}").ok:
+        return   # mode set but no device: Patroni runs without one anyway
+    lab.set_local(member, {"watchdog.mode": "off"},
+                  why="this row of the table is about Patroni without a watchdog; §5.1's drills add it back")
+
+
+@drill
+class PrimaryPostgresStopped(Drill):
+    name = "primary-pg-stop"
+    section = "§5 table, row 6 (主库PG停止)"
+    summary = "Stop PostgreSQL on the leader: Patroni restarts it; with primary_start_timeout 0 it fails over instead."
+    story = """\
+The leader's PostgreSQL stops while its Patroni keeps running and keeps the
+leader key. Patroni's first choice is to start PostgreSQL again on the same node:
+that keeps every replica following the same timeline and loses nothing. It gives
+the node primary_start_timeout seconds (the article's master_start_timeout, 300
+by default) to come back; only after that, or at once when the setting is 0, does
+it give up the leader key so a replica takes over.
+
+Part 1 stops PostgreSQL with the default timeout: same leader, a short outage.
+Part 2 sets primary_start_timeout to 0 and stops it again: a failover."""
+    expected = "Part 1: the same leader is writable again within about one loop_wait. Part 2: another member becomes the writable leader within about one loop_wait plus promotion; the old leader rejoins as a replica."
+    differs = ("Patroni 4 calls the setting primary_start_timeout (master_start_timeout is the old name). "
+               "A timeout of several minutes cannot be waited out in a drill, so part 2 uses 0, the documented "
+               "'fail over instead of restarting' setting.")
+
+    def run(self, lab: Lab) -> None:
+        leader = lab.leader()
+        t = lab.timing()
+        lab.step("Part 1: default primary_start_timeout", f"Leader: {leader}.")
+        lab.inject(F.stop_postgres(lab.facts, leader, lab.probe.postgres_up))
+        took = lab.expect(lambda: lab.probe.leader() == leader and lab.probe.in_recovery(leader) is False,
+                          f"Patroni restarts PostgreSQL on {leader}; it is the writable leader again",
+                          within=t["loop_wait"] + 30)
+        lab.measure("restart_same_leader_s", took)
+        lab.expect(lambda: all(lab.probe.streaming(r) for r in lab.replicas()) and len(lab.replicas()) >= 1,
+                   "the replicas stream again", within=60)
+
+        lab.step("Part 2: primary_start_timeout = 0", "Now Patroni prefers a failover to a restart.")
+        lab.set_config(primary_start_timeout=0)
+        lab.mark("part2")
+        lab.inject(F.stop_postgres(lab.facts, leader, lab.probe.postgres_up))
+        took = lab.expect(new_leader_other_than(lab, leader), f"another member than {leader} is the writable leader",
+                          within=t["loop_wait"] + 40)
+        lab.measure("failover_with_timeout_0_s", took)
+        lab.expect(lambda: lab.probe.streaming(leader), f"{leader} rejoins as a replica", within=120)
+
+
+@drill
+class PrimaryPatroniStopped(Drill):
+    name = "primary-patroni-stop"
+    section = "§5 table, row 7 (停止主库Patroni)"
+    summary = "Stop Patroni on the leader cleanly: it stops PostgreSQL and hands over; a replica takes over."
+    story = """\
+`systemctl stop patroni` on the leader. Patroni stops its PostgreSQL first (so
+no write can land on a node that is no longer the leader), then deletes the
+leader key instead of letting it expire. The replicas see the key gone and race
+at once: the most up-to-date one is promoted, the read-write VIP moves with it
+(on_role_change callback), and haproxy's health check on /primary follows."""
+    expected = "The old leader's PostgreSQL is down within seconds; a replica is the writable leader within seconds (no ttl wait); the VIP follows; the old leader rejoins as a replica when Patroni starts again."
+    differs = "Same in Patroni 4."
+
+    def run(self, lab: Lab) -> None:
+        leader = lab.leader()
+        lab.step("Who is who", f"Leader: {leader}.")
+        lab.inject(F.stop_patroni(lab.facts, leader))
+        lab.expect(lambda: not lab.probe.postgres_up(leader), f"PostgreSQL on {leader} is stopped", within=30)
+        took = lab.expect(new_leader_other_than(lab, leader), "a replica is the writable leader", within=30)
+        lab.measure("new_leader_after_fault_s", lab.since_fault())
+        lab.expect(rw_vip_on_leader(lab), "the read-write VIP is on the new leader's node only", within=20, every=2)
+        lab.undo()
+        took = lab.expect(lambda: lab.probe.streaming(leader), f"{leader} rejoins as a replica", within=90)
+        lab.measure("old_leader_rejoined_s", took)
+
+
+@drill
+class PrimaryPatroniKilled(Drill):
+    name = "primary-patroni-kill"
+    section = "§5 table, row 8 (强杀主库Patroni → 双主); §5.1"
+    summary = "kill -9 Patroni on the leader: a replica is promoted while the old PostgreSQL still accepts writes."
+    story = """\
+Patroni on the leader dies without cleaning up (kill -9 or a crash), and its
+PostgreSQL keeps running as a primary: nobody tells it otherwise. The leader key
+is no longer renewed, expires after ttl seconds, and a replica is promoted. For a
+while two PostgreSQL instances accept writes: the "double primary" the article
+warns of. The read-write VIP is added on the new leader while the old node still
+holds it; haproxy moves, because its check asks Patroni's REST API, which died.
+Writes acknowledged by the old primary in that window are lost when it comes back:
+the restarted Patroni finds a primary without the key, demotes it and rewinds it
+(pg_rewind) onto the new leader's timeline.
+
+This needs the article's Restart=no unit. With Restart=on-failure, systemd would
+restart Patroni at once, it would find its PostgreSQL still leading, and nothing
+would happen. A watchdog (§5.1, drill watchdog-freeze) is what prevents the
+double primary; this drill runs without one."""
+    expected = "A new leader within about ttl + loop_wait; two primaries at once until the old Patroni returns; acknowledged writes on the old primary lost (measured, not fixed); the old leader rewound and streaming after Patroni starts."
+    differs = ("Same in Patroni 4. Where the unit restarts Patroni on failure (Debian's package), no failover "
+               "happens; the drill measures the unit's Restart= and checks the behaviour that follows from it.")
+    split_brain = True
+
+    def run(self, lab: Lab) -> None:
+        leader = lab.leader()
+        t = lab.timing()
+        restart = lab.facts.unit_restart(leader)
+        lab.measure("patroni_unit_restart_policy", restart)
+        watchdog_off_for(lab, leader)
+        lab.step("Who is who", f"Leader: {leader}. Patroni's unit has Restart={restart}.")
+        since = node_epoch(lab, leader)
+        lab.inject(F.kill_patroni(lab.facts, leader))
+        if restart != "no":
+            lab.note("systemd restarts the killed Patroni; expecting no failover")
+            lab.hold(lambda: lab.probe.leader() == leader, f"{leader} stays the leader", for_=t["ttl"] + 10, every=2)
+            return
+        lab.hold(lambda: lab.probe.in_recovery(leader) is False,
+                 f"PostgreSQL on {leader} keeps running as a primary without Patroni", for_=5)
+        took = lab.expect(new_leader_other_than(lab, leader), "a replica is promoted once the leader key expires",
+                          within=t["ttl"] + t["loop_wait"] + 20)
+        lab.measure("new_leader_after_fault_s", lab.since_fault())
+        new = lab.probe.leader()
+        lab.expect(lambda: lab.probe.in_recovery(leader) is False and lab.probe.in_recovery(new) is False,
+                   f"double primary: {leader} and {new} both out of recovery", within=10)
+        lab.measure("vip_holders_during_double_primary", lab.probe.vip_holders()["read_write"])
+        lab.mark("rejoin")
+        lab.undo()
+        took = lab.expect(lambda: lab.probe.in_recovery(leader) is True, f"{leader} is demoted to a replica",
+                          within=t["loop_wait"] + 60)
+        lab.measure("old_primary_demoted_after_start_s", took)
+        lab.expect(lambda: lab.probe.streaming(leader), f"{leader} streams from {new}", within=120)
+        lab.measure("old_primary_rejoined_s", lab.since("rejoin"))
+        lab.measure("pg_rewind_used", journal_mentions(lab, leader, "rewind", since))
+
+
+@drill
+class PrimaryCutFromEtcd(Drill):
+    name = "primary-etcd-cut"
+    section = "§5 table, row 9 (主库无法连接etcd); §5.1 point 2"
+    summary = "Cut the leader off from etcd: it demotes itself, then a replica takes over; never two primaries."
+    story = """\
+The leader's Patroni cannot reach etcd, so it cannot renew the leader key and
+cannot know whether it still leads. After retry_timeout seconds of failed
+attempts it stops acting as primary: it restarts its PostgreSQL read-only. The
+key expires (ttl) a little later and a replica is promoted. Because the old
+leader demotes itself before its key can expire (loop_wait + 2*retry_timeout <=
+ttl), there is never a moment with two primaries."""
+    expected = "The old leader is read-only within about retry_timeout + loop_wait; a replica is the writable leader within about ttl + loop_wait; the watch sees at most one primary; the old leader streams again after the rule is removed."
+    differs = "Same in Patroni 4 (failsafe_mode off, the default; §5.3's failsafe drill shows the other choice)."
+
+    def run(self, lab: Lab) -> None:
+        leader = lab.leader()
+        t = lab.timing()
+        lab.step("Who is who", f"Leader: {leader}.")
+        lab.inject(F.cut_from_etcd(lab.facts, leader))
+        took = lab.expect(lambda: lab.probe.in_recovery(leader) is True, f"{leader} demotes itself to read-only",
+                          within=t["retry_timeout"] + t["loop_wait"] + 20)
+        lab.measure("old_leader_read_only_after_s", took)
+        took = lab.expect(new_leader_other_than(lab, leader), "a replica is the writable leader",
+                          within=t["ttl"] + t["loop_wait"] + 30)
+        lab.measure("new_leader_after_fault_s", lab.since_fault())
+        lab.undo()
+        took = lab.expect(lambda: lab.probe.streaming(leader), f"{leader} rejoins as a replica", within=120)
+        lab.measure("old_leader_rejoined_s", took)

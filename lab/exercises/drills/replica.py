@@ -1,0 +1,161 @@
+"""Article §5, the table's replica rows: what Patroni does when something breaks on a replica.
+
+Common thread: nothing that happens on a replica may disturb the leader; the
+writer keeps writing through both read-write paths (RTO 0).
+"""
+from __future__ import annotations
+
+from lab.exercises import faults as F
+from lab.exercises.engine import Drill, Lab, drill
+
+
+def _leader_unchanged(lab: Lab, leader: str, seconds: float) -> None:
+    lab.hold(lambda: lab.probe.leader() == leader and lab.probe.in_recovery(leader) is False,
+             f"{leader} stays the leader and writable", for_=seconds, every=2)
+
+
+@drill
+class ReplicaPostgresStopped(Drill):
+    name = "replica-pg-stop"
+    section = "§5 table, row 1 (备库PG停止)"
+    summary = "Stop PostgreSQL on a replica behind Patroni's back; Patroni starts it again."
+    story = """\
+A replica's PostgreSQL stops (a crash, or someone ran pg_ctl stop). Patroni on that
+node is still running: on its next HA loop (every loop_wait seconds) it finds
+PostgreSQL down and starts it again as a replica of the current leader. The leader
+is never involved, so writes go on without a pause."""
+    expected = "PostgreSQL on the replica answers again within about one loop_wait and streams again; the leader and the writes are untouched."
+    differs = ("The table's wording (Patroni action: '停止备库PG') reads as if the replica stays down. "
+               "Patroni 4 starts it again on the next HA loop; the drill verifies that.")
+
+    def run(self, lab: Lab) -> None:
+        leader, replica = lab.leader(), lab.replicas()[0]
+        t = lab.timing()
+        lab.step("Who is who", f"Leader: {leader}. The replica we break: {replica}.")
+        lab.inject(F.stop_postgres(lab.facts, replica, lab.probe.postgres_up))
+        took = lab.expect(lambda: lab.probe.in_recovery(replica) is True,
+                          f"Patroni starts PostgreSQL on {replica} again, as a replica", within=t["loop_wait"] + 30)
+        lab.measure("restarted_after_s", took)
+        lab.expect(lambda: lab.probe.streaming(replica), f"{replica} streams from {leader} again", within=60)
+        _leader_unchanged(lab, leader, 5)
+
+
+@drill
+class ReplicaPatroniStopped(Drill):
+    name = "replica-patroni-stop"
+    section = "§5 table, row 2 (停止备库Patroni)"
+    summary = "Stop Patroni on a replica cleanly; it stops its PostgreSQL too, the leader is untouched."
+    story = """\
+`systemctl stop patroni` on a replica. A cleanly stopping Patroni takes its
+PostgreSQL down with it (article §5.1, point 3: a node without a running Patroni
+must not serve as if nothing happened). The replica leaves the cluster; the
+leader and the writes do not notice."""
+    expected = "PostgreSQL on the replica stops within seconds; the leader stays writable; after `systemctl start patroni` the replica streams again."
+    differs = "Same in Patroni 4."
+
+    def run(self, lab: Lab) -> None:
+        leader, replica = lab.leader(), lab.replicas()[0]
+        lab.step("Who is who", f"Leader: {leader}. The replica we stop: {replica}.")
+        lab.inject(F.stop_patroni(lab.facts, replica))
+        took = lab.expect(lambda: not lab.probe.postgres_up(replica),
+                          f"PostgreSQL on {replica} is stopped with its Patroni", within=30)
+        lab.measure("postgres_stopped_after_s", took)
+        _leader_unchanged(lab, leader, 10)
+        lab.undo()
+        took = lab.expect(lambda: lab.probe.streaming(replica), f"{replica} streams again after Patroni starts",
+                          within=60)
+        lab.measure("rejoined_after_start_s", took)
+
+
+@drill
+class ReplicaPatroniKilled(Drill):
+    name = "replica-patroni-kill"
+    section = "§5 table, row 3 (强杀备库Patroni)"
+    summary = "kill -9 Patroni on a replica; nothing happens: PostgreSQL keeps streaming."
+    story = """\
+Patroni on a replica dies without a chance to clean up (kill -9, or a crash).
+Its PostgreSQL is a child that nobody stops, and a replica cannot accept writes
+anyway, so Patroni's design is to do nothing: the replica keeps streaming from the
+leader. Its member key in etcd expires after ttl seconds, so `patronictl list`
+stops showing it, but the data keeps flowing.
+
+The article's unit has Restart=no, so the killed Patroni stays dead until
+someone starts it. A unit with Restart=on-failure (Debian's own package) would
+restart it within a second; the drill says which one this lab has."""
+    expected = "The replica's PostgreSQL stays in recovery and keeps streaming (visible in the leader's pg_stat_replication) for longer than ttl; the leader is untouched."
+    differs = "Same in Patroni 4."
+
+    def run(self, lab: Lab) -> None:
+        leader, replica = lab.leader(), lab.replicas()[0]
+        t = lab.timing()
+        restart = lab.facts.unit_restart(replica)
+        lab.measure("patroni_unit_restart_policy", restart)
+        if restart != "no":
+            lab.note(f"the patroni unit on {lab.node_of(replica)} has Restart={restart}, not the article's "
+                     "Restart=no: systemd restarts the killed Patroni at once")
+        lab.step("Who is who", f"Leader: {leader}. The replica whose Patroni we kill: {replica}.")
+        lab.inject(F.kill_patroni(lab.facts, replica))
+        lab.hold(lambda: lab.probe.in_recovery(replica) is True and replica in lab.probe.replication_clients(leader),
+                 f"{replica} stays a replica streaming from {leader}, with no Patroni", for_=t["ttl"] + 5, every=2)
+        _leader_unchanged(lab, leader, 3)
+        lab.undo()
+        took = lab.expect(lambda: lab.probe.streaming(replica), f"{replica} is a Patroni member again", within=60)
+        lab.measure("rejoined_after_start_s", took)
+
+
+@drill
+class ReplicaCutFromEtcd(Drill):
+    name = "replica-etcd-cut"
+    section = "§5 table, row 4 (备库无法连接etcd)"
+    summary = "Cut a replica off from etcd; nothing happens: it keeps streaming."
+    story = """\
+The replica's Patroni cannot reach etcd (here: iptables drops what the node sends
+to etcd's client port). It can no longer learn who leads, but a replica is no
+danger to anyone: Patroni keeps PostgreSQL running as it is, and the replica keeps
+streaming from the leader over the database network, which still works."""
+    expected = "The replica stays in recovery and keeps streaming for longer than retry_timeout + loop_wait; the leader is untouched; when the rule is removed it is a member again."
+    differs = "Same in Patroni 4 (with failsafe_mode off, the default)."
+
+    def run(self, lab: Lab) -> None:
+        leader, replica = lab.leader(), lab.replicas()[0]
+        t = lab.timing()
+        lab.step("Who is who", f"Leader: {leader}. The replica we cut off from etcd: {replica}.")
+        lab.inject(F.cut_from_etcd(lab.facts, replica))
+        lab.hold(lambda: lab.probe.in_recovery(replica) is True and replica in lab.probe.replication_clients(leader),
+                 f"{replica} stays a replica streaming from {leader}", for_=t["retry_timeout"] + t["loop_wait"] + 10,
+                 every=2)
+        _leader_unchanged(lab, leader, 3)
+        lab.undo()
+        took = lab.expect(lambda: lab.probe.streaming(replica), f"{replica} reports to etcd again", within=60)
+        lab.measure("rejoined_after_undo_s", took)
+
+
+@drill
+class RoguePrimary(Drill):
+    name = "replica-rogue-primary"
+    section = "§5 table, row 5; §5.1 point 1 (非Leader角色但是PG处于生产模式)"
+    summary = "Promote a replica's PostgreSQL by hand; Patroni turns it back into a replica."
+    story = """\
+Someone runs `pg_ctl promote` on a replica: now a PostgreSQL that does not hold
+the leader key accepts writes. Patroni's loop compares the role PostgreSQL plays
+with the role the DCS gives the node, finds a primary without the leader key,
+and demotes it: it restarts PostgreSQL in recovery mode and, because the promoted
+node started a new timeline, rewinds it (use_pg_rewind) so it can follow the
+leader again. The applications never saw the rogue primary: the read-write VIP
+and haproxy follow the leader key, not pg_is_in_recovery()."""
+    expected = "The promoted node is back in recovery within a few HA loops and streams again; the leader, the VIP and the writes are untouched. The watch sees two primaries only for the rogue window."
+    differs = "Same in Patroni 4; the demoted node may need pg_rewind because promotion forked its timeline."
+    split_brain = None   # the fault itself is a second primary; the drill measures how long it lives
+
+    def run(self, lab: Lab) -> None:
+        leader, replica = lab.leader(), lab.replicas()[0]
+        t = lab.timing()
+        lab.step("Who is who", f"Leader: {leader}. The replica we promote by hand: {replica}.")
+        lab.inject(F.promote_postgres(lab.facts, replica, lab.probe.in_recovery))
+        took = lab.expect(lambda: lab.probe.in_recovery(replica) is True,
+                          f"Patroni puts {replica} back into recovery", within=2 * t["loop_wait"] + 40)
+        lab.measure("rogue_primary_lived_s", took)
+        lab.expect(lambda: lab.probe.streaming(replica), f"{replica} streams from {leader} again", within=120)
+        _leader_unchanged(lab, leader, 3)
+        holders = lab.probe.vip_holders()["read_write"]
+        lab.measure("read_write_vip_holders", holders)

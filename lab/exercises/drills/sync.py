@@ -1,0 +1,111 @@
+"""Article §5.2: synchronous replication as the brain-split protection that does not depend on a watchdog."""
+from __future__ import annotations
+
+from lab.exercises import faults as F
+from lab.exercises.drills.cluster import sync_key, sync_standby, vip_commit
+from lab.exercises.drills.primary import new_leader_other_than, watchdog_off_for
+from lab.exercises.engine import Drill, Lab, drill
+
+
+def enable_sync(lab: Lab, leader: str) -> str:
+    lab.set_config(synchronous_mode=True)
+    lab.command("node4" if any(n.name == "node4" for n in lab.topo.etcd_nodes) else lab.topo.etcd_nodes[0].name,
+                f"etcdctl get {lab.topo.cluster['namespace'].rstrip('/')}/{lab.topo.cluster['scope']}/sync",
+                "the article reads the key the same way")
+    lab.expect(lambda: sync_key(lab).get("leader") == leader and sync_standby(lab),
+               f"the /sync key names leader {leader} and a synchronous standby", within=40)
+    standby = sync_standby(lab)
+    lab.measure("sync_key", sync_key(lab))
+    return standby
+
+
+@drill
+class SyncMode(Drill):
+    name = "sync-mode"
+    section = "§5.2 (synchronous_mode, synchronous_mode_strict)"
+    summary = "Turn on synchronous mode; lose sync standbys one by one: async fallback, then strict mode blocks writes."
+    story = """\
+`patronictl edit-config -s synchronous_mode=true`: Patroni picks a synchronous
+standby, sets synchronous_standby_names on the primary and records the pair in
+etcd's /sync key. If the standby goes away, Patroni picks another replica; when
+none is left it falls back to asynchronous replication (sync_standby: null) so
+writes go on, a bit like MySQL's semi-sync but decided by Patroni, not by a
+timeout. With synchronous_mode_strict the fallback is forbidden: with no
+synchronous standby the primary's commits wait, so every acknowledged write is on
+two nodes."""
+    expected = "The key names leader and standby; stopping it moves the role to the other replica; stopping that one too shows sync_standby: null while writes commit; in strict mode writes wait (not acknowledged) until a replica returns. No acknowledged write lost."
+    differs = "Same in Patroni 4."
+    lossless = True
+
+    def run(self, lab: Lab) -> None:
+        leader = lab.leader()
+        first = enable_sync(lab, leader)
+        lab.step("Who is who", f"Leader: {leader}. Synchronous standby: {first}.")
+        lab.inject(F.stop_patroni(lab.facts, first))
+        others = [r for r in lab.replicas() if r != first]
+        if others:
+            took = lab.expect(lambda: sync_standby(lab) in others, "another replica becomes the synchronous standby",
+                              within=40)
+            lab.measure("new_sync_standby_after_s", took)
+            second = sync_standby(lab)
+            lab.inject(F.stop_patroni(lab.facts, second))
+        took = lab.expect(lambda: sync_key(lab).get("leader") == leader and not sync_standby(lab),
+                          "the /sync key shows sync_standby: null", within=40)
+        lab.measure("degraded_to_async_after_s", took)
+        lab.expect(lambda: vip_commit(lab)[0], "writes through the VIP still commit (asynchronously)", within=15)
+
+        lab.step("Strict mode", "Now forbid the fallback.")
+        lab.set_config(synchronous_mode_strict=True)
+        took = lab.expect(lambda: not vip_commit(lab)[0], "writes wait for a synchronous standby (not acknowledged)",
+                          within=40, every=2)
+        lab.measure("strict_blocks_writes_after_s", took)
+        lab.measure("strict_write_answer", vip_commit(lab)[1])
+        lab.mark("standby_back")
+        lab.undo()   # a replica comes back
+        lab.expect(lambda: vip_commit(lab)[0], "writes commit again once a replica is a synchronous standby",
+                   within=90, every=2)
+        lab.measure("writes_resume_after_standby_start_s", lab.since("standby_back"))
+
+
+@drill
+class SyncKillPrimary(Drill):
+    name = "sync-kill-primary"
+    section = "§5.2 (同步复制防止脑裂)"
+    summary = "Synchronous mode, then kill -9 the leader's Patroni: two primaries, but the old one cannot commit."
+    story = """\
+The point of §5.2. Repeat the kill -9 drill with synchronous_mode on. The leader's
+Patroni dies, its PostgreSQL goes on, the key expires and the synchronous
+standby, the only replica allowed to, is promoted. There are two primaries again,
+but the old one has synchronous_standby_names pointing at a standby that is now a
+primary and no longer confirms anything: every commit on the old primary waits
+and is never acknowledged. Double primary, no double write; and because the
+promoted node was synchronous, no acknowledged write is missing on it."""
+    expected = "The synchronous standby is promoted within about ttl + loop_wait; a write on the old primary is not acknowledged; zero acknowledged writes lost; the old primary is rewound and streams after its Patroni starts."
+    differs = ("Same in Patroni 4. Needs the article's Restart=no unit (see primary-patroni-kill).")
+    lossless = True
+    split_brain = None   # two primaries are expected; the verdict is about writes
+
+    def run(self, lab: Lab) -> None:
+        leader = lab.leader()
+        t = lab.timing()
+        standby = enable_sync(lab, leader)
+        watchdog_off_for(lab, leader)
+        restart = lab.facts.unit_restart(leader)
+        lab.measure("patroni_unit_restart_policy", restart)
+        lab.step("Who is who", f"Leader: {leader}. Synchronous standby: {standby}.")
+        lab.inject(F.kill_patroni(lab.facts, leader))
+        if restart != "no":
+            lab.note(f"Restart={restart}: systemd restarts Patroni, no failover to observe")
+            lab.hold(lambda: lab.probe.leader() == leader, f"{leader} stays the leader", for_=t["ttl"] + 10, every=2)
+            return
+        lab.expect(lambda: new_leader_other_than(lab, leader)() == standby,
+                   f"the synchronous standby {standby} is promoted", within=t["ttl"] + t["loop_wait"] + 20)
+        lab.measure("new_leader_after_fault_s", lab.since_fault())
+        ok, why = lab.probe.can_commit(leader)
+        lab.measure("write_on_old_primary", why)
+        lab.expect(lambda: not lab.probe.can_commit(leader)[0],
+                   f"a write on the old primary {leader} is not acknowledged", within=10, every=2)
+        lab.mark("rejoin")
+        lab.undo()
+        lab.expect(lambda: lab.probe.streaming(leader), f"{leader} is rewound and streams from {standby}", within=150)
+        lab.measure("old_primary_rejoined_s", lab.since("rejoin"))

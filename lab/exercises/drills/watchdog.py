@@ -1,0 +1,93 @@
+"""Article §5.1: the watchdog fences a leader whose Patroni stopped working.
+
+On VMs the watchdog is a real device (softdog, or the i6300esb of libvirt) that
+resets the machine. In containers there is no device; the lab gives Patroni its
+`testing` watchdog driver, whose pings go to a small fencing service that stops
+PostgreSQL and Patroni when the pings stop: the same effect, a node that can no
+longer write, without resetting a host shared with other containers.
+"""
+from __future__ import annotations
+
+from lab.exercises import faults as F
+from lab.exercises.drills.primary import new_leader_other_than
+from lab.exercises.engine import Drill, ExpectationFailed, Lab, drill
+
+MISSING_DEVICE = "/dev/lab-no-such-watchdog"
+
+
+def watchdog_settings(lab: Lab, member: str) -> dict:
+    return lab.facts.patroni_config(member).get("watchdog") or {}
+
+
+@drill
+class WatchdogFreeze(Drill):
+    name = "watchdog-freeze"
+    section = "§5.1 (watchdog)"
+    summary = "Freeze the leader's Patroni (SIGSTOP): the watchdog fences the node before its key expires."
+    story = """\
+A leader whose Patroni hangs (SIGSTOP here; a stuck host in life) still runs a
+PostgreSQL that accepts writes, and after ttl a replica will be promoted: the
+double primary of the kill -9 drill. With a watchdog, Patroni must ping the
+device every loop; the watchdog's timeout is set to ttl - safety_margin, so a
+Patroni that stops pinging gets its node fenced (rebooted on a VM; PostgreSQL
+and Patroni stopped by the fencing service in containers) BEFORE the leader key
+expires and BEFORE any replica can be promoted. No moment with two primaries."""
+    expected = "The old leader's PostgreSQL stops within about ttl - safety_margin of the freeze, before a replica is promoted; the watch never sees two primaries."
+    differs = ("Same in Patroni 4. In containers the device is Patroni's `testing` driver feeding a fencing "
+               "service instead of /dev/watchdog.")
+
+    def run(self, lab: Lab) -> None:
+        leader = lab.leader()
+        t = lab.timing()
+        wd = watchdog_settings(lab, leader)
+        mode = str(wd.get("mode", "off")).lower()
+        lab.measure("watchdog", {"mode": mode, "device": wd.get("device"), "driver": wd.get("driver", "default"),
+                                 "safety_margin": wd.get("safety_margin", 5)})
+        if mode in ("off", "false"):
+            raise ExpectationFailed(f"no watchdog configured on {leader} (watchdog.mode is {mode})")
+        lab.step("Who is who", f"Leader: {leader}; its watchdog: {wd}.")
+        lab.inject(F.freeze_patroni(lab.facts, leader, lab.probe.rest_alive))
+        fenced = lab.expect(lambda: not lab.probe.postgres_up(leader), f"{leader} is fenced: its PostgreSQL stops",
+                            within=t["ttl"] + 5)
+        lab.measure("fenced_after_s", fenced)
+        lab.expect(new_leader_other_than(lab, leader), "a replica is promoted", within=t["ttl"] + t["loop_wait"] + 20)
+        lab.measure("new_leader_after_fault_s", lab.since_fault())
+
+    def restore(self, lab: Lab) -> None:
+        # the fenced node's Patroni was stopped by the fencing (or the VM rebooted): the undo started it
+        old = [n.member for n in lab.topo.postgres_nodes if n.member != lab.probe.leader()]
+        for m in old:
+            lab.expect(lambda m=m: lab.probe.streaming(m), f"{m} streams", within=150, every=2)
+
+
+@drill
+class WatchdogRequired(Drill):
+    name = "watchdog-required"
+    section = "§5.1 (watchdog mode: required)"
+    summary = "watchdog mode required without a usable device: the node reports watchdog_failed and never leads."
+    story = """\
+`mode: automatic` uses a watchdog when there is one and runs without one
+otherwise. `mode: required` makes the watchdog a condition for leading: a node
+that cannot open its device stays a replica, and GET /patroni says
+watchdog_failed: true. The drill points one replica at a device that does not
+exist and asks Patroni to switch over to it."""
+    expected = "GET /patroni on the replica shows watchdog_failed: true; a switchover to it is refused and the leader stays."
+    differs = "Same in Patroni 4."
+    writes = False
+
+    def run(self, lab: Lab) -> None:
+        leader, replica = lab.leader(), lab.replicas()[0]
+        lab.step("Who is who", f"Leader: {leader}. The replica we make require a watchdog: {replica}.")
+        lab.set_local(replica, {"watchdog.mode": "required", "watchdog.device": MISSING_DEVICE,
+                                "watchdog.driver": "default"},
+                      why="a device that does not exist: no usable watchdog")
+        lab.command(lab.node_of(replica), f"curl -s http://localhost:{lab.topo.ports['patroni']}/patroni")
+        lab.expect(lambda: lab.probe.member_state(replica).get("watchdog_failed") is True,
+                   f"GET /patroni on {replica} shows watchdog_failed: true", within=40)
+        lab.command(lab.node_of(leader), f"patronictl -c {F.PATRONI_CONFIG} switchover "
+                                         f"--leader {leader} --candidate {replica} --force")
+        status, body = lab.probe.rest(leader, "/switchover", method="POST",
+                                      body={"leader": leader, "candidate": replica}, timeout=60)
+        lab.measure("switchover_answer", f"{status} {str(body).strip()[:160]}")
+        lab.hold(lambda: lab.probe.leader() == leader and lab.probe.in_recovery(replica) is True,
+                 f"{leader} stays the leader; {replica} stays a replica", for_=20, every=2)

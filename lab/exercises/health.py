@@ -1,0 +1,66 @@
+"""The health gate, before and after every drill: the baseline a drill starts from
+and must bring the lab back to.
+
+Baseline = etcd healthy; exactly one Patroni leader; every other member a
+streaming replica; PostgreSQL agrees (one primary, the rest in recovery); each
+VIP held by exactly one node (the read-write VIP by the leader's node).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lab.exercises.probe import PRIMARY_ROLES, Probe
+
+
+@dataclass
+class Finding:
+    check: str
+    ok: bool
+    detail: str
+
+
+def findings(probe: Probe) -> list[Finding]:
+    topo = probe.topo
+    out: list[Finding] = []
+
+    etcd = probe.etcd_healthy()
+    bad = [n for n, ok in etcd.items() if not ok]
+    out.append(Finding("etcd healthy", not bad and bool(etcd),
+                       f"unhealthy: {', '.join(bad)}" if bad else f"{len(etcd)} member(s) healthy"))
+
+    members = {m["name"]: m for m in probe.members()}
+    expected = [n.member for n in topo.postgres_nodes]
+    leaders = [m for m, v in members.items() if v.get("role") in PRIMARY_ROLES]
+    out.append(Finding("one leader", len(leaders) == 1,
+                       f"leaders: {', '.join(leaders) or 'none'}"))
+    missing = [m for m in expected if m not in members]
+    not_streaming = [f"{m}={members[m].get('state')}" for m in expected
+                     if m in members and m not in leaders and members[m].get("state") != "streaming"]
+    out.append(Finding("replicas streaming", not missing and not not_streaming,
+                       "; ".join(filter(None, [f"missing: {', '.join(missing)}" if missing else "",
+                                               f"not streaming: {', '.join(not_streaming)}" if not_streaming else ""]))
+                       or f"{len(expected) - len(leaders)} streaming"))
+    if members.get(leaders[0] if leaders else "", {}).get("state") not in (None, "running"):
+        out.append(Finding("leader running", False, f"{leaders[0]} is {members[leaders[0]].get('state')}"))
+
+    prim = probe.primaries()
+    out.append(Finding("PostgreSQL: one primary", prim == leaders and len(prim) == 1,
+                       f"pg_is_in_recovery() = false on: {', '.join(prim) or 'none'}"))
+
+    holders = probe.vip_holders()
+    for role, nodes in holders.items():
+        ok = len(nodes) == 1
+        detail = f"{topo.vips[role]} held by {', '.join(nodes) or 'nobody'}"
+        if role == "read_write" and ok and leaders:
+            ok = nodes[0] == topo.node(leaders[0]).name
+            detail += f" (leader is on {topo.node(leaders[0]).name})"
+        out.append(Finding(f"VIP {role} held once", ok, detail))
+    return out
+
+
+def healthy(found: list[Finding]) -> bool:
+    return all(f.ok for f in found)
+
+
+def describe(found: list[Finding]) -> str:
+    return "\n".join(f"  [{'ok' if f.ok else '!!'}] {f.check}: {f.detail}" for f in found)

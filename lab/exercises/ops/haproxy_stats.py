@@ -1,0 +1,37 @@
+"""haproxy's stats page read as data (article §7.4): which backend server is UP or DOWN.
+
+``GET /;csv`` on the stats port returns one CSV line per proxy/server; the
+lab's server names carry the member's address, so a row maps back to a node.
+"""
+from __future__ import annotations
+
+import csv
+import io
+
+
+def parse(text: str) -> dict[tuple[str, str], str]:
+    """(proxy, server) -> status (UP, DOWN, "UP 1/3", MAINT, no check ...) for every server row."""
+    lines = text.splitlines()
+    if not lines or not lines[0].startswith("# "):
+        raise ValueError("not haproxy stats CSV (expected a '# pxname,svname,...' header)")
+    lines[0] = lines[0][2:]
+    out: dict[tuple[str, str], str] = {}
+    for row in csv.DictReader(io.StringIO("\n".join(lines))):
+        if row.get("svname") in ("FRONTEND", "BACKEND"):
+            continue
+        out[(row["pxname"], row["svname"])] = row.get("status", "")
+    return out
+
+
+def servers_up(stats: dict[tuple[str, str], str], proxy: str, addresses: list[str]) -> dict[str, bool]:
+    """address -> is the server for that address UP in ``proxy`` (matched by address in its name)."""
+    out: dict[str, bool] = {}
+    for address in addresses:
+        rows = [st for (px, sv), st in stats.items() if px == proxy and _names(sv, address)]
+        out[address] = bool(rows) and rows[0].split()[0] == "UP"
+    return out
+
+
+def _names(server: str, address: str) -> bool:
+    # "postgresql_192.168.234.201_5432" must not match .20 or .2011
+    return any(part == address for part in server.replace(":", "_").split("_"))

@@ -1,0 +1,212 @@
+"""Who is who, right now: roles are read from the running lab, never stored.
+
+Leader and replicas come from Patroni's REST API (GET /cluster, GET /patroni),
+VIP holders from ``ip -o addr`` on each node, "is this a primary" from
+``pg_is_in_recovery()`` on each node's own address.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from lab import remote
+from lab.exercises.shell import Shell
+from lab.topology import Topology
+
+# Patroni 4 says "primary" where 3.x and older said "master".
+PRIMARY_ROLES = ("leader", "primary", "master")
+
+
+class Probe:
+    def __init__(self, topo: Topology, shell: Shell) -> None:
+        self.topo = topo
+        self.shell = shell
+        self._etcd_api: str | None = None
+
+    # --- Patroni's REST API ----------------------------------------------------
+
+    def rest(self, member: str, path: str, *, method: str = "GET", body: Any = None,
+             timeout: float = 3.0) -> tuple[int, Any]:
+        n = self.topo.node(member)
+        return remote.http(self.topo, n.address, self.topo.ports["patroni"], path,
+                           method=method, body=body, timeout=timeout)
+
+    def cluster(self) -> dict | None:
+        """GET /cluster from the first member that answers (any member knows the whole picture)."""
+        for n in self.topo.postgres_nodes:
+            status, body = self.rest(n.member, "/cluster")
+            if status == 200 and isinstance(body, dict):
+                return body
+        return None
+
+    def members(self) -> list[dict]:
+        c = self.cluster()
+        return list(c.get("members", [])) if c else []
+
+    def leader(self) -> str | None:
+        """The member holding the leader key, or None (no leader / DCS unreachable)."""
+        for m in self.members():
+            if m.get("role") in PRIMARY_ROLES:
+                return m["name"]
+        return None
+
+    def replicas(self) -> list[str]:
+        """Members other than the leader, in topology order (sync standbys first)."""
+        lead = self.leader()
+        ms = {m["name"]: m for m in self.members()}
+        out = [n.member for n in self.topo.postgres_nodes if n.member != lead and n.member in ms]
+        return sorted(out, key=lambda m: ms[m].get("role") != "sync_standby")
+
+    def member_state(self, member: str) -> dict:
+        """GET /patroni on one member ({} if its REST API does not answer)."""
+        status, body = self.rest(member, "/patroni")
+        return body if status in (200, 503) and isinstance(body, dict) else {}
+
+    def rest_alive(self, member: str) -> bool:
+        status, _ = self.rest(member, "/liveness", timeout=2)
+        return status == 200
+
+    def streaming(self, member: str) -> bool:
+        """The member is a replica whose WAL receiver is streaming (Patroni says so)."""
+        for m in self.members():
+            if m["name"] == member:
+                return m.get("state") == "streaming" and m.get("role") not in PRIMARY_ROLES
+        return False
+
+    def sync_standbys(self) -> list[str]:
+        return [m["name"] for m in self.members() if m.get("role") == "sync_standby"]
+
+    def dynamic_config(self) -> dict:
+        for n in self.topo.postgres_nodes:
+            status, body = self.rest(n.member, "/config")
+            if status == 200 and isinstance(body, dict):
+                return body
+        return {}
+
+    def patch_config(self, changes: dict) -> dict:
+        """PATCH /config (the REST form of ``patronictl edit-config``); None removes a key."""
+        last: Any = None
+        for n in self.topo.postgres_nodes:
+            status, body = self.rest(n.member, "/config", method="PATCH", body=changes, timeout=10)
+            if status == 200 and isinstance(body, dict):
+                return body
+            last = (status, body)
+        raise RuntimeError(f"PATCH /config {changes} refused by every member: {last}")
+
+    # --- PostgreSQL ------------------------------------------------------------
+
+    def in_recovery(self, member: str, timeout: int = 2) -> bool | None:
+        """pg_is_in_recovery() on the member's own address; None if it does not answer."""
+        n = self.topo.node(member)
+        try:
+            conn = remote.pg_connect(self.topo, n.address, timeout=timeout,
+                                     options="-c statement_timeout=3000")
+        except Exception:
+            return None
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_is_in_recovery()")
+                return bool(cur.fetchone()[0])
+        except Exception:
+            return None
+        finally:
+            conn.close()
+
+    def replication_clients(self, member: str) -> list[str]:
+        """application_name of every WAL receiver streaming from ``member`` (pg_stat_replication)."""
+        n = self.topo.node(member)
+        try:
+            conn = remote.pg_connect(self.topo, n.address, timeout=2, options="-c statement_timeout=3000")
+        except Exception:
+            return []
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'")
+                return [r[0] for r in cur.fetchall()]
+        except Exception:
+            return []
+        finally:
+            conn.close()
+
+    def postgres_up(self, member: str) -> bool:
+        return self.in_recovery(member) is not None
+
+    def primaries(self) -> list[str]:
+        """Members whose PostgreSQL answers and is not in recovery: more than one is a split brain."""
+        return [n.member for n in self.topo.postgres_nodes if self.in_recovery(n.member) is False]
+
+    def can_commit(self, member: str, timeout_ms: int = 3000) -> tuple[bool, str]:
+        """Try one write directly on ``member``; (acknowledged?, why). A commit that waited for a
+        synchronous standby and was cancelled is committed locally but NOT acknowledged."""
+        n = self.topo.node(member)
+        try:
+            conn = remote.pg_connect(self.topo, n.address, timeout=2,
+                                     options=f"-c statement_timeout={timeout_ms}")
+        except Exception as e:
+            return False, f"no connection ({str(e).strip().splitlines()[0] if str(e).strip() else e})"
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("CREATE TABLE IF NOT EXISTS lab_drill_probe (at timestamptz)")
+                cur.execute("INSERT INTO lab_drill_probe VALUES (now())")
+            if any("synchronous replication" in x for x in conn.notices):
+                return False, "commit waited for a synchronous standby and was cancelled (not acknowledged)"
+            return True, "committed"
+        except Exception as e:
+            return False, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        finally:
+            conn.close()
+
+    # --- VIPs ------------------------------------------------------------------
+
+    def vip_holders(self) -> dict[str, list[str]]:
+        """VIP role -> nodes holding it (``ip -o -4 addr`` on every node)."""
+        held: dict[str, list[str]] = {role: [] for role in self.topo.vips}
+        for n in self.topo.nodes:
+            out = self.shell.run(n.name, "ip -o -4 addr show", timeout=15)
+            if not out.ok:
+                continue
+            addrs = {tok.split("/")[0] for line in out.stdout.splitlines()
+                     for i, tok in enumerate(line.split()) if i > 0 and line.split()[i - 1] == "inet"}
+            for role, vip in self.topo.vips.items():
+                if vip in addrs:
+                    held[role].append(n.name)
+        return held
+
+    # --- etcd ------------------------------------------------------------------
+
+    def etcd_healthy(self) -> dict[str, bool]:
+        out = {}
+        for n in self.topo.etcd_nodes:
+            status, body = remote.http(self.topo, n.address, self.topo.ports["etcd_client"], "/health")
+            out[n.name] = status == 200 and isinstance(body, dict) and str(body.get("health")) == "true"
+        return out
+
+    def dcs_key(self, name: str) -> Any:
+        """A key of this cluster in etcd (e.g. "sync"), read the way ``etcdctl get`` would.
+        Patroni's etcd3 keys are read through the v3 JSON gateway, its etcd (v2) keys through /v2/keys."""
+        key = f"{self.topo.cluster['namespace'].rstrip('/')}/{self.topo.cluster['scope']}/{name}"
+        port = self.topo.ports["etcd_client"]
+        for n in self.topo.etcd_nodes:
+            if self._etcd_api in (None, "v3"):
+                body = {"key": base64.b64encode(key.encode()).decode()}
+                status, resp = remote.http(self.topo, n.address, port, "/v3/kv/range", method="POST", body=body)
+                if status == 200 and isinstance(resp, dict) and resp.get("kvs"):
+                    self._etcd_api = "v3"
+                    return _json_or_text(base64.b64decode(resp["kvs"][0]["value"]).decode())
+            if self._etcd_api in (None, "v2"):
+                status, resp = remote.http(self.topo, n.address, port, f"/v2/keys{key}")
+                if status == 200 and isinstance(resp, dict) and "node" in resp:
+                    self._etcd_api = "v2"
+                    return _json_or_text(resp["node"].get("value", ""))
+        return None
+
+
+def _json_or_text(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw

@@ -1,0 +1,74 @@
+"""Commands on the lab's nodes over ssh, exactly as a trainee would type them.
+
+Each Shell keeps its own Fabric connections (one per node), so a background
+monitor thread never shares an ssh transport with the drill's main thread.
+Every command first passes the safety guard.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Protocol
+
+from fabric import Config, Connection
+
+from lab import guard
+from lab import remote
+from lab.topology import Topology
+
+
+@dataclass
+class Output:
+    rc: int
+    stdout: str
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+class Shell(Protocol):
+    def run(self, node: str, command: str, timeout: float = 60) -> Output:
+        """Run ``command`` on ``node`` (name or member) and return its output; never raises on rc != 0."""
+
+
+class SshShell:
+    def __init__(self, topo: Topology) -> None:
+        self.topo = topo
+        self._conns: dict[str, Connection] = {}
+
+    def _conn(self, name: str) -> Connection:
+        if name not in self._conns:
+            cfg = Config(runtime_ssh_path=remote.ssh_config_path())
+            cfg.load_ssh_config()
+            self._conns[name] = Connection(name, config=cfg, connect_timeout=10)
+        return self._conns[name]
+
+    def run(self, node: str, command: str, timeout: float = 60) -> Output:
+        n = self.topo.node(node)
+        guard.check(n.address, self.topo)
+        conn = self._conn(n.name)
+        try:
+            r = conn.run(command, hide=True, warn=True, timeout=timeout, in_stream=False)
+            return Output(r.exited, r.stdout, r.stderr)
+        except Exception as e:  # a dead transport, a timeout: report it, reconnect next time
+            try:
+                conn.close()
+            except Exception:
+                pass
+            self._conns.pop(n.name, None)
+            return Output(255, "", f"{type(e).__name__}: {e}")
+
+    def close(self) -> None:
+        for c in self._conns.values():
+            try:
+                c.close()
+            except Exception:
+                pass
+        self._conns.clear()
+
+
+def ssh_hint(node: str) -> str:
+    """How a trainee opens a shell on ``node`` (the lab's own ssh_config)."""
+    return f"ssh -F {shlex.quote(remote.ssh_config_path())} {node}"
