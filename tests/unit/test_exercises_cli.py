@@ -1,0 +1,62 @@
+"""`invoke exercise`: listing, bad names, refusing to run on a lab that is not provisioned."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from invoke import Context, Exit
+
+from lab.cli.exercises import exercise
+from lab.exercises import DRILLS
+
+ROOT = Path(__file__).resolve().parents[2]
+INVOKE = str(Path(sys.executable).parent / "invoke")
+
+
+@pytest.fixture(autouse=True)
+def empty_lab_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAB_DIR", str(tmp_path))
+
+
+def test_list_prints_one_line_per_drill(capsys):
+    exercise(Context(), list_=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(DRILLS)
+    assert all(line.split()[0] in DRILLS for line in lines)
+
+
+def test_unknown_drill_is_one_line_and_touches_nothing(tmp_path):
+    with pytest.raises(Exit) as e:
+        exercise(Context(), drill="etcd-dwon", auto=True)
+    assert e.value.code == 2 and "\n" not in e.value.message and "etcd-down" in e.value.message
+    assert not (tmp_path / "drills").exists()
+
+
+def test_refuses_unless_the_lab_is_provisioned():
+    with pytest.raises(Exit) as e:
+        exercise(Context(), drill="etcd-down", auto=True)
+    assert "invoke up" in e.value.message
+
+
+def test_all_needs_auto():
+    with pytest.raises(Exit) as e:
+        exercise(Context(), drill="all")
+    assert "--auto" in e.value.message
+
+
+def test_bad_multiplier_is_one_line():
+    with pytest.raises(Exit) as e:
+        exercise(Context(), drill="etcd-down", auto=True, scale="slow")
+    assert "slow" in e.value.message and "\n" not in e.value.message
+
+
+def test_invoke_exercise_dash_dash_list_from_the_shell(tmp_path):
+    out = subprocess.run([INVOKE, "exercise", "--list"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env={"PATH": "/usr/bin:/bin", "LAB_DIR": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert "etcd-failsafe" in out.stdout and len(out.stdout.strip().splitlines()) == len(DRILLS)
+    bad = subprocess.run([INVOKE, "exercise", "nope", "--auto"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, env={"PATH": "/usr/bin:/bin", "LAB_DIR": str(tmp_path)})
+    assert bad.returncode == 2 and "unknown drill nope" in bad.stderr
