@@ -115,6 +115,7 @@ class Drill:
     story: str = ""              # what will happen and why (shown first)
     expected: str = ""           # the expected result, in words (docs)
     differs: str = ""            # where Patroni 4 differs from the article (Patroni 1.6.5)
+    commands: list[str] = []     # what a trainee types, for the docs ("where: command")
     split_brain: bool | None = False   # False: must not happen; True: the article says it happens; None: not judged
     lossless: bool = False       # every acknowledged write must survive
     writes: bool = True          # run the writer during the drill

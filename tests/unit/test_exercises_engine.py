@@ -108,3 +108,11 @@ def test_unknown_drill_is_one_line_naming_the_known_ones():
         lookup(["etcd-dwn"])
     msg = str(e.value)
     assert "\n" not in msg and "etcd-dwn" in msg and "etcd-down" in msg and "all" in msg
+
+
+def test_docs_pages_match_the_drills():
+    """docs/drills/ is generated from the drills (python -m lab.exercises.docs); stale docs fail here."""
+    from lab.exercises.docs import expected_files
+    for path, text in expected_files().items():
+        assert path.exists(), f"{path} missing: run python -m lab.exercises.docs"
+        assert path.read_text() == text, f"{path} is stale: run python -m lab.exercises.docs"

@@ -40,6 +40,11 @@ def stop_all_etcd(lab: Lab) -> None:
 @drill
 class EtcdDown(Drill):
     name = "etcd-down"
+    commands = [
+        'on the etcd node: sudo systemctl stop etcd',
+        "on every node: sudo -u postgres psql -c 'select pg_is_in_recovery()'   # all t",
+        'undo: sudo systemctl start etcd',
+    ]
     section = "§5 table, row 10 (etcd集群故障); §5.3"
     summary = "Stop etcd: every Patroni demotes its PostgreSQL; the cluster is all replicas and refuses writes."
     story = """\
@@ -74,6 +79,14 @@ especially when one etcd serves many clusters (§5.3)."""
 @drill
 class SyncNoStandby(Drill):
     name = "sync-no-standby"
+    commands = [
+        "anywhere: patronictl -c /etc/patroni.yml edit-config -s 'synchronous_mode=true' --force",
+        'on the etcd node: etcdctl get /service/pgsql/sync',
+        'on the other replica: set tags.nosync: true in /etc/patroni.yml; sudo systemctl reload patroni',
+        'on the sync standby: sudo systemctl stop patroni   # key shows sync_standby null',
+        'on the leader: sudo systemctl stop patroni   # nobody takes over',
+        'undo: start both Patroni again, remove the tag, synchronous_mode=null',
+    ]
     section = "§5 table, row 11 (同步模式下无可用同步备库); §5.2"
     summary = "Synchronous mode with no sync standby left: writes go on asynchronously, and failover is held."
     story = """\

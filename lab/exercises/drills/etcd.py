@@ -10,6 +10,12 @@ HUGE_RETRY_TIMEOUT = 864000000   # the article's "10,000 days"
 @drill
 class EtcdHugeRetryTimeout(Drill):
     name = "etcd-retry-timeout"
+    commands = [
+        "anywhere: patronictl -c /etc/patroni.yml edit-config -s 'retry_timeout=864000000' -s 'synchronous_mode=true' --force",
+        'on any node: sudo journalctl -u patroni | grep adjusting',
+        'on the etcd node: sudo systemctl stop etcd',
+        'undo: sudo systemctl start etcd; retry_timeout=null',
+    ]
     section = "§5.3 (超大的retry_timeout)"
     summary = "The article's huge retry_timeout with synchronous mode, measured: Patroni 4 caps it, etcd down still demotes."
     story = """\
@@ -56,6 +62,12 @@ stops etcd, and measures what really happens."""
 @drill
 class EtcdFailsafe(Drill):
     name = "etcd-failsafe"
+    commands = [
+        "anywhere: patronictl -c /etc/patroni.yml edit-config -s 'failsafe_mode=true' --force",
+        'on the etcd node: sudo systemctl stop etcd   # writes go on',
+        'on a replica: sudo systemctl stop patroni   # the leader demotes',
+        'undo: start both again; failsafe_mode=null',
+    ]
     section = "§5.3 (failsafe_mode, Patroni >= 3.0)"
     summary = "failsafe_mode: with etcd down the primary keeps writing while it reaches every member; one member lost and it demotes."
     story = """\

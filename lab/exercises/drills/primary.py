@@ -45,6 +45,12 @@ def watchdog_off_for(lab: Lab, member: str) -> None:
 @drill
 class PrimaryPostgresStopped(Drill):
     name = "primary-pg-stop"
+    commands = [
+        'on the leader: sudo -u postgres /usr/lib/postgresql/15/bin/pg_ctl stop -D /pgsql/data -m fast',
+        "anywhere: patronictl -c /etc/patroni.yml edit-config -s 'primary_start_timeout=0' --force",
+        'on the leader again: the same pg_ctl stop; then patronictl list shows another leader',
+        "undo: patronictl -c /etc/patroni.yml edit-config -s 'primary_start_timeout=null' --force",
+    ]
     section = "§5 table, row 6 (主库PG停止)"
     summary = "Stop PostgreSQL on the leader: Patroni restarts it; with primary_start_timeout 0 it fails over instead."
     story = """\
@@ -87,6 +93,11 @@ Part 2 sets primary_start_timeout to 0 and stops it again: a failover."""
 @drill
 class PrimaryPatroniStopped(Drill):
     name = "primary-patroni-stop"
+    commands = [
+        'on the leader: sudo systemctl stop patroni',
+        'anywhere: patronictl -c /etc/patroni.yml list',
+        'on the old leader, to undo: sudo systemctl start patroni',
+    ]
     section = "§5 table, row 7 (停止主库Patroni)"
     summary = "Stop Patroni on the leader cleanly: it stops PostgreSQL and hands over; a replica takes over."
     story = """\
@@ -114,6 +125,13 @@ at once: the most up-to-date one is promoted, the read-write VIP moves with it
 @drill
 class PrimaryPatroniKilled(Drill):
     name = "primary-patroni-kill"
+    commands = [
+        'on the leader: systemctl show -p Restart --value patroni   # must be no, as in the article',
+        'on the leader: sudo kill -9 $(systemctl show -p MainPID --value patroni)',
+        "on every node: sudo -u postgres psql -c 'select pg_is_in_recovery()'   # two say f",
+        'on every node: ip -o -4 addr show   # who holds the VIP',
+        'undo: sudo systemctl reset-failed patroni; sudo systemctl start patroni   # demote + pg_rewind',
+    ]
     section = "§5 table, row 8 (强杀主库Patroni → 双主); §5.1"
     summary = "kill -9 Patroni on the leader: a replica is promoted while the old PostgreSQL still accepts writes."
     story = """\
@@ -171,6 +189,11 @@ double primary; this drill runs without one."""
 @drill
 class PrimaryCutFromEtcd(Drill):
     name = "primary-etcd-cut"
+    commands = [
+        'on the leader: sudo iptables -I OUTPUT -d <etcd address> -p tcp --dport 2379 -j DROP',
+        'on the leader: sudo journalctl -u patroni -f   # demoting self',
+        'undo: sudo iptables -D OUTPUT -d <etcd address> -p tcp --dport 2379 -j DROP',
+    ]
     section = "§5 table, row 9 (主库无法连接etcd); §5.1 point 2"
     summary = "Cut the leader off from etcd: it demotes itself, then a replica takes over; never two primaries."
     story = """\

@@ -17,6 +17,10 @@ def _leader_unchanged(lab: Lab, leader: str, seconds: float) -> None:
 @drill
 class ReplicaPostgresStopped(Drill):
     name = "replica-pg-stop"
+    commands = [
+        'on a replica: sudo -u postgres /usr/lib/postgresql/15/bin/pg_ctl stop -D /pgsql/data -m fast',
+        'anywhere: patronictl -c /etc/patroni.yml list   # watch it come back',
+    ]
     section = "§5 table, row 1 (备库PG停止)"
     summary = "Stop PostgreSQL on a replica behind Patroni's back; Patroni starts it again."
     story = """\
@@ -43,6 +47,10 @@ is never involved, so writes go on without a pause."""
 @drill
 class ReplicaPatroniStopped(Drill):
     name = "replica-patroni-stop"
+    commands = [
+        'on a replica: sudo systemctl stop patroni',
+        'on the same replica, to undo: sudo systemctl start patroni',
+    ]
     section = "§5 table, row 2 (停止备库Patroni)"
     summary = "Stop Patroni on a replica cleanly; it stops its PostgreSQL too, the leader is untouched."
     story = """\
@@ -70,6 +78,12 @@ leader and the writes do not notice."""
 @drill
 class ReplicaPatroniKilled(Drill):
     name = "replica-patroni-kill"
+    commands = [
+        "on a replica: systemctl show -p Restart --value patroni   # the article's unit says no",
+        'on a replica: sudo kill -9 $(systemctl show -p MainPID --value patroni)',
+        "on the leader: sudo -u postgres psql -c 'select application_name, state from pg_stat_replication'",
+        'undo: sudo systemctl reset-failed patroni; sudo systemctl start patroni',
+    ]
     section = "§5 table, row 3 (强杀备库Patroni)"
     summary = "kill -9 Patroni on a replica; nothing happens: PostgreSQL keeps streaming."
     story = """\
@@ -106,6 +120,10 @@ restart it within a second; the drill says which one this lab has."""
 @drill
 class ReplicaCutFromEtcd(Drill):
     name = "replica-etcd-cut"
+    commands = [
+        'on a replica: sudo iptables -I OUTPUT -d <etcd address> -p tcp --dport 2379 -j DROP',
+        'undo: sudo iptables -D OUTPUT -d <etcd address> -p tcp --dport 2379 -j DROP',
+    ]
     section = "§5 table, row 4 (备库无法连接etcd)"
     summary = "Cut a replica off from etcd; nothing happens: it keeps streaming."
     story = """\
@@ -133,6 +151,11 @@ streaming from the leader over the database network, which still works."""
 @drill
 class RoguePrimary(Drill):
     name = "replica-rogue-primary"
+    commands = [
+        'on a replica: sudo -u postgres /usr/lib/postgresql/15/bin/pg_ctl promote -D /pgsql/data',
+        "on it: sudo -u postgres psql -c 'select pg_is_in_recovery()'   # false, then true again",
+        'on it: sudo journalctl -u patroni -f   # the demotion and pg_rewind',
+    ]
     section = "§5 table, row 5; §5.1 point 1 (非Leader角色但是PG处于生产模式)"
     summary = "Promote a replica's PostgreSQL by hand; Patroni turns it back into a replica."
     story = """\

@@ -22,6 +22,13 @@ def enable_sync(lab: Lab, leader: str) -> str:
 @drill
 class SyncMode(Drill):
     name = "sync-mode"
+    commands = [
+        "anywhere: patronictl -c /etc/patroni.yml edit-config -s 'synchronous_mode=true' --force",
+        'on the etcd node: etcdctl get /service/pgsql/sync',
+        'on the sync standby, then on the other replica: sudo systemctl stop patroni',
+        "anywhere: patronictl -c /etc/patroni.yml edit-config -s 'synchronous_mode_strict=true' --force",
+        "a client: psql -h <rw VIP> -c 'insert ...'   # waits",
+    ]
     section = "§5.2 (synchronous_mode, synchronous_mode_strict)"
     summary = "Turn on synchronous mode; lose sync standbys one by one: async fallback, then strict mode blocks writes."
     story = """\
@@ -70,6 +77,12 @@ two nodes."""
 @drill
 class SyncKillPrimary(Drill):
     name = "sync-kill-primary"
+    commands = [
+        "anywhere: patronictl -c /etc/patroni.yml edit-config -s 'synchronous_mode=true' --force",
+        'on the leader: sudo kill -9 $(systemctl show -p MainPID --value patroni)',
+        'on the old leader: sudo -u postgres psql -c "set statement_timeout=\'3s\'; insert ..."   # not acknowledged',
+        'undo: sudo systemctl reset-failed patroni; sudo systemctl start patroni',
+    ]
     section = "§5.2 (同步复制防止脑裂)"
     summary = "Synchronous mode, then kill -9 the leader's Patroni: two primaries, but the old one cannot commit."
     story = """\
