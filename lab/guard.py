@@ -8,6 +8,7 @@ user's own LAN uses the same subnet, nothing is sent.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import subprocess
 
@@ -43,3 +44,37 @@ def check(address: str, topo: Topology, state: lab_state.State | None = None) ->
         raise GuardError(
             f"refusing to contact {address}: the host routes it via {dev or 'no interface'}, "
             f"not the lab network {state.interface}; is another network using {topo.subnet}?")
+
+
+def routes_overlapping(subnet: ipaddress.IPv4Network) -> list[tuple[str, str | None]]:
+    """(destination, interface) of every host route, other than the default, that covers part of ``subnet``."""
+    try:
+        out = subprocess.run(["ip", "-j", "route", "show"], capture_output=True, text=True,
+                             timeout=5, check=True).stdout
+        routes = json.loads(out or "[]")
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+    found = []
+    for r in routes:
+        dst = r.get("dst", "")
+        try:
+            net = ipaddress.ip_network(dst, strict=False)
+        except ValueError:
+            continue        # "default" and the like
+        if net.version == 4 and net.overlaps(subnet):
+            found.append((dst, r.get("dev")))
+    return found
+
+
+def check_subnet_free(topo: Topology, interface: str | None) -> None:
+    """Before anything is created: refuse if the lab subnet is already routed via another interface.
+
+    ``interface`` is the lab's own interface when it is known beforehand (the
+    docker bridge, or the one recorded in the state); None means no route may exist yet.
+    """
+    for dst, dev in routes_overlapping(topo.subnet):
+        if interface is None or dev != interface:
+            raise GuardError(
+                f"refusing to create the lab: {topo.subnet} is already routed via {dev} ({dst}), "
+                f"not the lab network{' ' + interface if interface else ''}; "
+                f"choose another lab.subnet in {topo.path.name}")

@@ -1,0 +1,124 @@
+"""Machine commands: up, status, ssh, down, rebuild.
+
+Thin wrappers over :mod:`lab.lifecycle`; every error is one line on stderr and
+a non-zero exit. Settings come from invoke.yaml's ``lab`` section, overridden
+by ``INVOKE_LAB_*`` environment variables and by options.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from typing import Any, Callable
+
+from invoke import Exit, task
+from rich.console import Console
+from rich.table import Table
+
+from lab import guard, image, lifecycle, sshconfig, status as lab_status, topology
+from lab import state as lab_state
+from lab.providers.base import ProviderError
+
+PROVIDER_HELP = "docker | libvirt | virtualbox | pulumi | hosts (default: invoke.yaml lab.provider, auto = detect)"
+ERRORS = (topology.TopologyError, lab_state.LabStateError, ProviderError, guard.GuardError,
+          lifecycle.LabError, image.ImageError)
+
+console = Console(highlight=False)
+
+
+def settings(c: Any) -> dict[str, Any]:
+    """The ``lab`` section of the Invoke configuration (invoke.yaml + INVOKE_LAB_* env)."""
+    lab = c.config.get("lab") if hasattr(c, "config") else None
+    return {k: lab[k] for k in lab} if lab else {}
+
+
+def reporter() -> Callable[[str], None]:
+    start = time.monotonic()
+
+    def report(msg: str) -> None:
+        console.print(f"[dim]{time.monotonic() - start:6.1f}s[/] {msg}")
+    return report
+
+
+def fail(e: Exception) -> Exit:
+    return Exit(f"error: {e}", code=1)
+
+
+@task(help={"provider": PROVIDER_HELP,
+            "machines_only": "create the machines and stop before provisioning"})
+def up(c, provider=None, machines_only=False):
+    """Create the 4 machines, then provision them (on a lab that is up: provision again)."""
+    try:
+        topo = topology.load()
+        cfg = settings(c)
+        name = lifecycle.choose_provider(provider, cfg)
+        st = lifecycle.up(topo, name, cfg, reporter(), machines_only=machines_only)
+    except ERRORS as e:
+        raise fail(e) from None
+    console.print(f"the lab is {st.phase}: `invoke status`, `invoke ssh {topo.names[0]}`")
+
+
+@task(help={"provider": PROVIDER_HELP + "; used to find leftovers when no state is recorded"})
+def down(c, provider=None):
+    """Remove every machine and network of the lab (images and package cache are kept)."""
+    try:
+        topo = topology.load()
+        cfg = settings(c)
+        lifecycle.down(topo, provider, cfg, reporter())
+    except ERRORS as e:
+        raise fail(e) from None
+    from lab.providers.vagrant import apt_cache
+    console.print(f"the lab is down; kept the image {image.NODE_IMAGE} and the package cache "
+                  f"{apt_cache(cfg)} for the next `invoke up`")
+
+
+@task(help={"provider": PROVIDER_HELP})
+def rebuild(c, provider=None):
+    """Tear the lab down and bring it up again from scratch."""
+    down(c, provider=provider)
+    up(c, provider=provider)
+
+
+@task
+def status(c):
+    """Show the machines, Patroni's view of the clusters and who holds each VIP."""
+    try:
+        topo = topology.load()
+        st = lab_state.load()
+        if not st.is_up:
+            # Nothing is contacted before the lab exists.
+            console.print("the lab is not up (run `invoke up`)")
+            return
+        sections = lab_status.collect(topo, st, settings(c))
+    except ERRORS as e:
+        raise fail(e) from None
+    for sec in sections:
+        table = Table(title=sec.title, title_justify="left")
+        for col in sec.columns:
+            table.add_column(col)
+        for row in sec.rows:
+            table.add_row(*row)
+        console.print(table)
+        if sec.note:
+            console.print(sec.note)
+
+
+@task(help={"node": "node name or Patroni member name (node1, pg1, ...)",
+            "command": "run this command instead of an interactive shell"})
+def ssh(c, node, command=""):
+    """Open a shell on a node (or run one command) through the lab's ssh_config."""
+    try:
+        topo = topology.load()
+        st = lab_state.require("created", "provisioned", action=f"ssh to {node}")
+        try:
+            n = topo.node(node)
+        except KeyError as e:
+            raise ProviderError(f"node: {e.args[0]}") from None
+        guard.check(n.address, topo, st)
+    except ERRORS as e:
+        raise fail(e) from None
+    args = ["ssh", "-F", str(sshconfig.path()), n.name] + ([command] if command else [])
+    os.execvp(shutil.which("ssh") or "ssh", args)
+
+
+TASKS = [up, status, ssh, down, rebuild]

@@ -1,0 +1,172 @@
+"""The lab's lifecycle: up (create -> reach -> provision) and down.
+
+``up`` either finishes a phase or leaves no trace of it: a failure while
+creating removes what was created and clears the state; a failure while
+provisioning keeps the machines (phase ``created``) and says what to run next.
+Running ``up`` on a lab that is already up reuses the machines and provisions
+again, which converges (a second run changes nothing).
+"""
+from __future__ import annotations
+
+import subprocess
+import time
+from typing import Any, Callable, Mapping
+
+from lab import guard, sshconfig
+from lab import state as lab_state
+from lab import providers
+from lab.providers.base import Machines, Provider, ProviderError
+from lab.topology import Topology
+
+Report = Callable[[str], None]
+
+
+class LabError(RuntimeError):
+    """A lifecycle step that cannot go on; the message is one line and says what to do."""
+
+
+def choose_provider(requested: str | None, settings: Mapping[str, Any]) -> str:
+    """The provider named by option, else by configuration, else detected on this host."""
+    name = requested or settings.get("provider") or "auto"
+    if name == "auto":
+        from lab.providers.vagrant import detect
+        name = detect()
+    if name not in providers.NAMES:
+        raise ProviderError(f"provider: unknown provider {name!r} (known: auto, {', '.join(providers.NAMES)})")
+    return name
+
+
+def expected_interface(prov: Provider, topo: Topology, st: lab_state.State) -> str | None:
+    """The lab network's host interface if it is known before creating anything."""
+    if st.is_up and st.interface:
+        return st.interface
+    hook = getattr(prov, "expected_interface", None)
+    if hook:
+        return hook(topo)
+    return topo.bridge if prov.name == "docker" else None
+
+
+def verify_routes(topo: Topology, machines: Machines) -> None:
+    """Every lab address must now be routed through the lab's own interface."""
+    for n in topo.nodes:
+        dev = guard.route_interface(n.address)
+        if dev != machines.interface:
+            raise guard.GuardError(f"{n.name} ({n.address}) is routed via {dev or 'nothing'}, "
+                                   f"not the lab network {machines.interface}")
+
+
+def ssh_answers(node: str, timeout: int = 10) -> bool:
+    """One ssh round trip through the lab's ssh_config (the caller ran the guard)."""
+    try:
+        r = subprocess.run(["ssh", "-F", str(sshconfig.path()), "-o", "BatchMode=yes",
+                            "-o", f"ConnectTimeout={timeout}", node, "true"],
+                           capture_output=True, timeout=timeout + 5)
+    except subprocess.TimeoutExpired:
+        return False
+    return r.returncode == 0
+
+
+def wait_for_ssh(topo: Topology, st: lab_state.State, timeout: float, report: Report) -> None:
+    """Bounded poll until every node answers ssh."""
+    for n in topo.nodes:
+        guard.check(n.address, topo, st)
+    pending = list(topo.names)
+    deadline = time.monotonic() + timeout
+    while pending:
+        pending = [n for n in pending if not ssh_answers(n, timeout=5)]
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            raise LabError(f"no ssh answer from {', '.join(pending)} within {timeout:.0f} s "
+                           f"(try `ssh -F {sshconfig.path()} {pending[0]}`)")
+        time.sleep(1)
+    report(f"ssh answers on {', '.join(topo.names)}")
+
+
+def _rollback(prov: Provider, topo: Topology, report: Report) -> None:
+    report("creation failed: removing what was created")
+    try:
+        prov.destroy(topo, report)
+    except Exception as e:  # the original error matters more; say this one too
+        report(f"cleanup incomplete ({e}); run `invoke down`")
+    sshconfig.remove()
+    lab_state.clear()
+
+
+def create(topo: Topology, provider_name: str, settings: Mapping[str, Any], report: Report) -> lab_state.State:
+    """Create (or reuse) the machines and make them reachable; phase becomes ``created``."""
+    st = lab_state.load()
+    if st.is_up and st.provider != provider_name:
+        raise LabError(f"the lab is up with provider {st.provider}; run `invoke down` before using {provider_name}")
+    if st.is_up and st.topology and st.topology != str(topo.path):
+        raise LabError(f"the lab in {lab_state.lab_dir()} was built from {st.topology}, not {topo.path}; "
+                       "run `invoke down` first or use another LAB_DIR")
+    prov = providers.get(provider_name, settings)
+    prov.preflight(topo)
+    guard.check_subnet_free(topo, expected_interface(prov, topo, st))
+
+    reuse = st.is_up
+    report(("reusing" if reuse else "creating") + f" {len(topo.nodes)} machines with provider {provider_name}")
+    t0 = time.monotonic()
+    try:
+        machines = prov.create(topo, report)
+        verify_routes(topo, machines)
+        sshconfig.write(topo, machines)
+        st = lab_state.State(phase="created", provider=provider_name, platform=machines.platform,
+                             interface=machines.interface, topology=str(topo.path),
+                             timings={"create": round(time.monotonic() - t0, 1)})
+        lab_state.save(st)
+        wait_for_ssh(topo, st, float(settings.get("ssh_wait") or 180), report)
+    except BaseException:
+        if not reuse:
+            _rollback(prov, topo, report)
+        raise
+    st.timings["machines"] = round(time.monotonic() - t0, 1)
+    lab_state.save(st)
+    report(f"machines ready in {st.timings['machines']:.1f} s "
+           f"(created in {st.timings['create']:.1f} s); ssh: ssh -F {sshconfig.path()} {topo.names[0]}")
+    return st
+
+
+def provision(topo: Topology, report: Report) -> lab_state.State:
+    """Provision running machines; phase becomes ``provisioned`` only when every step passed."""
+    st = lab_state.require("created", "provisioned", action="provision")
+    import provision as provisioning  # late: the provisioning package may be replaced while we run
+
+    st.phase = "created"
+    lab_state.save(st)
+    t0 = time.monotonic()
+    try:
+        provisioning.run(topo, report=report)
+    except Exception as e:
+        raise LabError(f"provisioning failed: {e}; the machines are kept: fix it and run "
+                       "`invoke provision`, or remove them with `invoke down`") from e
+    st.timings["provision"] = round(time.monotonic() - t0, 1)
+    st.phase = "provisioned"
+    lab_state.save(st)
+    report(f"provisioned in {st.timings['provision']:.1f} s")
+    return st
+
+
+def up(topo: Topology, provider_name: str, settings: Mapping[str, Any], report: Report,
+       *, machines_only: bool = False) -> lab_state.State:
+    st = create(topo, provider_name, settings, report)
+    return st if machines_only else provision(topo, report)
+
+
+def down(topo: Topology, provider_name: str | None, settings: Mapping[str, Any], report: Report) -> None:
+    """Remove every machine and network the lab created (from its state, or from leftovers)."""
+    try:
+        recorded = lab_state.load().provider
+    except lab_state.LabStateError:
+        recorded = None                  # an unreadable state must not block the cleanup
+    names = [n for n in (recorded, choose_provider(provider_name, settings)) if n]
+    for name in dict.fromkeys(names):
+        try:
+            prov = providers.get(name, settings)
+        except ProviderError as e:
+            report(f"skipping {name}: {e}")
+            continue
+        prov.destroy(topo, report)
+    sshconfig.remove()
+    lab_state.clear()

@@ -1,0 +1,304 @@
+"""Machines by Vagrant: one Vagrantfile, three backends.
+
+``docker``: containers with systemd as PID 1, built from ``docker/Dockerfile``,
+on a docker network this module creates with the topology's subnet, gateway and
+bridge name (so the guard can recognise the lab's interface).
+``libvirt`` / ``virtualbox``: CentOS 7 VMs, as in the article.
+
+Everything is named from the topology's ``lab.name`` and Vagrant's machine
+state lives under ``$LAB_DIR/vagrant``, so several lab instances coexist.
+Everything created carries the label ``patroni-lab.lab=<name>`` (docker) or the
+name prefix (VMs), which is how ``destroy`` finds leftovers without any state.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Mapping
+
+from lab import guard, image
+from lab.providers.base import Machines, ProviderError, Report, SshHost
+from lab.state import lab_dir
+from lab.topology import ROOT, Topology
+
+BACKENDS = ("docker", "libvirt", "virtualbox")
+PLATFORMS = {"docker": "debian12", "libvirt": "el7", "virtualbox": "el7"}
+LABEL = "patroni-lab.lab"
+LIBVIRT_SOCKETS = ("/var/run/libvirt/libvirt-sock", "/run/libvirt/libvirt-sock")
+VBOX_NETWORKS_CONF = Path("/etc/vbox/networks.conf")
+VBOX_DEFAULT_RANGE = ipaddress.IPv4Network("192.168.56.0/21")
+USER = "vagrant"
+# Vagrant progress lines worth showing; the full output goes to $LAB_DIR/vagrant.log.
+PROGRESS = re.compile(r"==> (\S+): (Creating|Starting|Booting|Machine booted|Importing|"
+                      r"Destroying|Deleting|Stopping|Removing|Forcing)", re.I)
+
+
+def lab_key() -> Path:
+    """Vagrant's insecure key, copied under LAB_DIR with mode 600 (ssh refuses it otherwise)."""
+    dst = lab_dir() / "insecure_key"
+    src = image.insecure_key()
+    if not dst.exists() or dst.read_bytes() != src.read_bytes():
+        dst.write_bytes(src.read_bytes())
+    dst.chmod(0o600)
+    return dst
+
+
+def apt_cache(settings: Mapping[str, Any]) -> Path:
+    return Path(settings.get("apt_cache") or lab_dir() / "cache" / "apt")
+
+
+def virtualbox_network_problem(subnet: ipaddress.IPv4Network,
+                               conf: Path = VBOX_NETWORKS_CONF) -> str | None:
+    """Why VirtualBox (>= 6.1.28) would refuse a host-only network in ``subnet``, or None."""
+    allowed: list[ipaddress.IPv4Network] = []
+    if conf.exists():
+        for line in conf.read_text().splitlines():
+            if line.strip().startswith("*"):
+                for word in line.split()[1:]:
+                    try:
+                        allowed.append(ipaddress.ip_network(word, strict=False))
+                    except ValueError:
+                        continue
+    else:
+        allowed = [VBOX_DEFAULT_RANGE]
+    if any(n.version == 4 and subnet.subnet_of(n) for n in allowed):
+        return None
+    ranges = ", ".join(map(str, allowed)) or "nothing"
+    return (f"VirtualBox allows host-only networks only in {ranges}; add the line "
+            f"'* {subnet}' to {conf} (as root) or choose lab.subnet inside {VBOX_DEFAULT_RANGE}")
+
+
+class VagrantProvider:
+    """The docker, libvirt and virtualbox providers: ``vagrant`` with this repo's Vagrantfile."""
+
+    def __init__(self, backend: str, settings: Mapping[str, Any]):
+        if backend not in BACKENDS:
+            raise ProviderError(f"provider: {backend!r} is not a Vagrant backend ({', '.join(BACKENDS)})")
+        self.name = backend
+        self.settings = dict(settings)
+
+    @property
+    def platform(self) -> str:
+        return PLATFORMS[self.name]
+
+    # --- running vagrant ---------------------------------------------------
+
+    def env(self, topo: Topology) -> dict[str, str]:
+        s = self.settings
+        env = dict(os.environ)
+        env.update({
+            "LAB_TOPOLOGY": str(topo.path),
+            "VAGRANT_CWD": str(ROOT),
+            "VAGRANT_DOTFILE_PATH": str(lab_dir() / "vagrant"),
+            "VAGRANT_DEFAULT_PROVIDER": self.name,
+            # The lab talks to nothing but its own machines.
+            "VAGRANT_CHECKPOINT_DISABLE": "1",
+            "VAGRANT_BOX_UPDATE_CHECK_DISABLE": "1",
+            "VAGRANT_NO_COLOR": "1",
+            "LAB_BOX": str(s.get("box") or "centos/7"),
+            "LAB_MEMORY": str(s.get("memory") or 1024),
+            "LAB_CPUS": str(s.get("cpus") or 1),
+            "LAB_NODE_IMAGE": image.NODE_IMAGE,
+            "LAB_APT_CACHE": str(apt_cache(s)),
+        })
+        return env
+
+    def vagrant(self, topo: Topology, *args: str, report: Report | None = None,
+                check: bool = True) -> subprocess.CompletedProcess:
+        """Run vagrant; its output goes to $LAB_DIR/vagrant.log, progress lines to ``report``."""
+        log = lab_dir() / "vagrant.log"
+        lines: list[str] = []
+        with log.open("a") as f:
+            f.write(f"\n$ vagrant {' '.join(args)}\n")
+            proc = subprocess.Popen(["vagrant", *args], cwd=ROOT, env=self.env(topo), text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            assert proc.stdout
+            for line in proc.stdout:
+                f.write(line)
+                lines.append(line.rstrip())
+                if report and PROGRESS.search(line):
+                    report(line.strip().lstrip("=> ").strip())
+            rc = proc.wait()
+        if check and rc != 0:
+            tail = [l for l in lines if l.strip()][-3:]
+            raise ProviderError(f"vagrant {args[0]} failed ({'; '.join(tail) or 'no output'}); "
+                                f"full output in {log}")
+        return subprocess.CompletedProcess(args, rc, "\n".join(lines), "")
+
+    # --- the Provider protocol -----------------------------------------------
+
+    def preflight(self, topo: Topology) -> None:
+        if not shutil.which("vagrant"):
+            raise ProviderError("vagrant is not installed (apt-get install --no-install-recommends vagrant)")
+        try:
+            image.insecure_key()
+        except image.ImageError as e:
+            raise ProviderError(str(e)) from None
+        getattr(self, f"_preflight_{self.name}")(topo)
+
+    def _preflight_docker(self, topo: Topology) -> None:
+        if not shutil.which("docker"):
+            raise ProviderError("docker is not installed (apt-get install docker.io)")
+        info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
+                              capture_output=True, text=True)
+        if info.returncode != 0:
+            raise ProviderError("the Docker engine is not running (start it: `systemctl start docker`, "
+                                "or `dockerd &` on hosts without systemd)")
+        net = self._network(topo)
+        if net and net.get("Labels", {}).get(LABEL) != topo.name:
+            raise ProviderError(f"docker network {topo.name!r} exists but was not created by this lab; "
+                                "remove or rename it, or change lab.name")
+
+    def _preflight_libvirt(self, topo: Topology) -> None:
+        if not any(Path(p).exists() for p in LIBVIRT_SOCKETS):
+            raise ProviderError("libvirtd is not running (no socket at /var/run/libvirt/libvirt-sock)")
+        plugins = subprocess.run(["vagrant", "plugin", "list"], capture_output=True, text=True,
+                                 env=self.env(topo)).stdout
+        if "vagrant-libvirt" not in plugins:
+            raise ProviderError("the vagrant-libvirt plugin is missing "
+                                "(apt-get install --no-install-recommends vagrant-libvirt)")
+
+    def _preflight_virtualbox(self, topo: Topology) -> None:
+        if not shutil.which("VBoxManage"):
+            raise ProviderError("VirtualBox is not installed (no VBoxManage on PATH)")
+        problem = virtualbox_network_problem(topo.subnet)
+        if problem:
+            raise ProviderError(problem)
+
+    def create(self, topo: Topology, report: Report) -> Machines:
+        if self.name == "docker":
+            image.ensure_node_image(report)
+            self._ensure_network(topo, report)
+            for n in topo.nodes:
+                (apt_cache(self.settings) / n.name).mkdir(parents=True, exist_ok=True)
+        report(f"vagrant up --provider {self.name} ({', '.join(topo.names)})")
+        self.vagrant(topo, "up", "--provider", self.name, "--no-provision", report=report)
+        interface = topo.bridge if self.name == "docker" else guard.route_interface(topo.nodes[0].address)
+        if not interface:
+            raise ProviderError(f"no host interface routes {topo.nodes[0].address} after vagrant up")
+        key = str(lab_key())
+        hosts = {n.name: SshHost(hostname=n.address, user=USER, key=key) for n in topo.nodes}
+        return Machines(interface=interface, platform=self.platform, hosts=hosts)
+
+    def destroy(self, topo: Topology, report: Report) -> None:
+        dotdir = lab_dir() / "vagrant"
+        if dotdir.exists() and shutil.which("vagrant"):
+            report(f"vagrant destroy ({self.name})")
+            rc = self.vagrant(topo, "destroy", "--force", report=report, check=False).returncode
+            if rc != 0:
+                report(f"vagrant destroy returned {rc}; removing leftovers directly")
+        getattr(self, f"_sweep_{self.name}")(topo, report)
+        shutil.rmtree(dotdir, ignore_errors=True)
+
+    # --- state of the machines (for `invoke status`) ---------------------------
+
+    def machine_states(self, topo: Topology) -> dict[str, str]:
+        """node name -> running / exited / not created ... (no traffic to the nodes)."""
+        if self.name == "docker":
+            out = {}
+            for n in topo.nodes:
+                r = subprocess.run(["docker", "inspect", "--format", "{{.State.Status}}",
+                                    self.container(topo, n.name)], capture_output=True, text=True)
+                out[n.name] = r.stdout.strip() if r.returncode == 0 else "not created"
+            return out
+        res = self.vagrant(topo, "status", "--machine-readable", check=False)
+        states = {}
+        for line in res.stdout.splitlines():
+            parts = line.split(",")
+            if len(parts) >= 4 and parts[2] == "state":
+                states[parts[1]] = parts[3]
+        return {n.name: states.get(n.name, "unknown") for n in topo.nodes}
+
+    # --- docker ----------------------------------------------------------------
+
+    @staticmethod
+    def container(topo: Topology, node: str) -> str:
+        return f"{topo.name}-{node}"
+
+    @staticmethod
+    def _network(topo: Topology) -> dict | None:
+        r = subprocess.run(["docker", "network", "inspect", topo.name], capture_output=True, text=True)
+        if r.returncode != 0:
+            return None
+        found = json.loads(r.stdout)
+        return found[0] if found else None
+
+    def _ensure_network(self, topo: Topology, report: Report) -> None:
+        net = self._network(topo)
+        if net:
+            return
+        report(f"docker network {topo.name}: {topo.subnet} on bridge {topo.bridge}")
+        r = subprocess.run(
+            ["docker", "network", "create", "--driver", "bridge", "--subnet", str(topo.subnet),
+             "--gateway", topo.gateway, "-o", f"com.docker.network.bridge.name={topo.bridge}",
+             "--label", f"{LABEL}={topo.name}", topo.name], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise ProviderError(f"docker network create {topo.name} failed: {r.stderr.strip()}")
+
+    def _sweep_docker(self, topo: Topology, report: Report) -> None:
+        if not shutil.which("docker"):
+            return
+        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LABEL}={topo.name}"],
+                             capture_output=True, text=True).stdout.split()
+        if ids:
+            report(f"removing {len(ids)} container(s) labelled {LABEL}={topo.name}")
+            subprocess.run(["docker", "rm", "-f", "-v", *ids], capture_output=True, text=True)
+        nets = subprocess.run(["docker", "network", "ls", "-q", "--filter", f"label={LABEL}={topo.name}"],
+                              capture_output=True, text=True).stdout.split()
+        for net in nets:
+            report(f"removing docker network {topo.name}")
+            r = subprocess.run(["docker", "network", "rm", net], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise ProviderError(f"docker network rm {topo.name} failed: {r.stderr.strip()}")
+        vols = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"label={LABEL}={topo.name}"],
+                              capture_output=True, text=True).stdout.split()
+        if vols:
+            subprocess.run(["docker", "volume", "rm", "-f", *vols], capture_output=True, text=True)
+
+    # --- VMs ---------------------------------------------------------------------
+
+    def _sweep_libvirt(self, topo: Topology, report: Report) -> None:
+        if not shutil.which("virsh"):
+            return
+        virsh = ["virsh", "-c", "qemu:///system"]
+        domains = subprocess.run([*virsh, "list", "--all", "--name"], capture_output=True, text=True).stdout
+        for dom in (d.strip() for d in domains.splitlines()):
+            if dom.startswith(f"{topo.name}_") and dom[len(topo.name) + 1:] in topo.names:
+                report(f"removing libvirt domain {dom}")
+                subprocess.run([*virsh, "destroy", dom], capture_output=True)
+                subprocess.run([*virsh, "undefine", dom, "--remove-all-storage"], capture_output=True)
+        nets = subprocess.run([*virsh, "net-list", "--all", "--name"], capture_output=True, text=True).stdout
+        if topo.name in (n.strip() for n in nets.splitlines()):
+            report(f"removing libvirt network {topo.name}")
+            subprocess.run([*virsh, "net-destroy", topo.name], capture_output=True)
+            subprocess.run([*virsh, "net-undefine", topo.name], capture_output=True)
+
+    def _sweep_virtualbox(self, topo: Topology, report: Report) -> None:
+        if not shutil.which("VBoxManage"):
+            return
+        vms = subprocess.run(["VBoxManage", "list", "vms"], capture_output=True, text=True).stdout
+        ours = {f"{topo.name}-{n}" for n in topo.names}
+        for m in re.finditer(r'^"([^"]+)"', vms, re.M):
+            if m.group(1) in ours:
+                report(f"removing VirtualBox VM {m.group(1)}")
+                subprocess.run(["VBoxManage", "controlvm", m.group(1), "poweroff"], capture_output=True)
+                subprocess.run(["VBoxManage", "unregistervm", m.group(1), "--delete"], capture_output=True)
+
+
+def provider(name: str, settings: Mapping[str, Any]) -> VagrantProvider:
+    """Registry hook (see :mod:`lab.providers`)."""
+    return VagrantProvider(name, settings)
+
+
+def detect() -> str:
+    """The provider to use when none is configured: a usable hypervisor, else docker."""
+    if any(Path(p).exists() for p in LIBVIRT_SOCKETS):
+        return "libvirt"
+    if shutil.which("VBoxManage") and Path("/dev/vboxdrv").exists():
+        return "virtualbox"
+    return "docker"

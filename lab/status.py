@@ -1,0 +1,94 @@
+"""What `invoke status` shows, as small sections others can extend.
+
+Each section is a function ``(topo, state) -> Section | None`` listed in
+:data:`SECTIONS`; the CLI renders them in order. Sections only talk to lab
+addresses through :mod:`lab.remote` (guarded), and only when the lab is up.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from lab import lifecycle, remote
+from lab import state as lab_state
+from lab.topology import Topology
+
+
+@dataclass
+class Section:
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    note: str = ""
+
+
+def machines(topo: Topology, st: lab_state.State, settings: dict[str, Any] | None = None) -> Section:
+    """Per node: the container/VM state (from the provider) and whether ssh answers."""
+    from lab import providers
+    prov = providers.get(st.provider or "docker", settings or {})
+    hook = getattr(prov, "machine_states", None)
+    states = hook(topo) if hook else {}
+    with ThreadPoolExecutor(max_workers=len(topo.nodes)) as pool:
+        ssh = dict(zip(topo.names, pool.map(lambda n: lifecycle.ssh_answers(n, timeout=5), topo.names)))
+    sec = Section(f"machines ({st.provider}, {st.platform}, phase {st.phase})",
+                  ["node", "member", "address", "roles", "machine", "ssh"])
+    for n in topo.nodes:
+        sec.rows.append([n.name, n.member, n.address, ",".join(n.roles) + (",etcd" if n.etcd else ""),
+                         states.get(n.name, "?"), "yes" if ssh[n.name] else "NO"])
+    return sec
+
+
+def patroni(topo: Topology, st: lab_state.State) -> Section | None:
+    """Patroni's own view (GET /cluster) of the main cluster and of the standby cluster."""
+    if st.phase != "provisioned":
+        return None
+    sec = Section("patroni", ["cluster", "member", "host", "role", "state", "timeline", "lag"])
+    groups = [(topo.cluster["scope"], topo.postgres_nodes)]
+    if topo.standby_node:
+        groups.append((topo.cluster["standby_scope"], [topo.standby_node]))
+    for scope, nodes in groups:
+        for n in nodes:
+            code, body = remote.http(topo, n.address, topo.ports["patroni"], "/cluster")
+            if code == 200 and isinstance(body, dict):
+                for m in body.get("members", []):
+                    sec.rows.append([scope, m.get("name", ""), m.get("host", ""), m.get("role", ""),
+                                     m.get("state", ""), str(m.get("timeline", "")), str(m.get("lag", ""))])
+                break
+        else:
+            sec.rows.append([scope, "-", "-", "no REST API answered", "", "", ""])
+    return sec
+
+
+def vips(topo: Topology, st: lab_state.State) -> Section | None:
+    """Who holds each VIP, read from every node's own addresses (ip -o addr over ssh)."""
+    if st.phase != "provisioned":
+        return None
+
+    def addresses(node: str) -> str:
+        try:
+            r = remote.connect(topo, node).run("ip -o -4 addr show", hide=True, warn=True, timeout=10)
+            return r.stdout
+        except Exception:
+            return ""
+
+    with ThreadPoolExecutor(max_workers=len(topo.nodes)) as pool:
+        seen = dict(zip(topo.names, pool.map(addresses, topo.names)))
+    sec = Section("VIPs", ["vip", "address", "held by"])
+    for role, vip in topo.vips.items():
+        holders = [n for n, out in seen.items() if f" {vip}/" in out]
+        sec.rows.append([role, vip, ", ".join(holders) or "nobody"])
+    return sec
+
+
+SECTIONS: list[Callable[[Topology, lab_state.State], Section | None]] = [patroni, vips]
+
+
+def collect(topo: Topology, st: lab_state.State, settings: dict[str, Any] | None = None) -> list[Section]:
+    """Every section for a lab that is up (the caller checks that first: no traffic otherwise)."""
+    out = [machines(topo, st, settings)]
+    for fn in SECTIONS:
+        sec = fn(topo, st)
+        if sec:
+            out.append(sec)
+    return out
