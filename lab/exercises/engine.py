@@ -376,30 +376,59 @@ class Lab:
         self._changes.append(_ConfigChange(f"config {previous}", lambda: self.probe.patch_config(previous)))
 
     def set_local(self, member: str, updates: dict[str, Any], why: str = "") -> None:
-        """Change one node's /etc/patroni.yml (dotted keys) and reload Patroni; the original text
-        comes back in restore. A marker tag proves the reload happened (GET /patroni shows tags)."""
+        """Change one node's local Patroni configuration (dotted keys) and reload Patroni; undone in
+        restore. With a configuration directory the change is one extra fragment, merged last; with
+        the article's single file, the file is edited and its original text put back. A marker tag
+        proves the reload happened (GET /patroni shows tags)."""
         node = self.node_of(member)
-        original = self.run_on(node, f"sudo cat {F.PATRONI_CONFIG}").stdout
+        marker = f"{int(time.time() * 1000)}"
+        shown = ", ".join(f"{k}: {v}" for k, v in updates.items())
+        self.say(f"\n~~ Patroni's local configuration on {node}: {shown}")
+        if self.facts.config_is_directory(node):
+            path = f"{F.PATRONI_CONFIG}/{F.DRILL_FRAGMENT}"
+            fragment: dict = {}
+            for dotted, value in updates.items():
+                _set_path(fragment, dotted, value)
+            _set_path(fragment, "tags.lab_drill", marker)
+            self.command(node, f"sudoedit {path}   # {shown}", why)
+            self.command(node, f"sudo systemctl reload {F.PATRONI_UNIT}")
+            self._write_file(node, path, yaml.safe_dump(fragment, sort_keys=False))
+            self._reloaded(member, marker)
+            self._changes.append(_ConfigChange(f"{path} on {node}", lambda: self._remove_fragment(member, path)))
+            return
+        path = f"{F.PATRONI_CONFIG}.yml"
+        original = self.run_on(node, f"sudo cat {path}").stdout
         data = yaml.safe_load(original) or {}
         for dotted, value in updates.items():
             _set_path(data, dotted, value)
-        marker = f"{int(time.time() * 1000)}"
         _set_path(data, "tags.lab_drill", marker)
-        shown = ", ".join(f"{k}: {v}" for k, v in updates.items())
-        self.say(f"\n~~ {F.PATRONI_CONFIG} on {node}: {shown}")
-        self.command(node, f"sudoedit {F.PATRONI_CONFIG}   # set {shown}", why)
+        self.command(node, f"sudoedit {path}   # set {shown}", why)
         self.command(node, f"sudo systemctl reload {F.PATRONI_UNIT}")
-        self._write_config(member, yaml.safe_dump(data, sort_keys=False), marker)
-        self._changes.append(_ConfigChange(f"{F.PATRONI_CONFIG} on {node}",
-                                           lambda: self._write_config(member, original, None)))
+        self._write_file(node, path, yaml.safe_dump(data, sort_keys=False))
+        self._reloaded(member, marker)
 
-    def _write_config(self, member: str, text: str, marker: str | None) -> None:
-        node = self.node_of(member)
+        def put_back() -> None:
+            self._write_file(node, path, original)
+            self._reloaded(member, None)
+        self._changes.append(_ConfigChange(f"{path} on {node}", put_back))
+
+    def _write_file(self, node: str, path: str, text: str) -> None:
         eof = "LAB_DRILL_EOF"
-        self.run_on(node, f"sudo tee {F.PATRONI_CONFIG} >/dev/null <<'{eof}'\n{text.rstrip()}\n{eof}")
+        self.run_on(node, f"sudo tee {path} >/dev/null <<'{eof}'\n{text.rstrip()}\n{eof}\n"
+                          f"sudo chown postgres:postgres {path} && sudo chmod 600 {path}")
         self.facts.forget(node)
+
+    def _remove_fragment(self, member: str, path: str) -> None:
+        node = self.node_of(member)
+        self.command(node, f"sudo rm {path} && sudo systemctl reload {F.PATRONI_UNIT}")
+        self.run_on(node, f"sudo rm -f {path}")
+        self.facts.forget(node)
+        self._reloaded(member, None)
+
+    def _reloaded(self, member: str, marker: str | None) -> None:
+        node = self.node_of(member)
         if self.facts.unit_state(node, F.PATRONI_UNIT) != "active":
-            return
+            return   # a stopped Patroni reads the file when it starts
         self.run_on(node, f"sudo systemctl reload {F.PATRONI_UNIT}")
         self.expect(lambda: (self.probe.member_state(member).get("tags") or {}).get("lab_drill") == marker,
                     f"Patroni on {member} has reloaded its configuration", within=30)

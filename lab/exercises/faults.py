@@ -18,7 +18,10 @@ from lab.topology import Topology
 
 PATRONI_UNIT = "patroni"
 ETCD_UNIT = "etcd"
-PATRONI_CONFIG = "/etc/patroni.yml"
+# The lab's Patroni reads a directory of fragments merged in name order (/etc/patroni/*.yml);
+# the article's single /etc/patroni.yml is read too when that is what a node has.
+PATRONI_CONFIG = "/etc/patroni"
+DRILL_FRAGMENT = "90-lab-drill.yml"
 
 
 @dataclass
@@ -39,11 +42,21 @@ class Facts:
         self._config: dict[str, dict] = {}
 
     def patroni_config(self, node: str) -> dict:
+        """Patroni's local configuration on the node, fragments merged as Patroni merges them."""
         name = self.topo.node(node).name
         if name not in self._config:
-            out = self.shell.run(name, f"sudo cat {PATRONI_CONFIG}")
-            self._config[name] = (yaml.safe_load(out.stdout) or {}) if out.ok else {}
+            out = self.shell.run(name, f"if [ -d {PATRONI_CONFIG} ]; then for f in {PATRONI_CONFIG}/*.yml; do "
+                                       f"echo '---'; sudo cat \"$f\"; done; else sudo cat {PATRONI_CONFIG}.yml; fi")
+            merged: dict = {}
+            if out.ok:
+                for doc in yaml.safe_load_all(out.stdout):
+                    if isinstance(doc, dict):
+                        deep_merge(merged, doc)
+            self._config[name] = merged
         return self._config[name]
+
+    def config_is_directory(self, node: str) -> bool:
+        return self.shell.run(node, f"test -d {PATRONI_CONFIG}").ok
 
     def forget(self, node: str) -> None:
         self._config.pop(self.topo.node(node).name, None)
@@ -68,6 +81,15 @@ class Facts:
 
     def has_command(self, node: str, cmd: str) -> bool:
         return self.shell.run(node, f"command -v {cmd} || test -x /usr/sbin/{cmd}").ok
+
+
+def deep_merge(into: dict, other: dict) -> dict:
+    for k, v in other.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            deep_merge(into[k], v)
+        else:
+            into[k] = v
+    return into
 
 
 # --- the faults -------------------------------------------------------------------
@@ -145,9 +167,20 @@ def _etcd_rules(topo: Topology) -> list[str]:
     return [f"OUTPUT -d {n.address} -p tcp --dport {port} -j DROP" for n in topo.etcd_nodes]
 
 
+IPTABLES_READY = ("command -v iptables >/dev/null || { sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                  "iptables >/dev/null 2>&1 || { sudo apt-get update -q >/dev/null && sudo DEBIAN_FRONTEND="
+                  "noninteractive apt-get install -y -q iptables >/dev/null; }; }")
+
+
+def ensure_iptables(facts: Facts, node: str) -> bool:
+    """iptables is the partition tool; Debian's minimal nodes may lack it (installed from the apt mirror)."""
+    return facts.shell.run(node, IPTABLES_READY, timeout=300).ok
+
+
 def cut_from_etcd(facts: Facts, node: str) -> Fault:
     """Drop everything the node sends to etcd's client port: a partition from the DCS only."""
     name = facts.topo.node(node).name
+    ensure_iptables(facts, name)
     rules = _etcd_rules(facts.topo)
     inject = " && ".join(f"sudo iptables -I {r}" for r in rules)
     undo = "; ".join(f"while sudo iptables -D {r} 2>/dev/null; do :; done" for r in rules)
@@ -172,7 +205,8 @@ def undo_all_commands(topo: Topology) -> dict[str, list[str]]:
     rules = _etcd_rules(topo)
     out: dict[str, list[str]] = {}
     for n in topo.nodes:
-        cmds = [f"while sudo iptables -D {r} 2>/dev/null; do :; done" for r in rules]
+        cmds = [f"command -v iptables >/dev/null && while sudo iptables -D {r} 2>/dev/null; do :; done; true"
+                for r in rules]
         cmds.append("sudo systemctl stop lab-drill-port-blocker 2>/dev/null; true")
         if n.etcd:
             cmds.append(f"sudo systemctl start {ETCD_UNIT}")

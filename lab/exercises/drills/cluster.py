@@ -80,9 +80,9 @@ especially when one etcd serves many clusters (§5.3)."""
 class SyncNoStandby(Drill):
     name = "sync-no-standby"
     commands = [
-        "anywhere: patronictl -c /etc/patroni.yml edit-config -s 'synchronous_mode=true' --force",
+        "anywhere: patronictl -c /etc/patroni edit-config -s 'synchronous_mode=true' --force",
         'on the etcd node: etcdctl get /service/pgsql/sync',
-        'on the other replica: set tags.nosync: true in /etc/patroni.yml; sudo systemctl reload patroni',
+        'on the other replica: set tags.nosync: true in a new fragment /etc/patroni/90-lab-drill.yml; sudo systemctl reload patroni',
         'on the sync standby: sudo systemctl stop patroni   # key shows sync_standby null',
         'on the leader: sudo systemctl stop patroni   # nobody takes over',
         'undo: start both Patroni again, remove the tag, synchronous_mode=null',

@@ -11,7 +11,7 @@ HUGE_RETRY_TIMEOUT = 864000000   # the article's "10,000 days"
 class EtcdHugeRetryTimeout(Drill):
     name = "etcd-retry-timeout"
     commands = [
-        "anywhere: patronictl -c /etc/patroni.yml edit-config -s 'retry_timeout=864000000' -s 'synchronous_mode=true' --force",
+        "anywhere: patronictl -c /etc/patroni edit-config -s 'retry_timeout=864000000' -s 'synchronous_mode=true' --force",
         'on any node: sudo journalctl -u patroni | grep adjusting',
         'on the etcd node: sudo systemctl stop etcd',
         'undo: sudo systemctl start etcd; retry_timeout=null',
@@ -63,7 +63,7 @@ stops etcd, and measures what really happens."""
 class EtcdFailsafe(Drill):
     name = "etcd-failsafe"
     commands = [
-        "anywhere: patronictl -c /etc/patroni.yml edit-config -s 'failsafe_mode=true' --force",
+        "anywhere: patronictl -c /etc/patroni edit-config -s 'failsafe_mode=true' --force",
         'on the etcd node: sudo systemctl stop etcd   # writes go on',
         'on a replica: sudo systemctl stop patroni   # the leader demotes',
         'undo: start both again; failsafe_mode=null',

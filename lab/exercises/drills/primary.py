@@ -40,6 +40,10 @@ def watchdog_off_for(lab: Lab, member: str) -> None:
         return   # mode set but no device: Patroni runs without one anyway
     lab.set_local(member, {"watchdog.mode": "off"},
                   why="this row of the table is about Patroni without a watchdog; §5.1's drills add it back")
+    if wd.get("driver") == "testing":   # the containers' fencing service says whether it is armed
+        state = f"$(dirname {device})/state"
+        lab.expect(lambda: "disarmed" in lab.shell.run(lab.node_of(member), f"sudo cat {state}").stdout,
+                   f"the fencing service on {lab.node_of(member)} is disarmed", within=30)
 
 
 @drill
@@ -47,9 +51,9 @@ class PrimaryPostgresStopped(Drill):
     name = "primary-pg-stop"
     commands = [
         'on the leader: sudo -u postgres /usr/lib/postgresql/15/bin/pg_ctl stop -D /pgsql/data -m fast',
-        "anywhere: patronictl -c /etc/patroni.yml edit-config -s 'primary_start_timeout=0' --force",
+        "anywhere: patronictl -c /etc/patroni edit-config -s 'primary_start_timeout=0' --force",
         'on the leader again: the same pg_ctl stop; then patronictl list shows another leader',
-        "undo: patronictl -c /etc/patroni.yml edit-config -s 'primary_start_timeout=null' --force",
+        "undo: patronictl -c /etc/patroni edit-config -s 'primary_start_timeout=null' --force",
     ]
     section = "§5 table, row 6 (主库PG停止)"
     summary = "Stop PostgreSQL on the leader: Patroni restarts it; with primary_start_timeout 0 it fails over instead."
@@ -95,7 +99,7 @@ class PrimaryPatroniStopped(Drill):
     name = "primary-patroni-stop"
     commands = [
         'on the leader: sudo systemctl stop patroni',
-        'anywhere: patronictl -c /etc/patroni.yml list',
+        'anywhere: patronictl -c /etc/patroni list',
         'on the old leader, to undo: sudo systemctl start patroni',
     ]
     section = "§5 table, row 7 (停止主库Patroni)"

@@ -19,7 +19,7 @@ class ReplicaPostgresStopped(Drill):
     name = "replica-pg-stop"
     commands = [
         'on a replica: sudo -u postgres /usr/lib/postgresql/15/bin/pg_ctl stop -D /pgsql/data -m fast',
-        'anywhere: patronictl -c /etc/patroni.yml list   # watch it come back',
+        'anywhere: patronictl -c /etc/patroni list   # watch it come back',
     ]
     section = "§5 table, row 1 (备库PG停止)"
     summary = "Stop PostgreSQL on a replica behind Patroni's back; Patroni starts it again."

@@ -23,10 +23,10 @@ def enable_sync(lab: Lab, leader: str) -> str:
 class SyncMode(Drill):
     name = "sync-mode"
     commands = [
-        "anywhere: patronictl -c /etc/patroni.yml edit-config -s 'synchronous_mode=true' --force",
+        "anywhere: patronictl -c /etc/patroni edit-config -s 'synchronous_mode=true' --force",
         'on the etcd node: etcdctl get /service/pgsql/sync',
         'on the sync standby, then on the other replica: sudo systemctl stop patroni',
-        "anywhere: patronictl -c /etc/patroni.yml edit-config -s 'synchronous_mode_strict=true' --force",
+        "anywhere: patronictl -c /etc/patroni edit-config -s 'synchronous_mode_strict=true' --force",
         "a client: psql -h <rw VIP> -c 'insert ...'   # waits",
     ]
     section = "§5.2 (synchronous_mode, synchronous_mode_strict)"
@@ -78,7 +78,7 @@ two nodes."""
 class SyncKillPrimary(Drill):
     name = "sync-kill-primary"
     commands = [
-        "anywhere: patronictl -c /etc/patroni.yml edit-config -s 'synchronous_mode=true' --force",
+        "anywhere: patronictl -c /etc/patroni edit-config -s 'synchronous_mode=true' --force",
         'on the leader: sudo kill -9 $(systemctl show -p MainPID --value patroni)',
         'on the old leader: sudo -u postgres psql -c "set statement_timeout=\'3s\'; insert ..."   # not acknowledged',
         'undo: sudo systemctl reset-failed patroni; sudo systemctl start patroni',

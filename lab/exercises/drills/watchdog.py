@@ -23,7 +23,7 @@ def watchdog_settings(lab: Lab, member: str) -> dict:
 class WatchdogFreeze(Drill):
     name = "watchdog-freeze"
     commands = [
-        "on the leader: grep -A4 '^watchdog' /etc/patroni.yml",
+        "on the leader: sudo cat /etc/patroni/20-watchdog.yml",
         'on the leader: sudo kill -STOP $(systemctl show -p MainPID --value patroni)',
         "on every node: sudo -u postgres psql -c 'select pg_is_in_recovery()'   # never two f",
         'undo: sudo kill -CONT ...; sudo systemctl start patroni (after a VM reboot: just wait)',
@@ -70,9 +70,9 @@ expires and BEFORE any replica can be promoted. No moment with two primaries."""
 class WatchdogRequired(Drill):
     name = "watchdog-required"
     commands = [
-        'on a replica: set watchdog: {mode: required, device: /dev/lab-no-such-watchdog} in /etc/patroni.yml; sudo systemctl reload patroni',
+        'on a replica: set watchdog: {mode: required, device: /dev/lab-no-such-watchdog} in a new fragment /etc/patroni/90-lab-drill.yml; sudo systemctl reload patroni',
         'on it: curl -s http://localhost:8008/patroni   # "watchdog_failed": true',
-        'anywhere: patronictl -c /etc/patroni.yml switchover --leader <leader> --candidate <that replica> --force',
+        'anywhere: patronictl -c /etc/patroni switchover --leader <leader> --candidate <that replica> --force',
     ]
     section = "§5.1 (watchdog mode: required)"
     summary = "watchdog mode required without a usable device: the node reports watchdog_failed and never leads."

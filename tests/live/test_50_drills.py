@@ -1,0 +1,88 @@
+"""Tier 3: every drill of article §5, in auto mode, against the live lab; plus one guided run
+in which the test plays the trainee and types the fault on the node itself."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+
+import pytest
+
+from lab import remote
+from lab import state as lab_state
+from lab.exercises import DRILLS, Lab, run_drill
+from lab.exercises.console import ScriptedConsole
+from lab.exercises.engine import timeout_scale
+from lab.topology import load
+
+pytestmark = [pytest.mark.live, pytest.mark.drills]
+
+
+@pytest.fixture(scope="module")
+def topo(request):
+    """The lab, brought up by the session fixture of tests/live/conftest.py when there is one."""
+    for name in ("live_lab", "lab", "provisioned_lab", "lab_up"):
+        try:
+            request.getfixturevalue(name)
+            break
+        except pytest.FixtureLookupError:
+            continue
+    if lab_state.load().phase != "provisioned":
+        pytest.skip("the lab is not provisioned (run `invoke up`)")
+    return load()
+
+
+def results_dir():
+    return lab_state.lab_dir() / "drills"
+
+
+def report(res) -> str:
+    return json.dumps({"verdict": res.verdict, "reason": res.reason, "rto_s": res.rto_s, "writes": res.writes,
+                       "split_brain": res.split_brain, "metrics": res.metrics, "notes": res.notes,
+                       "failed_checks": [c.__dict__ for c in res.checks if not c.ok]}, indent=1, default=str)
+
+
+@pytest.mark.parametrize("name", list(DRILLS))
+def test_drill_passes_in_auto_mode(topo, name):
+    cls = DRILLS[name]
+    res = run_drill(cls, Lab(topo, auto=True, scale=timeout_scale(), results_dir=results_dir()))
+    print(report(res))
+    assert res.passed, report(res)
+    assert all(c.ok and c.elapsed <= c.bound for c in res.checks)
+    assert res.split_brain.get("samples", 0) > 0, "the split-brain watch took no sample"
+    if cls.writes:
+        assert set(res.rto_s) == {"vip", "haproxy"} and res.writes.get("lost") is not None
+        assert res.writes["acknowledged"] > 0
+    if cls.lossless:
+        assert res.writes["lost"] == 0
+    if cls.split_brain is False:
+        assert res.split_brain["max_primaries_at_once"] <= 1
+
+
+def test_guided_mode_with_the_trainee_typing_the_fault(topo):
+    """The drill shows the command and waits; the 'trainee' reads node and command off the
+    screen and types it over ssh, as a person would; the drill sees it and gives its verdict."""
+    seen: dict[str, str] = {}
+    typed: list[subprocess.CompletedProcess] = []
+
+    def trainee(text: str) -> None:
+        m = re.search(r"on (\S+):\s+ssh -F \S+ \S+\n\s+\$ (.+)", text)
+        if m:
+            seen["node"], seen["command"] = m.group(1), m.group(2)
+        if "Type it on the node now" in text:
+            node, cmd = seen["node"], seen["command"]
+
+            def type_it() -> None:
+                typed.append(subprocess.run(["ssh", "-F", remote.ssh_config_path(), node, cmd],
+                                            capture_output=True, text=True, timeout=120))
+            threading.Thread(target=type_it, daemon=True).start()
+
+    console = ScriptedConsole(on_show=trainee)
+    res = run_drill(DRILLS["replica-patroni-stop"],
+                    Lab(topo, auto=False, console=console, scale=timeout_scale(), results_dir=results_dir()))
+    print(console.text[-3000:])
+    assert typed and typed[0].returncode == 0, typed
+    assert seen["command"] == "sudo systemctl stop patroni"
+    assert res.mode == "guided" and res.passed, report(res)
+    assert console.pauses, "guided mode never paused"
