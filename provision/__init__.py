@@ -1,13 +1,113 @@
-"""Provisioning: the article's install steps, in its order, run against the lab's nodes."""
+"""Provisioning: the article's install steps, in its order, run against the lab's nodes.
+
+Each step reads a node's state in one ssh round trip, changes only what
+differs, and reports per node what it changed or why it did nothing. Steps run
+node-parallel; Patroni and the standby cluster run in waves (the first member
+bootstraps before the others join).
+"""
 from __future__ import annotations
 
-from typing import Callable, Iterable
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterable
 
-from lab.topology import Topology
+from lab.topology import Node, Topology
+
+
+class SelectionError(ValueError):
+    """An unknown step or node name; the message lists the known ones."""
+
+
+def selection(topo: Topology, steps: Iterable[str] | None, nodes: Iterable[str] | None):
+    """The step modules and node names asked for; SelectionError names an unknown one."""
+    from provision.steps import ORDER, STEPS
+
+    chosen_steps = list(ORDER)
+    if steps:
+        wanted = list(steps)
+        for s in wanted:
+            if s not in STEPS:
+                raise SelectionError(f"unknown step {s!r} (known: {', '.join(STEPS)})")
+        chosen_steps = [m for m in ORDER if m.NAME in wanted]
+    chosen_nodes = None
+    if nodes:
+        chosen_nodes = set()
+        for n in nodes:
+            try:
+                chosen_nodes.add(topo.node(n).name)
+            except KeyError:
+                raise SelectionError(f"unknown node {n!r} (known: {', '.join(topo.names)})") from None
+    return chosen_steps, chosen_nodes
 
 
 def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[str] | None = None,
-        report: Callable[[str], None] = print) -> int:
-    """Run the provisioning steps; return how many changes were made."""
-    report("provisioning: no steps yet")
-    return 0
+        report: Callable[[str], None] = print, platform: str | None = None) -> int:
+    """Run the provisioning steps; return how many changes were made.
+
+    Unknown step or node names raise :class:`SelectionError` before any node is touched.
+    """
+    from lab import remote
+    from lab import state as lab_state
+    from provision import engine, platforms, wheelhouse
+    from provision.context import NODE_FACTS_SCRIPT, Context, NodeFacts, parse_node_facts
+
+    chosen_steps, chosen_nodes = selection(topo, steps, nodes)
+    plat = platforms.get(platform or lab_state.load().platform)
+    if plat.uses_wheelhouse and any(m.NAME in ("patroni", "standby") for m in chosen_steps):
+        report(f"wheelhouse: {wheelhouse.ensure()}")
+
+    node_facts: dict[str, NodeFacts] = {}
+
+    def facts_of(conn: Any, node: Node) -> NodeFacts:
+        if node.name not in node_facts:
+            out = conn.run(NODE_FACTS_SCRIPT.format(address=node.address), hide=True, warn=True).stdout
+            node_facts[node.name] = parse_node_facts(out, node)
+        return node_facts[node.name]
+
+    def on_node(step: Any, node: Node) -> engine.NodeResult:
+        conn = remote.connect(topo, node.name)
+        ctx = Context(topo, node, plat, facts_of(conn, node))
+        resources = step.resources(ctx)
+        changes = engine.plan(resources, engine.gather(conn, resources))
+        engine.apply(conn, node.name, changes)
+        changed = {c.key for c in changes}
+        return engine.NodeResult(node.name, [c.what for c in changes],
+                                 [r.noop() for r in resources if r.key not in changed])
+
+    total = 0
+    for number, step in enumerate(chosen_steps, 1):
+        targets = [n for n in step.nodes(topo) if chosen_nodes is None or n.name in chosen_nodes]
+        report(f"step {number} {step.NAME} (article §{step.SECTION}): {step.TITLE}")
+        if not targets:
+            report("  ok: no selected node takes part in this step")
+            continue
+        started = time.monotonic()
+        waves = step.waves(topo, targets) if hasattr(step, "waves") else [targets]
+        for wave in waves:
+            with ThreadPoolExecutor(max_workers=len(wave)) as pool:
+                results = list(pool.map(lambda n: on_node(step, n), wave))
+            wave_changes = 0
+            for r in results:
+                report(r.line(step.NAME))
+                wave_changes += len(r.changes)
+            total += wave_changes
+            if wave_changes and hasattr(step, "settle"):
+                step.settle(topo, wave, report)
+        report(f"  ({time.monotonic() - started:.1f}s)")
+    report(f"provisioning: {total} change(s)")
+    return total
+
+
+def preview(topo: Topology, step: str, node: str, platform: str, *, iface: str = "eth1",
+            container: bool = False, facts: list[str] | None = None) -> list:
+    """The changes a step would make on a node, without a machine (pure; for tests and fixtures).
+
+    ``facts=None`` stands for a blank node where nothing is installed yet.
+    """
+    from provision import engine, platforms
+    from provision.context import Context, NodeFacts
+    from provision.steps import STEPS
+
+    (module,), _ = selection(topo, [step], None)
+    ctx = Context(topo, topo.node(node), platforms.get(platform), NodeFacts(iface, container))
+    return engine.plan(module.resources(ctx), facts)

@@ -1,0 +1,33 @@
+"""Step 3, article §3: etcd, the DCS Patroni keeps its leader lock in.
+
+One member on node4 as the article; ``etcd.members`` in the topology lists
+three for the production layout the article recommends. debian12 serves the v3
+API that Patroni 4's ``etcd3:`` section uses; el7 serves v2 for ``etcd:``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from lab.topology import Node, Topology
+from provision import waits
+from provision.context import Context
+from provision.engine import File, Resource, Service
+
+NAME = "etcd"
+SECTION = "3"
+TITLE = "etcd (the DCS)"
+
+
+def nodes(topo: Topology) -> list[Node]:
+    return topo.etcd_nodes
+
+
+def resources(ctx: Context) -> list[Resource]:
+    p = ctx.platform
+    conf = File(p.etcd_conf, ctx.render("etcd.conf.j2"))
+    return [*ctx.packages("etcd"), conf, Service(p.etcd_service, restart_on=(conf.key,))]
+
+
+def settle(topo: Topology, wave: list[Node], report: Callable[[str], None]) -> None:
+    for n in wave:
+        waits.http_ok(topo, n.address, topo.ports["etcd_client"], "/health", f"etcd on {n.name} healthy")

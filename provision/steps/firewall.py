@@ -1,0 +1,74 @@
+"""Step 2, article §2: firewall and SELinux.
+
+Mode ``article`` turns them off as the article does; mode ``open-ports`` keeps
+the firewall running and opens only the lab's ports (PostgreSQL, Patroni, etcd,
+haproxy, ssh, NTP) and VRRP.
+"""
+from __future__ import annotations
+
+from lab.topology import Node, Topology
+from provision.context import Context
+from provision.engine import Command, File, Resource, Service
+
+NAME = "firewall"
+SECTION = "2"
+TITLE = "firewall and SELinux"
+
+
+def nodes(topo: Topology) -> list[Node]:
+    return list(topo.nodes)
+
+
+def tcp_ports(ctx: Context) -> list[int]:
+    return [22, *sorted(ctx.topo.ports.values())]
+
+
+UDP_PORTS = [123]   # chrony between the nodes
+
+
+def _selinux(ctx: Context) -> list[Resource]:
+    if not ctx.platform.selinux:
+        return []
+    # Permissive in both modes: the article's callbacks and unpackaged Patroni have no SELinux policy.
+    return [
+        Command("SELinux permissive now", ("setenforce 0",), "[ \"$(getenforce)\" != Enforcing ]"),
+        Command("SELinux permissive after boot",
+                ("sed -i.bak 's/^SELINUX=enforcing/SELINUX=permissive/' /etc/selinux/config",),
+                "! grep -q '^SELINUX=enforcing' /etc/selinux/config"),
+    ]
+
+
+def _disabled(ctx: Context) -> list[Resource]:
+    svc = ctx.platform.firewall
+    return [
+        Command(f"{svc} stopped and disabled", (f"systemctl disable --now {svc}",),
+                f"! systemctl is-enabled -q {svc} && ! systemctl is-active -q {svc}"),
+        Command("iptables rules flushed", ("iptables -F",), "! iptables -S | grep -q '^-A'"),
+    ]
+
+
+def _open_nftables(ctx: Context) -> list[Resource]:
+    conf = File("/etc/nftables.conf", ctx.render("nftables.conf.j2", tcp_ports=tcp_ports(ctx),
+                                                 udp_ports=UDP_PORTS), mode="755")
+    return [*ctx.packages("firewall-open"), conf, Service("nftables", restart_on=(conf.key,))]
+
+
+def _open_firewalld(ctx: Context) -> list[Resource]:
+    out: list[Resource] = [*ctx.packages("firewall-open"), Service("firewalld")]
+    rules = [f"--add-port={p}/tcp" for p in tcp_ports(ctx)] + [f"--add-port={p}/udp" for p in UDP_PORTS]
+    for rule in rules:
+        query = rule.replace("--add-", "--query-")
+        out.append(Command(f"firewalld allows {rule[len('--add-port='):]}",
+                           (f"firewall-cmd --permanent {rule}", f"firewall-cmd {rule}"),
+                           f"firewall-cmd --permanent {query} && firewall-cmd {query}"))
+    vrrp = "--add-rich-rule='rule protocol value=\"vrrp\" accept'"
+    out.append(Command("firewalld allows VRRP", (f"firewall-cmd --permanent {vrrp}", f"firewall-cmd {vrrp}"),
+                       f"firewall-cmd --permanent {vrrp.replace('--add-', '--query-')}"))
+    return out
+
+
+def resources(ctx: Context) -> list[Resource]:
+    if ctx.topo.options["firewall"] == "article":
+        return _selinux(ctx) + _disabled(ctx)
+    opener = _open_firewalld if ctx.platform.firewall == "firewalld" else _open_nftables
+    return _selinux(ctx) + opener(ctx)

@@ -1,0 +1,82 @@
+"""Step 5, article §4: Patroni on the PostgreSQL nodes.
+
+node1 starts first and bootstraps the cluster; once it leads, the others start
+and join as replicas (article §4's order). Configuration lives in a directory,
+one fragment per step, so later steps (watchdog, VIP callback, cascading) add
+their part without rewriting this one.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from lab.topology import Node, Topology
+from provision import waits, wheelhouse
+from provision.context import LIBEXEC, PATRONI_CONF_DIR, PATRONI_DROPINS, PATRONI_UNIT, WHEELHOUSE_REMOTE, Context
+from provision.engine import Command, Directory, File, Resource, Service
+from provision.platforms import PATRONI_VERSION
+
+NAME = "patroni"
+SECTION = "4"
+TITLE = "Patroni members (node1 first, then the replicas)"
+
+CONFIG = f"{PATRONI_CONF_DIR}/10-cluster.yml"
+
+
+def nodes(topo: Topology) -> list[Node]:
+    return topo.postgres_nodes
+
+
+def waves(topo: Topology, selected: list[Node]) -> list[list[Node]]:
+    first = [n for n in selected if n == topo.postgres_nodes[0]]
+    rest = [n for n in selected if n not in first]
+    return [w for w in (first, rest) if w]
+
+
+def install(ctx: Context) -> list[Resource]:
+    """Patroni itself, its unit and the postgres user's environment (shared with the standby step)."""
+    p = ctx.platform
+    installed = f"{p.patroni_pip} show patroni 2>/dev/null | grep -qx 'Version: {PATRONI_VERSION}'"
+    if p.uses_wheelhouse:
+        setup = Command(f"install Patroni {PATRONI_VERSION} from the wheelhouse",
+                        (f"rm -rf {WHEELHOUSE_REMOTE}", f"mkdir -p {WHEELHOUSE_REMOTE}",
+                         f"tar -xf {wheelhouse.REMOTE_TARBALL} -C {WHEELHOUSE_REMOTE}",
+                         f"rm -f {wheelhouse.REMOTE_TARBALL}", *p.patroni_install),
+                        installed, upload=(str(wheelhouse.tarball()), wheelhouse.REMOTE_TARBALL))
+    else:
+        setup = Command(f"install Patroni {PATRONI_VERSION} with pip", p.patroni_install, installed)
+    out: list[Resource] = [*ctx.packages("patroni", "vip"), setup]
+    if p.patroni_bin != "/usr/local/bin":
+        for tool in ("patroni", "patronictl"):
+            target = f"{p.patroni_bin}/{tool}"
+            out.append(Command(f"{tool} on PATH", (f"ln -sfn {target} /usr/local/bin/{tool}",),
+                               f"[ \"$(readlink /usr/local/bin/{tool})\" = {target} ]"))
+    unit = File(PATRONI_UNIT, ctx.render("patroni.service.j2"), after=("systemctl daemon-reload",))
+    out += [
+        Directory(PATRONI_CONF_DIR, "postgres", "postgres", "700"),
+        Directory(LIBEXEC, "root", "root", "755"),
+        unit,
+        File(f"{PATRONI_DROPINS}/capabilities.conf",
+             ctx.render("patroni-caps.conf.j2") if p.vip_privilege == "capabilities" else None,
+             after=("systemctl daemon-reload",)),
+        File("/etc/profile.d/patroni.sh", ctx.render("patroni-profile.sh.j2")),
+        File(f"{p.pg_home}/.bash_profile", ctx.render("postgres-profile.j2"), "postgres", "postgres", "644"),
+        File("/etc/sudoers.d/postgres", ctx.render("postgres.sudoers.j2"), mode="440",
+             after=("visudo -cf /etc/sudoers.d/postgres",)),
+    ]
+    return out
+
+
+def resources(ctx: Context) -> list[Resource]:
+    config = File(CONFIG, ctx.render("patroni.yml.j2", standby=False), "postgres", "postgres", "600")
+    # A changed configuration is reloaded, never restarted: a restart of the leader is a failover.
+    return [*install(ctx), config, Service("patroni", reload_on=(config.key,))]
+
+
+def settle(topo: Topology, wave: list[Node], report: Callable[[str], None]) -> None:
+    members = topo.postgres_nodes
+    if wave[0] == members[0]:
+        leader = waits.leader_of(topo, members)
+        report(f"  cluster {topo.cluster['scope']}: {leader} leads")
+    else:
+        waits.streaming(topo, members, [n.member for n in wave])
+        report(f"  cluster {topo.cluster['scope']}: {', '.join(n.member for n in wave)} lead or stream")

@@ -1,0 +1,100 @@
+"""The engine's plan is a pure function of resources and facts: no machine needed."""
+from __future__ import annotations
+
+import subprocess
+
+from provision import engine
+from provision.engine import Command, Directory, File, Packages, Service
+
+
+def pk() -> Packages:
+    return Packages(("chrony", "curl"), 'for p in "$@"; do echo "$p"; done', "apt-get install -y {pkgs}")
+
+
+def test_packages_installs_only_what_is_missing():
+    (change,) = engine.plan([pk()], ["chrony\n"])
+    assert change.commands == ["apt-get install -y curl"]
+    assert engine.plan([pk()], ["chrony\ncurl\n"]) == []
+
+
+def test_file_written_when_absent_or_different_and_left_alone_when_equal():
+    f = File("/etc/x.conf", "a=1\n", "postgres", "postgres", "600")
+    (change,) = engine.plan([f], ["absent\n"])
+    assert change.what == "write /etc/x.conf"
+    assert any("base64 -d" in c for c in change.commands)
+    (change,) = engine.plan([f], ["postgres:postgres:600\n" + "0" * 64 + "\n"])
+    assert change.what == "update /etc/x.conf"
+    assert engine.plan([f], [f"postgres:postgres:600\n{f.digest}\n"]) == []
+
+
+def test_file_with_right_content_but_wrong_owner_only_gets_chown_and_chmod():
+    f = File("/etc/x.conf", "a=1\n", "postgres", "postgres", "600")
+    (change,) = engine.plan([f], [f"root:root:644\n{f.digest}\n"])
+    assert change.commands == ["chown postgres:postgres /etc/x.conf", "chmod 600 /etc/x.conf"]
+
+
+def test_file_that_must_not_exist_is_removed():
+    f = File("/etc/patroni/40-replicatefrom.yml", None)
+    assert engine.plan([f], ["absent\n"]) == []
+    (change,) = engine.plan([f], ["postgres:postgres:600\nabc\n"])
+    assert change.commands[0] == "rm -f /etc/patroni/40-replicatefrom.yml"
+
+
+def test_directory_created_with_owner_and_mode():
+    d = Directory("/pgsql/data", "postgres", "postgres", "700")
+    (change,) = engine.plan([d], ["absent\n"])
+    assert change.what == "create /pgsql/data"
+    assert engine.plan([d], ["postgres:postgres:700\n"]) == []
+
+
+def test_service_restarts_only_when_a_watched_resource_changed():
+    conf = File("/etc/haproxy/haproxy.cfg", "x\n")
+    svc = Service("haproxy", restart_on=(conf.key,))
+    running = "enabled\nactive\n"
+    assert engine.plan([conf, svc], [f"root:root:644\n{conf.digest}\n", running]) == []
+    changes = engine.plan([conf, svc], ["absent\n", running])
+    assert [c.what for c in changes] == ["write /etc/haproxy/haproxy.cfg", "restart haproxy"]
+    # stopped when facts were read, but the same step may have started it: restart, not start
+    changes = engine.plan([conf, svc], ["absent\n", "disabled\ninactive\n"])
+    assert changes[-1].commands == ["systemctl enable haproxy", "systemctl restart haproxy"]
+
+
+def test_service_reload_instead_of_restart():
+    conf = File("/etc/patroni/10-cluster.yml", "x\n")
+    svc = Service("patroni", reload_on=(conf.key,))
+    changes = engine.plan([conf, svc], ["absent\n", "enabled\nactive\n"])
+    assert changes[-1].commands == ["systemctl reload patroni"]
+
+
+def test_stopped_service_is_started_and_enabled():
+    (change,) = engine.plan([Service("etcd")], ["disabled\ninactive\n"])
+    assert change.commands == ["systemctl enable etcd", "systemctl start etcd"]
+
+
+def test_guarded_command_runs_only_when_its_check_fails():
+    c = Command("locale present", ("localedef -i zh_CN -f UTF-8 zh_CN.UTF-8",), "locale -a | grep -q zh_CN")
+    assert engine.plan([c], ["done\n"]) == []
+    (change,) = engine.plan([c], ["needed\n"])
+    assert change.commands == ["localedef -i zh_CN -f UTF-8 zh_CN.UTF-8"]
+
+
+def test_fact_script_really_runs_and_parses(tmp_path):
+    present = tmp_path / "present.conf"
+    present.write_text("a=1\n")
+    resources = [File(str(present), "a=1\n"), File(str(tmp_path / "missing.conf"), "b\n"),
+                 Command("true holds", ("echo",), "true"), Command("false fails", ("echo",), "false"),
+                 Directory(str(tmp_path))]
+    out = subprocess.run(["bash", "-s"], input=engine.fact_script(resources), capture_output=True,
+                         text=True, check=True).stdout
+    facts = engine.parse_facts(out, len(resources))
+    assert facts[0].split()[1] == resources[0].digest
+    assert facts[1].strip() == "absent"
+    assert [f.strip() for f in facts[2:4]] == ["done", "needed"]
+    assert facts[4].strip() != "absent"
+
+
+def test_root_shell_survives_quotes_and_newlines():
+    script = "echo 'it''s' \"$((1+1))\"\necho done\n"
+    line = engine.root_shell(script).replace("| sudo -n bash", "| bash")
+    out = subprocess.run(["bash", "-c", line], capture_output=True, text=True, check=True).stdout
+    assert out == "its 2\ndone\n"

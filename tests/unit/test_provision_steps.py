@@ -1,0 +1,123 @@
+"""Step plans without machines: order, selection errors, idempotence, topology-derived values."""
+from __future__ import annotations
+
+import pytest
+
+import provision
+from provision import engine, platforms
+from provision.context import Context, NodeFacts
+from provision.steps import ORDER, STEPS
+
+from test_provision_support import converged_fact, topology
+
+ARTICLE_ORDER = ["time", "firewall", "etcd", "postgres", "patroni", "watchdog", "vip", "keepalived",
+                 "haproxy", "cascading", "standby"]
+
+
+def contexts(topo, platform):
+    for step in ORDER:
+        for node in step.nodes(topo):
+            yield step, Context(topo, node, platforms.get(platform), NodeFacts("ens33", platform == "debian12"))
+
+
+def test_steps_follow_the_article_order():
+    assert [m.NAME for m in ORDER] == ARTICLE_ORDER
+    sections = [tuple(int(x) for x in m.SECTION.split(".")) for m in ORDER]
+    assert sections == sorted(sections)
+
+
+@pytest.mark.parametrize("platform", sorted(platforms.PLATFORMS))
+def test_a_converged_node_plans_zero_changes(platform):
+    topo = topology()
+    for step, ctx in contexts(topo, platform):
+        resources = step.resources(ctx)
+        assert engine.plan(resources, [converged_fact(r) for r in resources]) == [], (step.NAME, ctx.node.name)
+
+
+@pytest.mark.parametrize("platform", sorted(platforms.PLATFORMS))
+def test_resource_keys_are_unique_within_a_step(platform):
+    for step, ctx in contexts(topology(), platform):
+        keys = [r.key for r in step.resources(ctx)]
+        assert len(keys) == len(set(keys)), (step.NAME, keys)
+
+
+def test_unknown_step_or_node_is_one_line_listing_the_known_ones():
+    topo = topology()
+    with pytest.raises(provision.SelectionError, match=r"unknown step 'etdc' \(known: time, firewall, etcd"):
+        provision.run(topo, steps=["etdc"], report=lambda s: None)
+    with pytest.raises(provision.SelectionError, match=r"unknown node 'node9' \(known: node1, node2, node3, node4\)"):
+        provision.run(topo, nodes=["node9"], report=lambda s: None)
+
+
+def test_interface_comes_from_the_node_facts():
+    topo = topology()
+    ctx = Context(topo, topo.node("node1"), platforms.DEBIAN12, NodeFacts("enp7s0", True))
+    text = "".join(r.content or "" for r in STEPS["keepalived"].resources(ctx) if isinstance(r, engine.File))
+    assert "interface enp7s0" in text
+    script = next(r for r in STEPS["vip"].resources(ctx) if getattr(r, "path", "").endswith("vip-callback"))
+    assert "DEV=enp7s0" in script.content
+
+
+def test_patroni_waves_start_node1_alone_then_the_others():
+    topo = topology()
+    waves = STEPS["patroni"].waves(topo, topo.postgres_nodes)
+    assert [[n.name for n in w] for w in waves] == [["node1"], ["node2", "node3"]]
+
+
+def test_standby_step_creates_the_slot_before_the_standby_member():
+    topo = topology()
+    waves = STEPS["standby"].waves(topo, STEPS["standby"].nodes(topo))
+    assert [[n.name for n in w] for w in waves] == [["node1"], ["node4"]]
+    (slot,) = provision.preview(topo, "standby", "node1", "debian12")
+    assert "slots.slot1.type=physical" in slot.commands[0]
+
+
+def test_debian_refuses_the_main_cluster_before_postgresql_is_installed():
+    changes = provision.preview(topology(), "postgres", "node1", "debian12")
+    whats = [c.what for c in changes]
+    assert whats.index("write /etc/postgresql-common/createcluster.d/50-patroni-lab.conf") < \
+        whats.index("install postgresql-15 locales")
+
+
+def test_data_directory_is_owned_by_postgres_with_mode_700():
+    changes = provision.preview(topology(), "postgres", "node2", "debian12")
+    data = next(c for c in changes if c.what == "create /pgsql/data")
+    assert data.commands[1:] == ["chown postgres:postgres /pgsql/data", "chmod 700 /pgsql/data"]
+
+
+def test_cascading_is_off_by_default_and_on_from_the_topology():
+    off = provision.preview(topology(), "cascading", "node3", "debian12", facts=["absent", "enabled\nactive"])
+    assert off == []
+    on = provision.preview(topology(replicatefrom={"pg3": "pg2"}), "cascading", "node3", "debian12",
+                           facts=["absent", "enabled\nactive"])
+    assert [c.what for c in on] == ["write /etc/patroni/40-replicatefrom.yml", "reload patroni"]
+
+
+def test_chrony_runs_with_minus_x_only_in_containers():
+    topo = topology()
+    for container, expected in ((True, 'DAEMON_OPTS="-F 1 -x"'), (False, 'DAEMON_OPTS="-F 1"')):
+        changes = provision.preview(topo, "time", "node1", "debian12", container=container)
+        options = next(c for c in changes if c.what == "write /etc/default/chrony")
+        import base64
+        payload = next(cmd for cmd in options.commands if "base64 -d" in cmd).split()[1]
+        assert expected in base64.b64decode(payload).decode()
+        has_dropin = any("patroni-lab-container.conf" in c.what for c in changes)
+        assert has_dropin is container
+
+
+def test_open_ports_mode_keeps_the_firewall_and_opens_the_lab_ports():
+    topo = topology(firewall="open-ports")
+    el7 = [c for c in provision.preview(topo, "firewall", "node1", "el7")]
+    allowed = {c.what for c in el7}
+    for port in ("5432/tcp", "8008/tcp", "2379/tcp", "2380/tcp", "5000/tcp", "6000/tcp", "7000/tcp"):
+        assert f"firewalld allows {port}" in allowed
+    assert "firewalld allows VRRP" in allowed
+    assert not any("disable" in c.what for c in el7)
+
+
+def test_the_watchdog_is_a_fencer_in_containers_and_a_device_on_machines():
+    topo = topology()
+    container = {c.what for c in provision.preview(topo, "watchdog", "node1", "debian12", container=True)}
+    machine = {c.what for c in provision.preview(topo, "watchdog", "node1", "debian12", container=False)}
+    assert "enable + restart patroni-watchdog" in container
+    assert "a watchdog device exists" in machine and not any("patroni-watchdog" in w for w in machine)

@@ -1,0 +1,268 @@
+"""Every rendered configuration is checked by the tool that will read it."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from provision import engine, platforms
+from provision.context import Context, NodeFacts
+from provision.steps import STEPS
+
+from test_provision_support import loopback_topology, topology
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def files_of(step: str, ctx: Context) -> dict[str, str]:
+    return {r.path: r.content for r in STEPS[step].resources(ctx)
+            if isinstance(r, engine.File) and r.content is not None}
+
+
+def ctx_for(topo, node: str, platform: str, container: bool = True, iface: str = "eth1",
+            **overrides) -> Context:
+    plat = dataclasses.replace(platforms.get(platform), **overrides)
+    return Context(topo, topo.node(node), plat, NodeFacts(iface, container))
+
+
+def fake_bin_dir(tmp: Path, version: int) -> Path:
+    """A bin_dir whose postgres reports the platform's major version (Patroni's validator asks it)."""
+    d = tmp / f"pg{version}-bin"
+    d.mkdir(exist_ok=True)
+    for name in ("postgres", "pg_ctl", "initdb", "pg_controldata", "pg_basebackup", "pg_rewind",
+                 "pg_isready"):
+        p = d / name
+        p.write_text(f"#!/bin/sh\necho '{name} (PostgreSQL) {version}.0'\n")
+        p.chmod(0o755)
+    return d
+
+
+@pytest.fixture
+def etcd_listener():
+    """Patroni's validator connects to the DCS hosts: listen on the loopback topology's etcd address."""
+    topo = loopback_topology()
+    node = topo.etcd_nodes[0]
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((node.address, topo.ports["etcd_client"]))
+    s.listen(8)
+    yield topo
+    s.close()
+
+
+def validate_patroni(conf_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(VENV_BIN / "patroni"), "--validate-config", "--ignore-listen-port", str(conf_dir)],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("platform", sorted(platforms.PLATFORMS))
+@pytest.mark.parametrize("node", ["node1", "node3"])
+def test_patroni_member_config_passes_patroni_validate_config(platform, node, tmp_path, etcd_listener):
+    topo = loopback_topology(replicatefrom={"pg3": "pg2"})
+    bin_dir = fake_bin_dir(tmp_path, platforms.get(platform).pg_version)
+    ctx = ctx_for(topo, node, platform, pg_bin=str(bin_dir))
+    conf = tmp_path / "patroni"
+    conf.mkdir()
+    for step in ("patroni", "watchdog", "vip", "cascading"):
+        for path, content in files_of(step, ctx).items():
+            if path.startswith("/etc/patroni/"):
+                (conf / Path(path).name).write_text(content)
+    assert sorted(p.name for p in conf.iterdir()) == (
+        ["10-cluster.yml", "20-watchdog.yml", "30-callbacks.yml"] + (["40-replicatefrom.yml"] if node == "node3" else []))
+    r = validate_patroni(conf)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("platform", sorted(platforms.PLATFORMS))
+def test_standby_cluster_config_passes_patroni_validate_config(platform, tmp_path, etcd_listener):
+    topo = etcd_listener
+    ctx = ctx_for(topo, "node4", platform, pg_bin=str(fake_bin_dir(tmp_path, platforms.get(platform).pg_version)))
+    conf = tmp_path / "patroni"
+    conf.mkdir()
+    text = files_of("standby", ctx)["/etc/patroni/10-cluster.yml"]
+    (conf / "10-cluster.yml").write_text(text)
+    r = validate_patroni(conf)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"host: {topo.vips['read_write']}" in text and "primary_slot_name: slot1" in text
+
+
+def test_patroni_validator_is_really_checking(tmp_path, etcd_listener):
+    """The same check fails on a broken fragment, so the passing tests above mean something."""
+    topo = etcd_listener
+    ctx = ctx_for(topo, "node1", "debian12", pg_bin=str(fake_bin_dir(tmp_path, 15)))
+    conf = tmp_path / "patroni"
+    conf.mkdir()
+    good = files_of("patroni", ctx)["/etc/patroni/10-cluster.yml"]
+    (conf / "10-cluster.yml").write_text(good.replace("ttl: 30", "ttl: thirty"))
+    assert validate_patroni(conf).returncode != 0
+
+
+def test_article_settings_are_in_the_member_config():
+    ctx = ctx_for(topology(), "node2", "debian12")
+    text = files_of("patroni", ctx)["/etc/patroni/10-cluster.yml"]
+    for needle in ("scope: pgsql", "namespace: /service/", "name: pg2", "ttl: 30", "loop_wait: 10",
+                   "retry_timeout: 10", "maximum_lag_on_failover: 1048576", "primary_start_timeout: 300",
+                   "use_pg_rewind: true", "use_slots: true", "wal_level: logical", "data-checksums",
+                   "lc-ctype: zh_CN.UTF-8", "host replication repl 0.0.0.0/0 md5", "max-rate: 100M",
+                   "checkpoint: fast", "nofailover: false", "connect_address: 192.168.234.202:5432",
+                   "etcd3:", "hosts: 192.168.234.204:2379", "data_dir: /pgsql/data"):
+        assert needle in text, needle
+    el7 = files_of("patroni", ctx_for(topology(), "node2", "el7"))["/etc/patroni/10-cluster.yml"]
+    assert "\netcd:\n" in el7 and "wal_keep_segments: 100" in el7 and "bin_dir: /usr/pgsql-12/bin" in el7
+
+
+def test_watchdog_fragment_uses_the_testing_driver_in_containers():
+    text = files_of("watchdog", ctx_for(topology(), "node1", "debian12"))["/etc/patroni/20-watchdog.yml"]
+    assert 'mode: "automatic"' in text and "driver: testing" in text and "safety_margin: 5" in text
+    text = files_of("watchdog", ctx_for(topology(), "node1", "el7", container=False))["/etc/patroni/20-watchdog.yml"]
+    assert "device: /dev/watchdog" in text and "driver" not in text
+
+
+@pytest.mark.skipif(not shutil.which("haproxy"), reason="haproxy not installed")
+def test_haproxy_cfg_passes_haproxy_check(tmp_path):
+    for platform in platforms.PLATFORMS:
+        cfg = files_of("haproxy", ctx_for(topology(), "node1", platform))["/etc/haproxy/haproxy.cfg"]
+        (tmp_path / "haproxy.cfg").write_text(cfg)
+        r = subprocess.run(["haproxy", "-c", "-f", str(tmp_path / "haproxy.cfg")], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+        for n in topology().postgres_nodes:
+            assert f"{n.address}:5432 maxconn 100 check port 8008" in cfg
+        assert "option httpchk GET /replica" in cfg and "bind *:7000" in cfg
+
+
+def multicast_interface() -> str:
+    """A host interface VRRP could use (not loopback, multicast-capable): keepalived -t checks it exists."""
+    for _, name in socket.if_nameindex():
+        flags = int(Path(f"/sys/class/net/{name}/flags").read_text(), 16)
+        if name != "lo" and flags & 0x1000:          # IFF_MULTICAST
+            return name
+    pytest.skip("no multicast-capable interface on this host")
+
+
+@pytest.mark.skipif(not shutil.which("keepalived"), reason="keepalived not installed")
+@pytest.mark.parametrize("node", ["node1", "node3"])
+def test_keepalived_config_passes_keepalived_check(node, tmp_path):
+    # keepalived -t insists the interface exists and is not loopback: use one of this host's.
+    iface = multicast_interface()
+    ctx = ctx_for(topology(), node, "debian12", iface=iface, keepalived_dir=str(tmp_path))
+    files = files_of("keepalived", ctx)
+    if ctx.node.has("haproxy"):
+        files |= files_of("haproxy", ctx)
+    for path, content in files.items():
+        if path.startswith(str(tmp_path)):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(content)
+    main = tmp_path / "keepalived.conf"
+    r = subprocess.run(["keepalived", "-t", "-f", str(main)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    both = "".join(files.values())
+    assert "virtual_router_id 211" in both and "192.168.234.211" in both
+    assert ("192.168.234.212" in both) is ctx.node.has("haproxy")
+    settings = "".join(line for v in files.values() for line in v.splitlines(True) if not line.lstrip().startswith("#"))
+    assert "192.168.234.210" not in settings      # that one belongs to the Patroni callback
+
+
+def test_keepalived_check_catches_a_broken_file(tmp_path):
+    (tmp_path / "keepalived.conf").write_text("vrrp_instance x {\n  virtual_router_id 999\n  bogus\n")
+    r = subprocess.run(["keepalived", "-t", "-f", str(tmp_path / "keepalived.conf")], capture_output=True, text=True)
+    assert r.returncode != 0
+
+
+UNITS = {
+    "patroni": ["/etc/systemd/system/patroni.service"],
+    "watchdog": ["/etc/systemd/system/patroni-watchdog.service"],
+}
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
+def test_units_pass_systemd_analyze_verify(tmp_path):
+    libexec = tmp_path / "libexec"
+    libexec.mkdir()
+    (libexec / "watchdog-fencer").write_text("#!/bin/sh\n")
+    (libexec / "watchdog-fencer").chmod(0o755)
+    ctx = ctx_for(topology(), "node1", "debian12", patroni_bin=str(VENV_BIN))
+    rendered = {**files_of("patroni", ctx), **files_of("watchdog", ctx)}
+    units = []
+    for step, paths in UNITS.items():
+        for p in paths:
+            text = rendered[p].replace("/usr/local/libexec/patroni-lab", str(libexec))
+            unit = tmp_path / Path(p).name
+            unit.write_text(text)
+            units.append(str(unit))
+    r = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True)
+    problems = [line for line in (r.stdout + r.stderr).splitlines()
+                if any(Path(u).name in line for u in units)]
+    assert not problems, "\n".join(problems)
+
+
+def rendered_scripts(tmp_path: Path) -> list[Path]:
+    out = []
+    for platform in platforms.PLATFORMS:
+        ctx = ctx_for(topology(), "node1", platform)
+        for step in ("watchdog", "vip"):
+            for path, content in files_of(step, ctx).items():
+                if content.startswith("#!/bin/bash"):
+                    p = tmp_path / f"{platform}-{Path(path).name}"
+                    p.write_text(content)
+                    out.append(p)
+    return out
+
+
+def test_scripts_pass_bash_n_and_shellcheck(tmp_path):
+    scripts = rendered_scripts(tmp_path)
+    assert {p.name.split("-", 1)[1] for p in scripts} == {"watchdog-fencer", "vip-callback"}
+    for p in scripts:
+        r = subprocess.run(["bash", "-n", str(p)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    if shutil.which("shellcheck"):
+        r = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout
+
+
+def test_vip_callback_takes_the_vip_for_both_primary_role_names_and_drops_it_otherwise(tmp_path):
+    """Run the real script with ip/arping/logger replaced by recorders on PATH."""
+    ctx = ctx_for(topology(), "node1", "debian12")
+    script = tmp_path / "vip-callback"
+    text = files_of("vip", ctx)["/usr/local/libexec/patroni-lab/vip-callback"]
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "calls"
+    state = tmp_path / "has-vip"
+    # ip: "addr show" prints the VIP when the state file exists; add/del flip it.
+    (bindir / "ip").write_text(f"""#!/bin/bash
+echo "ip $*" >> {log}
+case "$1 $2" in
+  "-o -4") [ -e {state} ] && echo "2: eth1 inet 192.168.234.210/32 scope global eth1" ;;
+  "addr add") touch {state} ;;
+  "addr del") rm -f {state} ;;
+esac
+exit 0
+""")
+    for tool in ("arping", "logger"):
+        (bindir / tool).write_text(f"#!/bin/bash\necho '{tool} '\"$*\" >> {log}\n")
+    for f in bindir.iterdir():
+        f.chmod(0o755)
+    text = text.replace("/usr/sbin/ip", str(bindir / "ip")).replace("/usr/sbin/arping", str(bindir / "arping"))
+    script.write_text(text)
+    env = {"PATH": f"{bindir}:/usr/bin:/bin"}
+
+    def call(*args: str) -> None:
+        subprocess.run(["bash", str(script), *args], env=env, check=True)
+
+    for role in ("master", "primary"):
+        state.unlink(missing_ok=True)
+        call("on_role_change", role, "pgsql")
+        assert state.exists(), role
+    calls = log.read_text()
+    assert "ip addr add 192.168.234.210/32 dev eth1" in calls
+    assert "arping -q -U -c 3 -I eth1 -s 192.168.234.210 192.168.234.210" in calls
+    call("on_role_change", "replica", "pgsql")
+    assert not state.exists()
+    call("on_start", "primary", "pgsql")
+    call("on_stop", "replica", "pgsql")        # not an action the lab configures: leaves the VIP alone
+    assert state.exists()
