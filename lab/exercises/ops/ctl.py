@@ -1,18 +1,20 @@
 """``patronictl`` command lines, as a trainee types them on a member (article §6).
 
 Patroni 4 asks "Are you sure?" for anything that changes the cluster; a
-script passes ``--force``. The config file is the article's ``/etc/patroni.yml``.
+script passes ``--force``. The article keeps one ``/etc/patroni.yml``; the lab
+gives Patroni a directory of fragments (one per provisioning step), which
+``patronictl -c`` accepts the same way.
 """
 from __future__ import annotations
 
 import json
 import shlex
 
-from lab.exercises.faults import PATRONI_CONFIG
+from provision.context import PATRONI_CONF_DIR as PATRONI_CONFIG
 
 
 def patronictl(*args: str) -> str:
-    """``patronictl -c /etc/patroni.yml ARGS`` run as postgres (who owns the config in the article)."""
+    """``patronictl -c <config> ARGS`` run as postgres, who owns the configuration."""
     return "sudo -u postgres patronictl -c " + PATRONI_CONFIG + " " + " ".join(shlex.quote(a) for a in args)
 
 
@@ -66,3 +68,9 @@ def parse_history(stdout: str) -> list[dict]:
     if start < 0:
         raise ValueError(f"patronictl history printed no JSON list: {text[:200]!r}")
     return json.loads(text[start:])
+
+
+def remove(scope: str) -> str:
+    """``patronictl remove`` asks twice (the name, then a sentence); a drill answers both."""
+    answers = shlex.quote(f"{scope}\\nYes I am aware\\n")
+    return f"printf {answers} | " + patronictl("remove", scope)

@@ -23,15 +23,18 @@ def parse(text: str) -> dict[tuple[str, str], str]:
     return out
 
 
-def servers_up(stats: dict[tuple[str, str], str], proxy: str, addresses: list[str]) -> dict[str, bool]:
-    """address -> is the server for that address UP in ``proxy`` (matched by address in its name)."""
+def servers_up(stats: dict[tuple[str, str], str], proxy: str,
+               servers: dict[str, tuple[str, ...]]) -> dict[str, bool]:
+    """key -> is its server UP in ``proxy``. Each key lists the names its server may carry:
+    the lab names servers after the member (``pg1``), the article after the address
+    (``postgresql_192.168.234.201_5432``); both are matched, an address only as a whole token."""
     out: dict[str, bool] = {}
-    for address in addresses:
-        rows = [st for (px, sv), st in stats.items() if px == proxy and _names(sv, address)]
-        out[address] = bool(rows) and rows[0].split()[0] == "UP"
+    for key, names in servers.items():
+        rows = [st for (px, sv), st in stats.items() if px == proxy and any(_names(sv, n) for n in names)]
+        out[key] = bool(rows) and rows[0].split()[0] == "UP"
     return out
 
 
-def _names(server: str, address: str) -> bool:
+def _names(server: str, name: str) -> bool:
     # "postgresql_192.168.234.201_5432" must not match .20 or .2011
-    return any(part == address for part in server.replace(":", "_").split("_"))
+    return server == name or any(part == name for part in server.replace(":", "_").split("_"))
