@@ -282,7 +282,7 @@ def parse(data: Any, path: Path = DEFAULT_PATH) -> Topology:
     for role, ip in vips.items():
         in_subnet(f"vips.{role}", ip)
         other = seen.get(f"address:{ip}")
-        if other:
+        if other and other.startswith("nodes["):   # another VIP falls to unique() below
             raise TopologyError(f"vips.{role}: {ip} equals {other}; a VIP must not be a node address")
         unique("address", f"vips.{role}", str(ip))
     for port, number in ports.items():

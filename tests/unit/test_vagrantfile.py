@@ -1,0 +1,86 @@
+"""The one Vagrantfile: `vagrant validate` passes for every provider block, reads LAB_TOPOLOGY,
+and really checks the libvirt and virtualbox blocks (a broken copy fails)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab.topology import DEFAULT_PATH, ROOT
+
+pytestmark = pytest.mark.skipif(not shutil.which("vagrant"), reason="vagrant is not installed")
+
+
+@pytest.fixture
+def stub_bin(tmp_path) -> Path:
+    """A VBoxManage that only prints a version: enough for validate to check the virtualbox block."""
+    d = tmp_path / "bin"
+    d.mkdir()
+    (d / "VBoxManage").write_text("#!/bin/sh\necho 7.0.14r161095\n")
+    (d / "VBoxManage").chmod(0o755)
+    return d
+
+
+def vagrant(tmp_path: Path, provider: str, *args: str, cwd: Path = ROOT, path: Path | None = None,
+            topology: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, VAGRANT_DEFAULT_PROVIDER=provider, VAGRANT_CHECKPOINT_DISABLE="1",
+               VAGRANT_DOTFILE_PATH=str(tmp_path / "dot"), VAGRANT_NO_COLOR="1")
+    env.pop("VAGRANT_CWD", None)
+    if topology:
+        env["LAB_TOPOLOGY"] = str(topology)
+    else:
+        env.pop("LAB_TOPOLOGY", None)
+    if path:
+        env["PATH"] = f"{path}:{env['PATH']}"
+    return subprocess.run(["vagrant", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=180)
+
+
+def has_libvirt_plugin() -> bool:
+    return "vagrant-libvirt" in subprocess.run(["vagrant", "plugin", "list"], capture_output=True,
+                                               text=True).stdout
+
+
+@pytest.mark.parametrize("provider", ["docker", "libvirt", "virtualbox"])
+def test_validate_passes(tmp_path, stub_bin, provider):
+    if provider == "libvirt" and not has_libvirt_plugin():
+        pytest.fail("the vagrant-libvirt plugin is missing (scripts/bootstrap.sh installs it)")
+    r = vagrant(tmp_path, provider, "validate", path=stub_bin)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "validated successfully" in r.stdout
+
+
+@pytest.mark.parametrize("provider, block", [("libvirt", "lv"), ("virtualbox", "vb")])
+def test_validate_really_checks_the_vm_blocks(tmp_path, stub_bin, provider, block):
+    if provider == "libvirt" and not has_libvirt_plugin():
+        pytest.fail("the vagrant-libvirt plugin is missing")
+    broken = tmp_path / "repo"
+    broken.mkdir()
+    shutil.copy(DEFAULT_PATH, broken / "topology.yml")
+    text = (ROOT / "Vagrantfile").read_text()
+    assert f"{block}.cpus = CPUS" in text
+    (broken / "Vagrantfile").write_text(text.replace(f"{block}.cpus = CPUS", f"{block}.cpus = CPUS; {block}.no_such_setting = 1"))
+    r = vagrant(tmp_path, provider, "validate", cwd=broken, path=stub_bin)
+    assert r.returncode != 0 and "no_such_setting" in r.stdout + r.stderr
+
+
+def test_machines_come_from_the_topology_named_by_lab_topology(tmp_path):
+    data = yaml.safe_load(DEFAULT_PATH.read_text())
+    for i, n in enumerate(data["nodes"]):
+        n["name"] = f"db{i + 1}"
+    data["etcd"]["members"] = ["db4"]
+    alt = tmp_path / "alt.yml"
+    alt.write_text(yaml.safe_dump(data))
+    r = vagrant(tmp_path, "docker", "status", "--machine-readable", topology=alt)
+    assert r.returncode == 0, r.stderr
+    names = {line.split(",")[1] for line in r.stdout.splitlines() if ",state," in line}
+    assert names == {"db1", "db2", "db3", "db4"}
+
+
+def test_an_unreadable_topology_stops_vagrant_with_one_line(tmp_path):
+    r = vagrant(tmp_path, "docker", "validate", topology=tmp_path / "missing.yml")
+    assert r.returncode != 0 and "cannot read the topology" in r.stdout + r.stderr
