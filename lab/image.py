@@ -25,6 +25,7 @@ BOOTSTRAP_IMAGE = "patroni-lab/base:bookworm"
 REGISTRY_BASE = "debian:bookworm"
 RECIPE_LABEL = "patroni-lab.recipe"
 PACKAGES = "systemd,systemd-sysv,dbus,openssh-server,iproute2,sudo,python3,ca-certificates"
+DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 MIRROR = os.environ.get("LAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 
 # Where Debian/Ubuntu packages and HashiCorp's installer put Vagrant's key pair.
@@ -101,11 +102,14 @@ def bootstrap_base(report: Report) -> str:
             report(f"bootstrapping a Debian 12 rootfs with mmdebstrap from {MIRROR} (about a minute)")
             cmd = ["mmdebstrap", "--variant=minbase", f"--include={PACKAGES}", "bookworm",
                    str(tarball), MIRROR]
+            if Path(DEBIAN_KEYRING).exists():   # Ubuntu hosts do not trust Debian's keys by default
+                cmd.insert(1, f"--keyring={DEBIAN_KEYRING}")
             run = subprocess.run(cmd, capture_output=True, text=True)
         else:
             report(f"bootstrapping a Debian 12 rootfs with debootstrap from {MIRROR} (a few minutes)")
             root = Path(tmp) / "root"
-            run = subprocess.run(["debootstrap", "--variant=minbase", f"--include={PACKAGES}",
+            keyring = [f"--keyring={DEBIAN_KEYRING}"] if Path(DEBIAN_KEYRING).exists() else []
+            run = subprocess.run(["debootstrap", *keyring, "--variant=minbase", f"--include={PACKAGES}",
                                   "bookworm", str(root), MIRROR], capture_output=True, text=True)
             if run.returncode == 0:
                 run = subprocess.run(["tar", "-C", str(root), "-cf", str(tarball), "."],

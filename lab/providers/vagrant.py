@@ -171,6 +171,8 @@ class VagrantProvider:
             raise ProviderError(problem)
 
     def create(self, topo: Topology, report: Report) -> Machines:
+        if self.name == "libvirt":
+            self._ensure_libvirt_network(topo, report)
         if self.name == "docker":
             image.ensure_node_image(report)
             self._ensure_network(topo, report)
@@ -178,7 +180,7 @@ class VagrantProvider:
                 (apt_cache(self.settings) / n.name).mkdir(parents=True, exist_ok=True)
         report(f"vagrant up --provider {self.name} ({', '.join(topo.names)})")
         self.vagrant(topo, "up", "--provider", self.name, "--no-provision", report=report)
-        interface = topo.bridge if self.name == "docker" else guard.route_interface(topo.nodes[0].address)
+        interface = self.expected_interface(topo) or guard.route_interface(topo.nodes[0].address)
         if not interface:
             raise ProviderError(f"no host interface routes {topo.nodes[0].address} after vagrant up")
         key = str(lab_key())
@@ -262,7 +264,26 @@ class VagrantProvider:
         if vols:
             subprocess.run(["docker", "volume", "rm", "-f", *vols], capture_output=True, text=True)
 
+    def expected_interface(self, topo: Topology) -> str | None:
+        """The host side of the lab network, named by the topology (docker, libvirt)."""
+        return topo.bridge if self.name in ("docker", "libvirt") else None
+
     # --- VMs ---------------------------------------------------------------------
+
+    def _ensure_libvirt_network(self, topo: Topology, report: Report) -> None:
+        """Define the lab's libvirt network on ``lab.bridge`` (vagrant-libvirt reuses it by name)."""
+        virsh = ["virsh", "-c", "qemu:///system"]
+        nets = subprocess.run([*virsh, "net-list", "--all", "--name"], capture_output=True, text=True)
+        if topo.name in nets.stdout.split():
+            subprocess.run([*virsh, "net-start", topo.name], capture_output=True)
+            return
+        report(f"libvirt network {topo.name}: {topo.subnet} on bridge {topo.bridge}")
+        xml = lab_dir() / "libvirt-network.xml"
+        xml.write_text(libvirt_network_xml(topo))
+        for step in (["net-define", str(xml)], ["net-start", topo.name], ["net-autostart", topo.name]):
+            r = subprocess.run([*virsh, *step], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise ProviderError(f"virsh {step[0]} {topo.name} failed: {r.stderr.strip()}")
 
     def _sweep_libvirt(self, topo: Topology, report: Report) -> None:
         if not shutil.which("virsh"):
@@ -290,6 +311,13 @@ class VagrantProvider:
                 report(f"removing VirtualBox VM {m.group(1)}")
                 subprocess.run(["VBoxManage", "controlvm", m.group(1), "poweroff"], capture_output=True)
                 subprocess.run(["VBoxManage", "unregistervm", m.group(1), "--delete"], capture_output=True)
+
+
+def libvirt_network_xml(topo: Topology) -> str:
+    """A NAT network with the topology's subnet, gateway and bridge name, without DHCP."""
+    return (f"<network>\n  <name>{topo.name}</name>\n  <forward mode='nat'/>\n"
+            f"  <bridge name='{topo.bridge}' stp='on' delay='0'/>\n"
+            f"  <ip address='{topo.gateway}' netmask='{topo.subnet.netmask}'/>\n</network>\n")
 
 
 def provider(name: str, settings: Mapping[str, Any]) -> VagrantProvider:

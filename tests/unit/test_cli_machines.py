@@ -234,3 +234,12 @@ def test_ssh_config_aliases_member_names_and_uses_topology_addresses(unrouted):
     text = sshconfig.render(unrouted, Machines("plab0", "debian12", hosts))
     assert "Host node1 pg1\n  HostName 198.51.100.201\n  User vagrant\n" in text
     assert text.count("HostName ") == 4 and "IdentityFile /lab/insecure_key" in text
+
+
+def test_libvirt_network_is_named_and_bridged_from_the_topology(unrouted):
+    import xml.etree.ElementTree as ET
+    net = ET.fromstring(vagrant_provider.libvirt_network_xml(unrouted))
+    assert net.findtext("name") == unrouted.name
+    assert net.find("bridge").get("name") == unrouted.bridge
+    assert net.find("ip").attrib == {"address": unrouted.gateway, "netmask": "255.255.255.0"}
+    assert net.find("forward").get("mode") == "nat" and net.find("ip/dhcp") is None
