@@ -75,7 +75,10 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
                                  [r.noop() for r in resources if r.key not in changed])
 
     total = 0
-    for number, step in enumerate(chosen_steps, 1):
+    from provision.steps import ORDER
+
+    for step in chosen_steps:
+        number = ORDER.index(step) + 1
         targets = [n for n in step.nodes(topo) if chosen_nodes is None or n.name in chosen_nodes]
         report(f"step {number} {step.NAME} (article §{step.SECTION}): {step.TITLE}")
         if not targets:

@@ -178,15 +178,16 @@ class Service:
         if not self.enabled and is_enabled:
             cmds.append(f"systemctl disable {n}")
             what.append("disable")
-        # A watched file changed: restart even if the service looked stopped when facts were
-        # read, because installing its package in this same step may have started it since.
-        if self.running and changed & set(self.restart_on):
+        watched = changed & (set(self.restart_on) | set(self.reload_on))
+        # Stopped when facts were read but a watched file changed: restart, not start, because
+        # installing the package in this same step may have started it with its defaults.
+        if self.running and (changed & set(self.restart_on) or (watched and not is_active)):
             cmds.append(f"systemctl restart {n}")
             what.append("restart")
         elif self.running and not is_active:
             cmds.append(f"systemctl start {n}")
             what.append("start")
-        elif self.running and changed & set(self.reload_on):
+        elif self.running and watched:
             cmds.append(f"systemctl reload {n}")
             what.append("reload")
         if not self.running and is_active:
@@ -207,6 +208,7 @@ class Command:
     commands: tuple[str, ...]
     unless: str
     upload: tuple[str, str] | None = None
+    settled_by: tuple[str, ...] = ()  # keys whose change in this step already does the job
     key: str = ""
 
     def __post_init__(self) -> None:
@@ -216,7 +218,7 @@ class Command:
         return f"if ( {self.unless} ) >/dev/null 2>&1; then echo done; else echo needed; fi"
 
     def plan(self, fact: str, changed: set[str]) -> Change | None:
-        if fact.strip() == "done":
+        if fact.strip() == "done" or changed & set(self.settled_by):
             return None
         return Change(self.key, self.name, list(self.commands), upload=self.upload)
 

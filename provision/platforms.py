@@ -61,7 +61,7 @@ DEBIAN12 = Platform(
     packages={
         "time": ("chrony",),
         "firewall-open": ("nftables",),
-        "etcd": ("etcd-server", "etcd-client"),
+        "etcd": ("etcd-server", "etcd-client", "curl"),
         "postgres": ("postgresql-15", "locales"),
         "patroni": ("python3-venv", "curl", "sudo", "procps"),
         "vip": ("iproute2", "iputils-arping"),
@@ -127,7 +127,7 @@ EL7 = Platform(
     packages={
         "time": ("chrony",),
         "firewall-open": ("firewalld",),
-        "etcd": ("etcd",),
+        "etcd": ("etcd", "curl"),
         "postgres": ("postgresql12-server", "postgresql12-contrib"),
         "patroni": ("python3", "python3-pip", "python3-devel", "gcc", "curl", "sudo", "procps-ng"),
         "vip": ("iproute", "iputils"),

@@ -11,7 +11,7 @@ from typing import Callable
 from lab.topology import Node, Topology
 from provision import waits
 from provision.context import Context
-from provision.engine import File, Resource, Service
+from provision.engine import Command, File, Resource, Service
 
 NAME = "etcd"
 SECTION = "3"
@@ -25,7 +25,14 @@ def nodes(topo: Topology) -> list[Node]:
 def resources(ctx: Context) -> list[Resource]:
     p = ctx.platform
     conf = File(p.etcd_conf, ctx.render("etcd.conf.j2"))
-    return [*ctx.packages("etcd"), conf, Service(p.etcd_service, restart_on=(conf.key,))]
+    url = f"http://{ctx.node.address}:{ctx.topo.ports['etcd_client']}/health"
+    # An up-to-date file says nothing about the running daemon (the package may have started
+    # it with its defaults): check that it serves where Patroni will look.
+    serving = Command(f"etcd answers on {url}", (f"systemctl restart {p.etcd_service}",),
+                      f"curl -sf --max-time 3 {url}")
+    service = Service(p.etcd_service, restart_on=(conf.key,))
+    serving.settled_by = (service.key,)
+    return [*ctx.packages("etcd"), conf, service, serving]
 
 
 def settle(topo: Topology, wave: list[Node], report: Callable[[str], None]) -> None:

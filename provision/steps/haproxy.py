@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from lab.topology import Node, Topology
 from provision.context import Context
-from provision.engine import File, Resource, Service
+from provision.engine import Command, File, Resource, Service
 from provision.steps.keepalived import main_config, vrid
 
 NAME = "haproxy"
@@ -21,8 +21,13 @@ def nodes(topo: Topology) -> list[Node]:
 
 def resources(ctx: Context) -> list[Resource]:
     cfg = File(ctx.platform.haproxy_conf, ctx.render("haproxy.cfg.j2"))
+    service = Service("haproxy", reload_on=(cfg.key,))
+    port = ctx.topo.ports["haproxy_primary"]
+    # The package starts haproxy with its own defaults: an up-to-date file is not proof enough.
+    listening = Command(f"haproxy listens on :{port}", ("systemctl restart haproxy",),
+                        f"ss -Hltn 'sport = :{port}' | grep -q .", settled_by=(service.key,))
     main = main_config(ctx)
     ha = File(f"{ctx.platform.keepalived_dir}/conf.d/haproxy-vip.conf",
               ctx.render("keepalived-haproxy.conf.j2", vrid=vrid(ctx.topo.vips["haproxy"])))
-    return [*ctx.packages("haproxy", "keepalived"), cfg, Service("haproxy", reload_on=(cfg.key,)),
+    return [*ctx.packages("haproxy", "keepalived"), cfg, service, listening,
             main, ha, Service("keepalived", restart_on=(main.key, ha.key))]

@@ -66,6 +66,25 @@ def test_service_reload_instead_of_restart():
     assert changes[-1].commands == ["systemctl reload patroni"]
 
 
+def test_service_stopped_at_fact_time_is_restarted_when_its_file_changed():
+    """Installing a package in the same step may start it with defaults: start would be a no-op."""
+    conf = File("/etc/haproxy/haproxy.cfg", "x\n")
+    svc = Service("haproxy", reload_on=(conf.key,))
+    changes = engine.plan([conf, svc], ["absent\n", "disabled\ninactive\n"])
+    assert changes[-1].commands == ["systemctl enable haproxy", "systemctl restart haproxy"]
+
+
+def test_a_guarded_command_is_skipped_when_a_change_in_the_step_settles_it():
+    svc = Service("etcd", restart_on=("file:/etc/default/etcd",))
+    check = Command("etcd answers", ("systemctl restart etcd",), "curl -sf http://x/health",
+                    settled_by=(svc.key,))
+    conf = File("/etc/default/etcd", "x\n")
+    assert [c.what for c in engine.plan([conf, svc, check], ["absent", "enabled\nactive", "needed"])] == \
+        ["write /etc/default/etcd", "restart etcd"]
+    assert [c.what for c in engine.plan([conf, svc, check], [f"root:root:644\n{conf.digest}", "enabled\nactive",
+                                                            "needed"])] == ["etcd answers"]
+
+
 def test_stopped_service_is_started_and_enabled():
     (change,) = engine.plan([Service("etcd")], ["disabled\ninactive\n"])
     assert change.commands == ["systemctl enable etcd", "systemctl start etcd"]
