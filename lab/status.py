@@ -67,7 +67,7 @@ def vips(topo: Topology, st: lab_state.State) -> Section | None:
 
     def addresses(node: str) -> str:
         try:
-            r = remote.connect(topo, node).run("ip -o -4 addr show", hide=True, warn=True, timeout=10)
+            r = remote.connect(topo, node).run("ip -o -4 addr show", hide=True, warn=True, timeout=10, in_stream=False)
             return r.stdout
         except Exception:
             return ""

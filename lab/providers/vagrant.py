@@ -247,6 +247,9 @@ class VagrantProvider:
     def _sweep_docker(self, topo: Topology, report: Report) -> None:
         if not shutil.which("docker"):
             return
+        if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+            raise ProviderError("the Docker engine is not running: cannot look for the lab's containers "
+                                "(start it, then run `invoke down` again)")
         ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LABEL}={topo.name}"],
                              capture_output=True, text=True).stdout.split()
         if ids:

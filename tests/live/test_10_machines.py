@@ -43,7 +43,7 @@ def test_every_node_holds_its_topology_address(live_lab):
 
 def test_fabric_reaches_the_nodes_through_the_same_ssh_config(live_lab):
     for n in live_lab.nodes:
-        assert remote.connect(live_lab, n.name).run("hostname", hide=True).stdout.strip() == n.name
+        assert remote.connect(live_lab, n.name).run("hostname", hide=True, in_stream=False).stdout.strip() == n.name
 
 
 def test_state_records_the_lab_interface_and_every_address_routes_through_it(live_lab):

@@ -243,3 +243,30 @@ def test_libvirt_network_is_named_and_bridged_from_the_topology(unrouted):
     assert net.find("bridge").get("name") == unrouted.bridge
     assert net.find("ip").attrib == {"address": unrouted.gateway, "netmask": "255.255.255.0"}
     assert net.find("forward").get("mode") == "nat" and net.find("ip/dhcp") is None
+
+
+def test_status_reads_patroni_and_vip_holders(unrouted, monkeypatch):
+    from types import SimpleNamespace
+
+    from lab import status
+    st = lab_state.State(phase="provisioned", provider="docker", interface=unrouted.bridge)
+    cluster = {"members": [{"name": "pg1", "host": "198.51.100.201", "role": "leader", "state": "running",
+                            "timeline": 1}, {"name": "pg2", "host": "198.51.100.202", "role": "replica",
+                                             "state": "streaming", "timeline": 1, "lag": 0}]}
+    asked = []
+
+    def http(topo, address, port, path, **kw):
+        asked.append((address, port, path))
+        return (200, cluster) if address.endswith(".202") or address.endswith(".204") else (0, None)
+    monkeypatch.setattr(status.remote, "http", http)
+    sec = status.patroni(unrouted, st)
+    assert [r[1] for r in sec.rows] == ["pg1", "pg2", "pg1", "pg2"]
+    assert asked[0] == ("198.51.100.201", 8008, "/cluster")   # tried members in order
+
+    def connect(topo, node):
+        held = {"node1": " 198.51.100.210/24", "node3": " 198.51.100.211/24"}.get(node, "")
+        return SimpleNamespace(run=lambda *a, **kw: SimpleNamespace(stdout=f"2: eth1 inet{held} brd"))
+    monkeypatch.setattr(status.remote, "connect", connect)
+    rows = {r[0]: r[2] for r in status.vips(unrouted, st).rows}
+    assert rows == {"read_write": "node1", "read_only": "node3", "haproxy": "nobody"}
+    assert status.patroni(unrouted, lab_state.State(phase="created")) is None
