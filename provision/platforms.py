@@ -96,7 +96,7 @@ DEBIAN12 = Platform(
     start_timeout_key="primary_start_timeout",
     vip_privilege="capabilities",
     systemd_plus_prefix=True,
-    tools={"ip": "/usr/sbin/ip", "arping": "/usr/sbin/arping", "modprobe": "/usr/sbin/modprobe",
+    tools={"ip": "/usr/sbin/ip", "arping": "/usr/bin/arping", "modprobe": "/usr/sbin/modprobe",
            "chown": "/usr/bin/chown", "curl": "/usr/bin/curl", "pgrep": "/usr/bin/pgrep",
            "systemctl": "/usr/bin/systemctl"},
 )

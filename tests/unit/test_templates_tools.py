@@ -247,7 +247,7 @@ exit 0
         (bindir / tool).write_text(f"#!/bin/bash\necho '{tool} '\"$*\" >> {log}\n")
     for f in bindir.iterdir():
         f.chmod(0o755)
-    text = text.replace("/usr/sbin/ip", str(bindir / "ip")).replace("/usr/sbin/arping", str(bindir / "arping"))
+    text = text.replace("/usr/sbin/ip", str(bindir / "ip")).replace("/usr/bin/arping", str(bindir / "arping"))
     script.write_text(text)
     env = {"PATH": f"{bindir}:/usr/bin:/bin"}
 
