@@ -3,8 +3,8 @@
 # installs what the default docker path and the tests need, starts the Docker
 # engine, creates the project's virtualenv, then runs `invoke up`.
 #
-#   sudo scripts/bootstrap.sh            # everything, ending with a running lab
-#   sudo scripts/bootstrap.sh --no-up    # install and start the engine only
+#   scripts/bootstrap.sh            # everything, ending with a running lab
+#   scripts/bootstrap.sh --no-up    # install and start the engine only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
