@@ -59,6 +59,18 @@ WATCHDOG_XSLT = """<?xml version="1.0"?>
 """
 
 
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings as literal blocks, so the rendered cloud-config reads like the file it writes."""
+
+
+_Dumper.add_representer(str, lambda d, v: d.represent_scalar(
+    "tag:yaml.org,2002:str", v, style="|" if "\n" in v else None))
+
+
+def _yaml(doc: Any) -> str:
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=1000)
+
+
 class ProgramError(ValueError):
     """A setting or topology the program cannot build from; the message is one line."""
 
@@ -179,7 +191,7 @@ def network_config(topo: Topology, address: str) -> str:
          "subnets": [{"type": "static", "address": f"{address}/{topo.subnet.prefixlen}",
                       "gateway": topo.gateway, "dns_nameservers": [topo.gateway]}]},
     ]}
-    return yaml.safe_dump(doc, sort_keys=False)
+    return _yaml(doc)
 
 
 def el7_repo_file() -> str:
@@ -220,11 +232,11 @@ def user_data(topo: Topology, node: str, settings: Settings) -> str:
             "-e 's|^#\\?baseurl=http://mirror.centos.org/centos/$releasever|"
             f"baseurl={EL7_VAULT}|' /etc/yum.repos.d/CentOS-*.repo",
         ]
-    return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False, width=1000)
+    return "#cloud-config\n" + _yaml(doc)
 
 
 def meta_data(topo: Topology, node: str) -> str:
-    return yaml.safe_dump({"instance-id": f"{topo.name}-{node}", "local-hostname": node})
+    return _yaml({"instance-id": f"{topo.name}-{node}", "local-hostname": node})
 
 
 # --- the resources ---------------------------------------------------------------

@@ -9,6 +9,7 @@ import dataclasses
 import ipaddress
 import shutil
 import subprocess
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -252,3 +253,53 @@ def test_project_file_names_the_config_namespace_and_a_python_runtime():
     assert data["runtime"]["name"] == "python" and data["runtime"]["options"]["virtualenv"] == ".venv"
     main = (root / "__main__.py").read_text()
     assert "from lab.pulumi_program import main" in main and "\nmain()\n" in main
+
+
+# --- cloud-init's own tools read what the program writes ------------------------------
+
+CLOUD_INIT = shutil.which("cloud-init")
+needs_cloud_init = pytest.mark.skipif(not CLOUD_INIT, reason="cloud-init not installed (apt-get install cloud-init)")
+
+
+@needs_cloud_init
+@pytest.mark.parametrize("platform", ["el7", "debian12"])
+def test_user_data_passes_cloud_inits_schema(tmp_path, platform):
+    for n in TOPO.nodes[::3]:             # nodes differ only in their names: first and last suffice
+        f = tmp_path / f"{n.name}.yml"
+        f.write_text(program.user_data(TOPO, n.name, settings(platform=platform)))
+        r = subprocess.run([CLOUD_INIT, "schema", "--config-file", str(f)], capture_output=True, text=True)
+        assert r.returncode == 0 and "Valid cloud-config" in r.stdout, r.stdout + r.stderr
+
+
+@needs_cloud_init
+def test_cloud_init_schema_would_catch_a_broken_document(tmp_path):
+    f = tmp_path / "bad.yml"
+    f.write_text("#cloud-config\nusers: 5\nbootcmd: not-a-list\n")
+    assert subprocess.run([CLOUD_INIT, "schema", "--config-file", str(f)], capture_output=True).returncode != 0
+
+
+RENDER_EL7 = """
+import sys, yaml
+from cloudinit.distros import rhel
+from cloudinit.net import sysconfig
+from cloudinit.net.network_state import parse_net_config_data
+state = parse_net_config_data(yaml.safe_load(open(sys.argv[1])))
+cfg = dict(rhel.Distro.renderer_configs["sysconfig"], flavor="rhel")
+sysconfig.Renderer(config=cfg).render_network_state(state, target=sys.argv[2])
+"""
+
+
+@needs_cloud_init
+def test_network_config_renders_as_a_static_centos_ifcfg(tmp_path):
+    """What CentOS 7's sysconfig renderer writes from each node's network config."""
+    python = Path(CLOUD_INIT).read_text().splitlines()[0].removeprefix("#!").split()[0]
+    for n in TOPO.nodes:
+        src, root = tmp_path / f"{n.name}.yml", tmp_path / n.name
+        src.write_text(program.network_config(TOPO, n.address))
+        subprocess.run([python, "-c", RENDER_EL7, str(src), str(root)], check=True, capture_output=True)
+        ifcfg = dict(line.split("=", 1) for line in
+                     (root / "etc/sysconfig/network-scripts/ifcfg-eth0").read_text().splitlines()
+                     if "=" in line and not line.startswith("#"))
+        assert ifcfg["BOOTPROTO"] == "none" and ifcfg["ONBOOT"] == "yes"
+        assert ifcfg["IPADDR"] == n.address and ifcfg["NETMASK"] == str(TOPO.subnet.netmask)
+        assert ifcfg["GATEWAY"] == TOPO.gateway and ifcfg["HWADDR"] == program.mac_for(n.address)
