@@ -8,6 +8,7 @@ from lab.exercises.engine import Drill, Lab, drill
 from lab.exercises.ops import common, haproxy_stats, sql
 
 JDBC_BALANCED_CONNECTIONS = 12
+VIP_LOG_TAG = "patroni-vip"        # the syslog tag of the lab's VIP callback (provision/templates/vip-callback.sh.j2)
 
 
 def address(lab: Lab, member: str) -> str:
@@ -108,6 +109,21 @@ the drill says what to install and skips the JDBC part."""
         lab.measure(f"jdbc_prefer_secondary_{when.replace(' ', '_')}", dict(seen))
 
 
+def callback_event(lab: Lab, node: str, word: str, since: float) -> float | None:
+    """Epoch of the first callback log line containing ``word`` (added/removed/announced) after ``since``."""
+    out = lab.shell.run(node, f"sudo journalctl -t {VIP_LOG_TAG} -o short-unix --no-pager --since @{int(since)}")
+    for line in out.stdout.splitlines():
+        parts = line.split(maxsplit=3)
+        if len(parts) == 4 and f" {word} " in f" {parts[3]} ":
+            try:
+                at = float(parts[0])
+            except ValueError:
+                continue
+            if at >= since:
+                return at
+    return None
+
+
 @drill
 class CallbackVip(Drill):
     name = "callback-vip"
@@ -158,12 +174,25 @@ removes it by hand and starts Patroni again; the node rejoins as a replica."""
         lab.expect(arp_points_at(lab.node_of(leader)), f"the control host's ARP entry for {vip} is {lab.node_of(leader)}'s MAC",
                    within=15)
 
-        lab.step("Switch over and watch the VIP move")
+        lab.step("Switch over and watch the VIP move",
+                 "The callback's own log (journalctl -t patroni-vip) times each step on each node.")
+        since = common.node_epoch(lab, lab.node_of(leader))
         old, new, took = common.switchover(lab)
         lab.measure("switchover_s", took)
-        took = lab.expect(lambda: lab.probe.vip_holders()["read_write"] == [lab.node_of(new)],
-                          f"{vip} left {lab.node_of(old)} and is on {lab.node_of(new)}", within=30, every=0.5)
-        lab.measure("vip_move_s", lab.since("switchover"))
+        lab.expect(lambda: lab.probe.vip_holders()["read_write"] == [lab.node_of(new)],
+                   f"{vip} left {lab.node_of(old)} and is on {lab.node_of(new)}", within=30, every=0.5)
+        lab.command(lab.node_of(new), f"sudo journalctl -t {VIP_LOG_TAG} -o short-unix --since @{int(since)}")
+        added = callback_event(lab, lab.node_of(new), "added", since)
+        announced = callback_event(lab, lab.node_of(new), "announced", since)
+        removed = callback_event(lab, lab.node_of(old), "removed", since)
+        lab.measure("vip_move_s", None if added is None else round(added - since, 2))
+        lab.measure("vip_announced_s", None if announced is None else round(announced - since, 2))
+        lab.measure("vip_released_by_old_leader_s", None if removed is None else round(removed - since, 2))
+        if added is not None and removed is not None and removed > added:
+            lab.note(f"{vip} was on both nodes for {removed - added:.1f} s: the old leader drops it only when it "
+                     "restarts as a replica (on_role_change), after the new leader took it; the gratuitous ARP "
+                     "sends clients to the new one meanwhile")
+        lab.expect(lambda: announced is not None, f"{lab.node_of(new)} announced {vip} by gratuitous ARP", within=1)
         took = lab.expect(arp_points_at(lab.node_of(new)), f"the ARP entry for {vip} now holds {lab.node_of(new)}'s MAC",
                           within=15, every=0.5)
         lab.measure("arp_follows_after_vip_s", took)
@@ -173,10 +202,11 @@ removes it by hand and starts Patroni again; the node rejoins as a replica."""
                  "No callback runs on a stop, so the VIP stays while the new leader adds it too.")
         primary = new
         pnode = lab.node_of(primary)
+        lab.mark("stop")
         lab.inject(F.stop_patroni(lab.facts, primary))
-        took = lab.expect(lambda: (lab.probe.leader() or primary) != primary and lab.probe.in_recovery(lab.probe.leader()) is False,
+        lab.expect(lambda: (lab.probe.leader() or primary) != primary and lab.probe.in_recovery(lab.probe.leader()) is False,
                           "a replica is the writable leader", within=40)
-        lab.measure("new_leader_after_stop_s", lab.since_fault())
+        lab.measure("new_leader_after_stop_s", lab.since("stop"))
         successor = lab.node_of(lab.leader())
         lab.expect(lambda: sorted(lab.probe.vip_holders()["read_write"]) == sorted([pnode, successor]),
                    f"{vip} is on two nodes: {pnode} (stopped Patroni) and {successor} (new leader)", within=20, every=1)

@@ -75,3 +75,17 @@ def writable_through(lab: Lab, address: str, port: int | None = None) -> bool:
 def on_control_host(lab: Lab, command: str, why: str = "") -> None:
     """Show a command typed on the control host (where the lab's CLI runs), not on a node."""
     lab.say(f"   on the control host:\n   $ {command}" + (f"\n   ({why})" if why else ""))
+
+
+def haproxy_reaches(lab: Lab, member: str, within: float = 40) -> float:
+    """Wait until haproxy's write port (through its VIP) lands on ``member`` writable; returns the seconds."""
+    vip, port = lab.topo.vips["haproxy"], lab.topo.ports["haproxy_primary"]
+    address = lab.topo.node(member).address
+    return lab.expect(lambda: sql.whoami(lab.topo, vip, port) == (address, False),
+                      f"haproxy :{port} on {vip} lands on {member} (after fall/rise checks)", within=within, every=0.5)
+
+
+def node_epoch(lab: Lab, node: str) -> float:
+    """The node's clock now (seconds since the epoch), to read its logs from this moment on."""
+    out = lab.run_on(node, "date +%s.%N")
+    return float(out.stdout.strip())

@@ -28,7 +28,9 @@ max_connections only changes at server start, so Patroni flags every member
 "Pending restart" until `patronictl restart` restarts them one by one. A
 restart is not a failover: the leader stays the leader, on the same timeline."""
     differs = ("Patroni 4 also reports pending_restart_reason (old->new value). patronictl restart and edit-config "
-               "ask for confirmation; scripts pass --force.")
+               "ask for confirmation; scripts pass --force. Raising max_connections needs one restart of all members; "
+               "lowering it (the drill's restore) needs the primary restarted first: a replica never runs with less "
+               "than the primary's value, so replicas restarted first stay pending restart.")
 
     expected = """\
 What to watch: after ALTER SYSTEM only that replica reports debug1 (SHOW
@@ -115,6 +117,14 @@ Restore: the old value goes back with edit-config and `restart --pending`."""
                        or all(sql.setting(lab.topo, m, "max_connections") != str(NEW_MAX_CONNECTIONS)
                               for m in members(lab)),
                        "the old max_connections is back in the DCS (members pending restart)", within=40)
+            # Lowering it: the primary first. A replica keeps at least the primary's running value
+            # (PostgreSQL refuses less), so replicas restarted before the primary stay pending.
+            first = ctl.restart(scope, leader)
+            lab.command(node, first, "lowering max_connections: the primary first, then the replicas")
+            lab.run_on(node, first, timeout=300)
+            lab.expect(lambda: not lab.probe.member_state(leader).get("pending_restart"),
+                       f"{leader} runs the old max_connections", within=60)
+            lab.command(node, ctl.restart(scope, pending=True))
             lab.run_on(node, ctl.restart(scope, pending=True), timeout=300)
             lab.expect(lambda: not any(lab.probe.member_state(m).get("pending_restart") for m in members(lab)),
                        "no member is pending restart", within=90)
@@ -249,6 +259,8 @@ leader). No acknowledged write is lost (the writer pauses, then goes on)."""
                    f"{new} runs on timeline {(tl or 0) + 1}", within=10)
         took = lab.expect(lambda: lab.probe.streaming(old), f"{old} streams from {new}", within=60)
         lab.measure("old_leader_streaming_s", took)
+        common.haproxy_reaches(lab, new)
+        lab.measure("haproxy_follows_s", lab.since("switchover"))
         lab.command(lab.node_of(new), ctl.patronictl("history", scope))
 
         def grew() -> bool:
