@@ -9,7 +9,7 @@ from lab.exercises import DRILLS
 from lab.exercises.console import ScriptedConsole
 from lab.exercises.engine import ExpectationFailed, Lab, run_drill
 from lab.exercises.monitor import SplitBrainWatch
-from lab.exercises.ops import cascade, daily
+from lab.exercises.ops import cascade, daily, sql
 from lab.exercises.shell import Output
 from lab.topology import load, parse
 
@@ -105,7 +105,10 @@ class FakeCluster:
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
     monkeypatch.setenv("LAB_DIR", str(tmp_path))
-    return FakeCluster(load())
+    cluster = FakeCluster(load())
+    # haproxy's write port lands on whoever leads (what the real check verifies over the network)
+    monkeypatch.setattr(sql, "whoami", lambda topo, address, port=None, **k: (topo.node(cluster.lead).address, False))
+    return cluster
 
 
 def run(cls, fake, tmp_path):
@@ -121,7 +124,7 @@ def test_switchover_drill_hands_over_to_the_replica_it_chose(fake, tmp_path):
     assert fake.lead == "pg2" and fake.timeline == 2 and len(fake.history) == 1
     typed = [c for _, c in fake.commands if " switchover " in c]
     assert typed == ["sudo -u postgres patronictl -c /etc/patroni switchover pgsql --leader pg1 --candidate pg2 --force"]
-    assert "switchover_s" in res.metrics
+    assert "switchover_s" in res.metrics and "haproxy_follows_s" in res.metrics
 
 
 def test_switchover_drill_fails_when_the_leader_does_not_change(tmp_path, monkeypatch):
