@@ -23,7 +23,9 @@ CONFIG = f"{PATRONI_CONF_DIR}/10-cluster.yml"
 
 
 def nodes(topo: Topology) -> list[Node]:
-    return topo.postgres_nodes
+    # The standby node gets Patroni installed here, in parallel with the replicas; the
+    # standby step only configures and starts it.
+    return topo.postgres_nodes + ([topo.standby_node] if topo.standby_node else [])
 
 
 def waves(topo: Topology, selected: list[Node]) -> list[list[Node]]:
@@ -67,6 +69,8 @@ def install(ctx: Context) -> list[Resource]:
 
 
 def resources(ctx: Context) -> list[Resource]:
+    if not ctx.node.has("postgres"):
+        return install(ctx)
     config = File(CONFIG, ctx.render("patroni.yml.j2", standby=False), "postgres", "postgres", "600")
     # A changed configuration is reloaded, never restarted: a restart of the leader is a failover.
     return [*install(ctx), config, Service("patroni", reload_on=(config.key,))]
@@ -77,6 +81,6 @@ def settle(topo: Topology, wave: list[Node], report: Callable[[str], None]) -> N
     if wave[0] == members[0]:
         leader = waits.leader_of(topo, members)
         report(f"  cluster {topo.cluster['scope']}: {leader} leads")
-    else:
-        waits.streaming(topo, members, [n.member for n in wave])
-        report(f"  cluster {topo.cluster['scope']}: {', '.join(n.member for n in wave)} lead or stream")
+    elif joined := [n.member for n in wave if n.has("postgres")]:
+        waits.streaming(topo, members, joined)
+        report(f"  cluster {topo.cluster['scope']}: {', '.join(joined)} lead or stream")

@@ -114,6 +114,8 @@ def test_rw_vip_is_writable_and_held_by_the_leader(cluster):
     eventually(lambda: query(cluster, vip, pg, "select not pg_is_in_recovery()")[0][0], "rw VIP writable")
     lead = leader(cluster)
     assert f" {vip}/32 " in sh(cluster, lead.name, "ip -o -4 addr show")
+    log = sh(cluster, lead.name, "journalctl -t patroni-vip --no-pager")
+    assert f"announced {vip} by gratuitous ARP" in log, log[-500:]
 
 
 def test_haproxy_5000_reaches_the_primary_on_every_haproxy_node(cluster):

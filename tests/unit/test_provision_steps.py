@@ -60,8 +60,8 @@ def test_interface_comes_from_the_node_facts():
 
 def test_patroni_waves_start_node1_alone_then_the_others():
     topo = topology()
-    waves = STEPS["patroni"].waves(topo, topo.postgres_nodes)
-    assert [[n.name for n in w] for w in waves] == [["node1"], ["node2", "node3"]]
+    waves = STEPS["patroni"].waves(topo, STEPS["patroni"].nodes(topo))
+    assert [[n.name for n in w] for w in waves] == [["node1"], ["node2", "node3", "node4"]]
 
 
 def test_standby_step_creates_the_slot_before_the_standby_member():
