@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from lab import lifecycle, remote
+from lab import guard, lifecycle, remote
 from lab import state as lab_state
 from lab.topology import Topology
 
@@ -29,13 +29,20 @@ def machines(topo: Topology, st: lab_state.State, settings: dict[str, Any] | Non
     prov = providers.get(st.provider or "docker", settings or {})
     hook = getattr(prov, "machine_states", None)
     states = hook(topo) if hook else {}
+    def reach(node: str) -> str:
+        try:
+            guard.check(topo.node(node).address, topo, st)
+        except guard.GuardError:
+            return "refused by the guard"
+        return "yes" if lifecycle.ssh_answers(node, timeout=5) else "NO"
+
     with ThreadPoolExecutor(max_workers=len(topo.nodes)) as pool:
-        ssh = dict(zip(topo.names, pool.map(lambda n: lifecycle.ssh_answers(n, timeout=5), topo.names)))
+        ssh = dict(zip(topo.names, pool.map(reach, topo.names)))
     sec = Section(f"machines ({st.provider}, {st.platform}, phase {st.phase})",
                   ["node", "member", "address", "roles", "machine", "ssh"])
     for n in topo.nodes:
         sec.rows.append([n.name, n.member, n.address, ",".join(n.roles) + (",etcd" if n.etcd else ""),
-                         states.get(n.name, "?"), "yes" if ssh[n.name] else "NO"])
+                         states.get(n.name, "?"), ssh[n.name]])
     return sec
 
 

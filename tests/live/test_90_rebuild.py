@@ -20,8 +20,10 @@ def docker_ids(kind: str, lab: str) -> list[str]:
                           check=True).stdout.split()
 
 
-def test_down_leaves_no_container_network_or_volume(live_lab, lab_cli):
+def test_down_leaves_no_container_network_or_volume_even_without_state(live_lab, lab_cli):
     provider = lab_state.load().provider
+    # As after a crash or a deleted .lab/: down must find the lab's leftovers by itself.
+    lab_state.clear()
     run = lab_cli("down")
     assert run.rc == 0, run.tail()
     assert lab_state.load().phase == "absent"
