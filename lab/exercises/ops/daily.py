@@ -358,9 +358,9 @@ writable leader and streaming replicas."""
         lab.measure("held_without_failover_s", took)
         lab.mark("resume")
         lab.undo(pause)
-        took = lab.expect(lambda: (lab.probe.leader() or "") and lab.probe.in_recovery(lab.probe.leader()) is False,
-                          "after resume, a writable leader", within=t["loop_wait"] + 60)
-        lab.measure("writable_after_resume_s", took)
+        lab.expect(lambda: (lab.probe.leader() or "") and lab.probe.in_recovery(lab.probe.leader()) is False,
+                   "after resume, a writable leader", within=t["loop_wait"] + 60)
+        lab.measure("writable_after_resume_s", lab.since("resume"))
         lab.measure("leader_after_resume", lab.probe.leader())
         lab.expect(lambda: all(lab.probe.streaming(r) for r in lab.replicas()) and len(lab.replicas()) == len(members(lab)) - 1,
                    "every other member streams", within=120)
