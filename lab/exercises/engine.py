@@ -328,6 +328,7 @@ class Lab:
         self.command(fault.node, fault.command)
         self._faults.append(fault)
         if self.auto:
+            t = self.clock.monotonic()      # t=0 is when the command is issued, as for a person
             self.run_on(fault.node, fault.command)
             self.expect(fault.observed, f"the fault is in effect on {fault.node}", within=observe_within, every=0.5)
         else:
@@ -337,7 +338,7 @@ class Lab:
             if not ok:
                 raise ExpectationFailed(f"the fault was not injected within {GUIDED_WAIT:g} s")
             self.say("   seen: the fault is in effect")
-        t = self.clock.monotonic()
+            t = self.clock.monotonic()
         if self.t_fault is None:
             self.t_fault = t
         return t
@@ -463,6 +464,27 @@ class Lab:
         ok, _, _ = poll_until(check, self.bound(within), 2.0, self.clock)
         return ok, found
 
+    def revive_patroni(self) -> list[str]:
+        """Start Patroni where it is not running after the faults were undone: a fencing watchdog
+        may have killed it (that is its job); the drill notes it, the baseline needs it back."""
+        revived = []
+        for n in self.topo.postgres_nodes:
+            if self.facts.unit_state(n.name, F.PATRONI_UNIT) != "active":
+                self.note(f"Patroni on {n.name} was not running after the undo "
+                          f"({self.fencer_state(n.name) or 'no fencing record'}); starting it")
+                self.shell.run(n.name, f"sudo systemctl reset-failed {F.PATRONI_UNIT}; "
+                                       f"sudo systemctl start {F.PATRONI_UNIT}")
+                revived.append(n.member)
+        return revived
+
+    def fencer_state(self, node: str) -> str:
+        """What the containers' fencing watchdog service last did on ``node`` ('' where there is none)."""
+        wd = self.facts.patroni_config(node).get("watchdog") or {}
+        if wd.get("driver") != "testing" or not wd.get("device"):
+            return ""
+        out = self.shell.run(node, f"sudo cat $(dirname {wd['device']})/state 2>/dev/null")
+        return out.stdout.strip() if out.ok else ""
+
     def repair(self) -> None:
         """Last resort when restore did not reach the baseline: undo anything a drill may leave,
         then reinitialise members that do not stream."""
@@ -552,6 +574,7 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None,
         lab.step("Restore", "Undo the fault and any configuration change, then wait for the healthy baseline.")
         for err in lab.undo_everything():
             res.fail(err)
+        lab.revive_patroni()
         try:
             d.restore(lab)
         except Exception as e:

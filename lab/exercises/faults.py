@@ -45,8 +45,10 @@ class Facts:
         """Patroni's local configuration on the node, fragments merged as Patroni merges them."""
         name = self.topo.node(node).name
         if name not in self._config:
-            out = self.shell.run(name, f"if [ -d {PATRONI_CONFIG} ]; then for f in {PATRONI_CONFIG}/*.yml; do "
-                                       f"echo '---'; sudo cat \"$f\"; done; else sudo cat {PATRONI_CONFIG}.yml; fi")
+            # the directory is readable by postgres only: expand the glob under sudo
+            script = (f"if [ -d {PATRONI_CONFIG} ]; then for f in {PATRONI_CONFIG}/*.yml; do echo ---; cat \"$f\"; "
+                      f"done; else cat {PATRONI_CONFIG}.yml; fi")
+            out = self.shell.run(name, f"sudo sh -c {shlex.quote(script)}")
             merged: dict = {}
             if out.ok:
                 for doc in yaml.safe_load_all(out.stdout):
