@@ -143,8 +143,11 @@ new leader takes it too: two holders, until someone removes it by hand."""
 What to watch: .210 on the leader's interface only, and the control host's ARP
 entry for it (ip neigh) holds the leader's MAC. After the switchover .210 leaves
 the old leader and appears on the new one (VIP move time measured from the
-command); the ARP entry changes to the new leader's MAC by the callback's
-gratuitous ARP, no cache flush needed; .210 is writable. Then the caveat:
+command, from the callback's own log); the ARP entry changes to the new
+leader's MAC by the callback's gratuitous ARP, no cache flush needed; .210 is
+writable. Measured here: during a switchover both nodes hold .210 for a few
+seconds, because the old leader drops it only when it restarts as a replica
+(on_role_change), after the new leader took it and announced it. Then the caveat:
 stopping the primary's Patroni stops PostgreSQL but runs no callback, so .210
 stays on that node while the new leader adds it too: two holders. The drill
 removes it by hand and starts Patroni again; the node rejoins as a replica."""
@@ -154,7 +157,7 @@ removes it by hand and starts Patroni again; the node rejoins as a replica."""
         'on any member: sudo -u postgres patronictl -c /etc/patroni switchover pgsql --leader <leader> --candidate <replica> --force',
         'on the old and new leader: sudo journalctl -t patroni-vip -n 20',
         'on the new leader: sudo systemctl stop patroni   # the caveat',
-        'on that node, to clean up: sudo ip addr del 192.168.234.210/32 dev eth0; sudo systemctl start patroni',
+        "on that node, to clean up: sudo ip addr del 192.168.234.210/32 dev $(ip -o -4 addr show to 192.168.234.210/32 | awk '{print $2}'); sudo systemctl start patroni",
     ]
     def run(self, lab: Lab) -> None:
         topo = lab.topo

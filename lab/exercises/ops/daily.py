@@ -50,6 +50,9 @@ Restore: the old value goes back with edit-config and `restart --pending`."""
         'on any member: curl -s http://127.0.0.1:8008/patroni | python3 -m json.tool   # pending_restart',
         'on any member: sudo -u postgres patronictl -c /etc/patroni restart pgsql --force',
         "on every member: sudo -u postgres psql -Atc 'SHOW max_connections'   # 300",
+        'on any member, to undo: sudo -u postgres patronictl -c /etc/patroni edit-config pgsql --force -p max_connections=null',
+        'on any member, to undo (lowering: the primary first): sudo -u postgres patronictl -c /etc/patroni restart pgsql <leader> --force',
+        'on any member, then: sudo -u postgres patronictl -c /etc/patroni restart pgsql --pending --force',
     ]
     def run(self, lab: Lab) -> None:
         topo, scope = lab.topo, common.scope(lab)
@@ -307,8 +310,10 @@ rejoins as a replica."""
             raise ExpectationFailed(f"failover: {candidate} is not the writable leader ({e})") from None
         lab.measure("failover_s", lab.since("failover"))
         lab.expect(lambda: common.history_length(lab, candidate) == before + 1, "history has one more line", within=20)
-        took = lab.expect(lambda: lab.probe.streaming(leader), f"{leader} rejoins as a replica", within=90)
-        lab.measure("former_leader_streaming_s", took)
+        lab.expect(lambda: lab.probe.streaming(leader), f"{leader} rejoins as a replica", within=90)
+        lab.measure("former_leader_streaming_s", lab.since("failover"))
+        common.haproxy_reaches(lab, candidate)
+        lab.measure("haproxy_follows_s", lab.since("failover"))
 
 
 @drill
