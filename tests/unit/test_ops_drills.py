@@ -172,3 +172,16 @@ def test_standby_drill_without_a_standby_node_says_so(tmp_path, monkeypatch):
 def test_parameters_drill_counts_every_member():
     topo = load()
     assert daily.members(_lab(FakeCluster(topo))) == ["pg1", "pg2", "pg3"]
+
+
+def test_vip_move_is_read_from_the_callbacks_own_log(fake):
+    from lab.exercises.ops import access
+    log = ("1764154470.100000 node2 patroni-vip[1]: called: action=on_role_change role=primary scope=pgsql\n"
+           "1764154470.300000 node2 patroni-vip[2]: added 192.168.234.210 to eth1\n"
+           "1764154473.400000 node2 patroni-vip[3]: announced 192.168.234.210 by gratuitous ARP\n")
+    fake.run = lambda node, command, timeout=60: Output(0, log if "journalctl -t patroni-vip" in command else "")
+    lab = _lab(fake)
+    assert access.callback_event(lab, "node2", "added", 1764154470.0) == 1764154470.3
+    assert access.callback_event(lab, "node2", "announced", 1764154470.0) == 1764154473.4
+    assert access.callback_event(lab, "node2", "removed", 1764154470.0) is None
+    assert access.callback_event(lab, "node2", "added", 1764154471.0) is None    # before the switchover
