@@ -161,6 +161,10 @@ def down(topo: Topology, provider_name: str | None, settings: Mapping[str, Any],
     except lab_state.LabStateError:
         recorded = None                  # an unreadable state must not block the cleanup
     names = [n for n in (recorded, choose_provider(provider_name, settings)) if n]
+    if recorded and not provider_name:
+        # The state names who built the lab: an auto-detected provider must not sweep
+        # machines it never created (the hosts provider's machines may be another lab's).
+        names = [recorded]
     for name in dict.fromkeys(names):
         try:
             prov = providers.get(name, settings)

@@ -69,6 +69,8 @@ def test_up_with_hosts_provisions_existing_machines_and_down_keeps_them(hosts_la
     assert f"lab interface {topo.bridge}" in out, out
     for n in topo.nodes:
         assert f"hosts: {n.name} {n.address} reachable" in out and "platform debian12" in out, out
+    # Provisioning does not know the provider: on the already provisioned nodes it changes nothing.
+    assert "provisioning: 0 change(s)" in out, out
 
     state = json.loads((hosts_dir / "state.json").read_text())
     assert (state["provider"], state["platform"], state["interface"], state["phase"]) == \

@@ -315,3 +315,28 @@ def test_pulumi_create_drives_the_stack_in_lab_dir_and_maps_outputs(with_cli, mo
     assert {n: (h.hostname, h.user, h.key) for n, h in m.hosts.items()} == {
         n.name: (n.address, "lab", str(lab / "pulumi" / "id_ed25519")) for n in TOPO.nodes}
     assert "Updating (patroni-lab)" in said
+
+
+def test_down_after_hosts_asks_only_the_hosts_provider(tmp_path, monkeypatch):
+    """`invoke down` of a hosts lab must not let an auto-detected provider sweep same-named machines."""
+    from lab import lifecycle, providers
+    from lab import state as lab_state
+
+    monkeypatch.setenv("LAB_DIR", str(tmp_path))
+    lab_state.save(lab_state.State(phase="provisioned", provider="hosts", interface="eth0"))
+    asked = []
+
+    class Recorder:
+        def __init__(self, name):
+            self.name = name
+
+        def destroy(self, topo, report):
+            asked.append(self.name)
+
+    monkeypatch.setattr(providers, "get", lambda name, settings=None: Recorder(name))
+    lifecycle.down(TOPO, None, {"provider": "docker"}, lambda m: None)
+    assert asked == ["hosts"]
+    assert not lab_state.path().exists()
+    lab_state.save(lab_state.State(phase="provisioned", provider="hosts", interface="eth0"))
+    lifecycle.down(TOPO, "docker", {}, lambda m: None)       # asked explicitly: both
+    assert asked == ["hosts", "hosts", "docker"]
