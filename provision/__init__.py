@@ -64,10 +64,10 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
             node_facts[node.name] = parse_node_facts(out, node)
         return node_facts[node.name]
 
-    def on_node(step: Any, node: Node) -> engine.NodeResult:
+    def on_node(step: Any, node: Node, part: str | None) -> engine.NodeResult:
         conn = remote.connect(topo, node.name)
         ctx = Context(topo, node, plat, facts_of(conn, node))
-        resources = step.resources(ctx)
+        resources = step.resources(ctx, part) if part else step.resources(ctx)
         changes = engine.plan(resources, engine.gather(conn, resources))
         engine.apply(conn, node.name, changes)
         changed = {c.key for c in changes}
@@ -85,10 +85,10 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
             report("  ok: no selected node takes part in this step")
             continue
         started = time.monotonic()
-        waves = step.waves(topo, targets) if hasattr(step, "waves") else [targets]
+        waves = step.waves(topo, targets) if hasattr(step, "waves") else [engine.Wave(targets)]
         for wave in waves:
-            with ThreadPoolExecutor(max_workers=len(wave)) as pool:
-                results = list(pool.map(lambda n: on_node(step, n), wave))
+            with ThreadPoolExecutor(max_workers=len(wave.nodes)) as pool:
+                results = list(pool.map(lambda n: on_node(step, n, wave.part), wave.nodes))
             wave_changes = 0
             for r in results:
                 report(r.line(step.NAME))

@@ -285,6 +285,13 @@ def apply(conn: Any, node: str, changes: list[Change]) -> None:
 
 
 @dataclass
+class Wave:
+    """Nodes a step handles together, and optionally which part of the step (e.g. install, start)."""
+    nodes: list[Any]
+    part: str | None = None
+
+
+@dataclass
 class NodeResult:
     node: str
     changes: list[str] = field(default_factory=list)

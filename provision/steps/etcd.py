@@ -11,7 +11,7 @@ from typing import Callable
 from lab.topology import Node, Topology
 from provision import waits
 from provision.context import Context
-from provision.engine import Command, File, Resource, Service
+from provision.engine import Command, File, Resource, Service, Wave
 
 NAME = "etcd"
 SECTION = "3"
@@ -35,6 +35,6 @@ def resources(ctx: Context) -> list[Resource]:
     return [*ctx.packages("etcd"), conf, service, serving]
 
 
-def settle(topo: Topology, wave: list[Node], report: Callable[[str], None]) -> None:
-    for n in wave:
+def settle(topo: Topology, wave: Wave, report: Callable[[str], None]) -> None:
+    for n in wave.nodes:
         waits.http_ok(topo, n.address, topo.ports["etcd_client"], "/health", f"etcd on {n.name} healthy")

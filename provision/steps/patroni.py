@@ -12,7 +12,7 @@ from typing import Callable
 from lab.topology import Node, Topology
 from provision import waits, wheelhouse
 from provision.context import LIBEXEC, PATRONI_CONF_DIR, PATRONI_DROPINS, PATRONI_UNIT, WHEELHOUSE_REMOTE, Context
-from provision.engine import Command, Directory, File, Resource, Service
+from provision.engine import Command, Directory, File, Resource, Service, Wave
 from provision.platforms import PATRONI_VERSION
 
 NAME = "patroni"
@@ -28,10 +28,12 @@ def nodes(topo: Topology) -> list[Node]:
     return topo.postgres_nodes + ([topo.standby_node] if topo.standby_node else [])
 
 
-def waves(topo: Topology, selected: list[Node]) -> list[list[Node]]:
+def waves(topo: Topology, selected: list[Node]) -> list[Wave]:
+    """Install everywhere at once, then start node1 alone, then the others (article §4's order)."""
     first = [n for n in selected if n == topo.postgres_nodes[0]]
-    rest = [n for n in selected if n not in first]
-    return [w for w in (first, rest) if w]
+    rest = [n for n in selected if n not in first and n.has("postgres")]
+    out = [Wave(selected, "install")]
+    return out + [Wave(w, "start") for w in (first, rest) if w]
 
 
 def install(ctx: Context) -> list[Resource]:
@@ -68,19 +70,24 @@ def install(ctx: Context) -> list[Resource]:
     return out
 
 
-def resources(ctx: Context) -> list[Resource]:
-    if not ctx.node.has("postgres"):
+def resources(ctx: Context, part: str | None = None) -> list[Resource]:
+    """``part`` = install | start (one wave each); None = the whole step (for plans and tests)."""
+    if part == "install" or not ctx.node.has("postgres"):
         return install(ctx)
     config = File(CONFIG, ctx.render("patroni.yml.j2", standby=False), "postgres", "postgres", "600")
     # A changed configuration is reloaded, never restarted: a restart of the leader is a failover.
-    return [*install(ctx), config, Service("patroni", reload_on=(config.key,))]
+    started = [config, Service("patroni", reload_on=(config.key,))]
+    return started if part == "start" else [*install(ctx), *started]
 
 
-def settle(topo: Topology, wave: list[Node], report: Callable[[str], None]) -> None:
+def settle(topo: Topology, wave: Wave, report: Callable[[str], None]) -> None:
+    if wave.part != "start":
+        return
     members = topo.postgres_nodes
-    if wave[0] == members[0]:
+    if wave.nodes[0] == members[0]:
         leader = waits.leader_of(topo, members)
         report(f"  cluster {topo.cluster['scope']}: {leader} leads")
-    elif joined := [n.member for n in wave if n.has("postgres")]:
+    else:
+        joined = [n.member for n in wave.nodes]
         waits.streaming(topo, members, joined)
         report(f"  cluster {topo.cluster['scope']}: {', '.join(joined)} lead or stream")

@@ -10,7 +10,7 @@ from typing import Callable
 from lab.topology import Node, Topology
 from provision import waits
 from provision.context import PATRONI_CONF_DIR, Context
-from provision.engine import Command, File, Resource, Service
+from provision.engine import Command, File, Resource, Service, Wave
 from provision.steps import patroni
 
 NAME = "standby"
@@ -26,8 +26,8 @@ def nodes(topo: Topology) -> list[Node]:
     return [topo.postgres_nodes[0], topo.standby_node]
 
 
-def waves(topo: Topology, selected: list[Node]) -> list[list[Node]]:
-    return [[n] for n in selected]      # the slot first, then the member that uses it
+def waves(topo: Topology, selected: list[Node]) -> list[Wave]:
+    return [Wave([n]) for n in selected]      # the slot first, then the member that uses it
 
 
 def _slot(ctx: Context) -> list[Resource]:
@@ -47,8 +47,9 @@ def resources(ctx: Context) -> list[Resource]:
     return [*patroni.install(ctx), config, Service("patroni", reload_on=(config.key,))]
 
 
-def settle(topo: Topology, wave: list[Node], report: Callable[[str], None]) -> None:
-    if wave[0].has("standby"):
-        waits.http_ok(topo, wave[0].address, topo.ports["patroni"], "/standby-leader",
-                      f"{wave[0].member} to lead the standby cluster {topo.cluster['standby_scope']}", 240)
-        report(f"  cluster {topo.cluster['standby_scope']}: {wave[0].member} is the standby leader")
+def settle(topo: Topology, wave: Wave, report: Callable[[str], None]) -> None:
+    node = wave.nodes[0]
+    if node.has("standby"):
+        waits.http_ok(topo, node.address, topo.ports["patroni"], "/standby-leader",
+                      f"{node.member} to lead the standby cluster {topo.cluster['standby_scope']}", 240)
+        report(f"  cluster {topo.cluster['standby_scope']}: {node.member} is the standby leader")

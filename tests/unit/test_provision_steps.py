@@ -58,16 +58,17 @@ def test_interface_comes_from_the_node_facts():
     assert "DEV=enp7s0" in script.content
 
 
-def test_patroni_waves_start_node1_alone_then_the_others():
+def test_patroni_installs_everywhere_then_starts_node1_alone_then_the_others():
     topo = topology()
     waves = STEPS["patroni"].waves(topo, STEPS["patroni"].nodes(topo))
-    assert [[n.name for n in w] for w in waves] == [["node1"], ["node2", "node3", "node4"]]
+    assert [(w.part, [n.name for n in w.nodes]) for w in waves] == [
+        ("install", ["node1", "node2", "node3", "node4"]), ("start", ["node1"]), ("start", ["node2", "node3"])]
 
 
 def test_standby_step_creates_the_slot_before_the_standby_member():
     topo = topology()
     waves = STEPS["standby"].waves(topo, STEPS["standby"].nodes(topo))
-    assert [[n.name for n in w] for w in waves] == [["node1"], ["node4"]]
+    assert [[n.name for n in w.nodes] for w in waves] == [["node1"], ["node4"]]
     (slot,) = provision.preview(topo, "standby", "node1", "debian12")
     assert "slots.slot1.type=physical" in slot.commands[0]
 
