@@ -122,3 +122,19 @@ def test_the_watchdog_is_a_fencer_in_containers_and_a_device_on_machines():
     machine = {c.what for c in provision.preview(topo, "watchdog", "node1", "debian12", container=False)}
     assert "enable + restart patroni-watchdog" in container
     assert "a watchdog device exists" in machine and not any("patroni-watchdog" in w for w in machine)
+
+
+def test_three_etcd_members_form_one_cluster_and_patroni_knows_all_three():
+    import yaml
+    from lab.topology import ROOT, parse
+    data = yaml.safe_load((ROOT / "topology.yml").read_text())
+    data["etcd"]["members"] = ["node1", "node2", "node3"]
+    topo = parse(data)
+    assert [n.name for n in STEPS["etcd"].nodes(topo)] == ["node1", "node2", "node3"]
+    ctx = Context(topo, topo.node("node2"), platforms.DEBIAN12, NodeFacts("eth1", True))
+    conf = next(r.content for r in STEPS["etcd"].resources(ctx) if getattr(r, "path", "") == "/etc/default/etcd")
+    assert ('ETCD_INITIAL_CLUSTER="node1=http://192.168.234.201:2380,node2=http://192.168.234.202:2380,'
+            'node3=http://192.168.234.203:2380"') in conf
+    assert 'ETCD_LISTEN_PEER_URLS="http://192.168.234.202:2380"' in conf
+    patroni = next(r.content for r in STEPS["patroni"].resources(ctx) if getattr(r, "path", "").endswith("10-cluster.yml"))
+    assert "hosts: 192.168.234.201:2379,192.168.234.202:2379,192.168.234.203:2379" in patroni
