@@ -477,6 +477,18 @@ class Lab:
                 revived.append(n.member)
         return revived
 
+    def fenced_during_drill(self, node: str) -> bool:
+        """The fencing watchdog fired on ``node`` after this drill started (its state file says when)."""
+        state = self.fencer_state(node)
+        if not state.startswith("fired") or not self.result:
+            return False
+        when = state.split()[-1]
+        try:
+            fired = datetime.fromisoformat(when.replace("Z", "+00:00"))
+            return fired >= datetime.fromisoformat(self.result.started)
+        except ValueError:
+            return False
+
     def fencer_state(self, node: str) -> str:
         """What the containers' fencing watchdog service last did on ``node`` ('' where there is none)."""
         wd = self.facts.patroni_config(node).get("watchdog") or {}
@@ -585,6 +597,10 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None,
             lab.repair()
             ok, found = lab.gate(within=180)
         res.gate_after = _findings(found)
+        if writer is not None and ok:
+            # haproxy's health checks lag the cluster by a few intervals: let every path come back
+            if not poll_until(writer.all_paths_writing, lab.bound(60), 1.0, lab.clock)[0]:
+                res.fail("a read-write path did not accept writes again after the restore")
         watch.stop()
         if writer is not None:
             writer.stop()

@@ -145,6 +145,10 @@ class Writer:
             except Exception:
                 pass
 
+    def all_paths_writing(self) -> bool:
+        """Every path's latest attempt was acknowledged (the application is back on every path)."""
+        return all(log.attempts and log.attempts[-1].ok for log in self.logs.values())
+
     def acknowledged(self) -> list[int]:
         return sorted(i for log in self.logs.values() for i in log.acknowledged)
 

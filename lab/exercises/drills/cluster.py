@@ -16,7 +16,7 @@ def no_primary(lab: Lab) -> bool:
 
 
 def fenced_nodes(lab: Lab) -> list[str]:
-    return [n.name for n in lab.topo.postgres_nodes if lab.fencer_state(n.name).startswith("fired")]
+    return [n.name for n in lab.topo.postgres_nodes if lab.fenced_during_drill(n.name)]
 
 
 def expect_everyone_read_only(lab: Lab, t: dict) -> float:

@@ -61,3 +61,55 @@ stops etcd, and measures what really happens."""
             if out.ok and out.stdout.strip():
                 return out.stdout.strip().split("WARNING: ", 1)[-1]
         return ""
+
+
+@drill
+class EtcdFailsafe(Drill):
+    name = "etcd-failsafe"
+    commands = [
+        "anywhere: patronictl -c /etc/patroni edit-config -s 'failsafe_mode=true' --force",
+        'on the etcd node: sudo systemctl stop etcd   # writes go on',
+        'on a replica: sudo systemctl stop patroni   # the leader demotes',
+        'undo: start both again; failsafe_mode=null',
+    ]
+    section = "§5.3 (failsafe_mode, Patroni >= 3.0)"
+    summary = "failsafe_mode: with etcd down the primary keeps writing while it reaches every member; one member lost and it demotes."
+    story = """\
+Patroni 3.0 added failsafe_mode for the problem of §5.3. When etcd cannot be
+reached, the leader asks every member it knows (the /failsafe key, written while
+etcd was up) over the REST API (POST /failsafe). If ALL of them answer, no one
+else can have become primary, so it keeps the primary role and writes go on. The
+price: while etcd is down nothing can change (no failover, no switchover), and if
+any one member does not answer, the leader demotes itself as before.
+
+The drill shows both halves: etcd stopped, writes go on for longer than ttl;
+then one replica's Patroni is stopped and the primary demotes."""
+    expected = "With etcd down the leader stays writable for longer than ttl; after a replica's Patroni stops it demotes within about loop_wait + retry_timeout; writes resume when etcd returns."
+    differs = "failsafe_mode does not exist in Patroni 1.6.5, the article's version."
+
+    def run(self, lab: Lab) -> None:
+        from lab.exercises import faults as F
+        leader = lab.leader()
+        t = lab.timing()
+        replica = lab.replicas()[0]
+        lab.set_config(failsafe_mode=True)
+        lab.expect(lambda: isinstance(lab.probe.dcs_key("failsafe"), dict) and
+                   len(lab.probe.dcs_key("failsafe")) >= len(lab.topo.postgres_nodes),
+                   "the /failsafe key lists every member", within=t["loop_wait"] * 2 + 20)
+        lab.measure("failsafe_key", lab.probe.dcs_key("failsafe"))
+        stop_all_etcd(lab)
+        lab.hold(lambda: lab.probe.in_recovery(leader) is False and vip_commit(lab)[0],
+                 f"{leader} stays primary and writes commit with etcd down", for_=t["ttl"] + t["loop_wait"] + 5, every=2)
+        lab.step("The price", f"Stop Patroni on {replica}: the leader can no longer reach every member.")
+        lab.mark("member_lost")
+        lab.inject(F.stop_patroni(lab.facts, replica))
+        took = lab.expect(lambda: lab.probe.in_recovery(leader) is True, f"{leader} demotes itself",
+                          within=t["loop_wait"] + t["retry_timeout"] + 30)
+        lab.measure("demoted_after_member_lost_s", took)
+        lab.undo()   # the replica's Patroni
+        lab.mark("etcd_back")
+        for _ in lab.topo.etcd_nodes:
+            lab.undo()
+        lab.expect(lambda: lab.probe.leader() and vip_commit(lab)[0], "writes commit again after etcd returns",
+                   within=t["ttl"] + t["loop_wait"] + 40, every=2)
+        lab.measure("writable_after_etcd_start_s", lab.since("etcd_back"))

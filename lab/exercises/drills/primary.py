@@ -36,7 +36,7 @@ def watchdog_off_for(lab: Lab, member: str) -> None:
     if str(wd.get("mode", "off")).lower() in ("off", "false"):
         return
     device = wd.get("device", "/dev/watchdog")
-    if not lab.shell.run(lab.node_of(member), f"test -e {device}").ok:
+    if not lab.shell.run(lab.node_of(member), f"sudo test -e {device}").ok:
         return   # mode set but no device: Patroni runs without one anyway
     lab.set_local(member, {"watchdog.mode": "off"},
                   why="this row of the table is about Patroni without a watchdog; §5.1's drills add it back")
