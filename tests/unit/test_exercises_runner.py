@@ -251,3 +251,18 @@ def test_split_brain_watch_summarises_double_primaries_and_vips():
     assert s["double_primary"] and s["max_primaries_at_once"] == 2
     assert s["double_primary_nodes"] == ["pg1", "pg2"] and s["double_primary_seconds"] == 1.0
     assert s["vip_held_twice"] == {"read_write": ["node1", "node2"]}
+
+
+def test_writer_knows_when_every_path_writes_again():
+    t = {"now": 0.0}
+    server = {"down": False, "sync_wait": False, "rows": set()}
+    w = Writer([("vip", "192.0.2.1", 5432), ("haproxy", "192.0.2.2", 5000)], lambda a, p: FakeConn(server),
+               clock=lambda: t["now"])
+    assert not w.all_paths_writing()          # nothing written yet
+    w.write_once(w.logs["vip"], None)
+    server["down"] = True
+    w.write_once(w.logs["haproxy"], None)
+    assert not w.all_paths_writing()
+    server["down"] = False
+    w.write_once(w.logs["haproxy"], None)
+    assert w.all_paths_writing()
