@@ -5,7 +5,6 @@ tests contact nothing.
 """
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 from pathlib import Path
