@@ -13,6 +13,7 @@ topology file. See ``examples/hosts.example.yml``.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import socket
@@ -116,6 +117,29 @@ def route(address: str) -> dict[str, Any]:
     return routes[0] if routes else {}
 
 
+def routes_to(address: str) -> list[dict[str, Any]]:
+    """Every route of the main table covering ``address`` (no packet is sent)."""
+    try:
+        out = subprocess.run(["ip", "-j", "route", "show", "match", address], capture_output=True,
+                             text=True, timeout=5, check=True).stdout
+        return json.loads(out or "[]")
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+
+
+def specific_route(address: str) -> dict[str, Any] | None:
+    """The most specific route to ``address`` other than the default route."""
+    best: tuple[int, dict[str, Any]] | None = None
+    for r in routes_to(address):
+        dst = r.get("dst", "default")
+        if dst == "default":
+            continue
+        prefix = ipaddress.IPv4Network(dst if "/" in dst else f"{dst}/32", strict=False).prefixlen
+        if best is None or prefix > best[0]:
+            best = (prefix, r)
+    return best[1] if best else None
+
+
 def lab_interface(entries: Mapping[str, Entry]) -> str:
     """The one interface the host uses for every inventory address, or a ProviderError."""
     devs: dict[str, list[str]] = {}
@@ -127,6 +151,11 @@ def lab_interface(entries: Mapping[str, Entry]) -> str:
         if dev == "lo" or r.get("type") == "local":
             raise ProviderError(f"hosts: {e.node} ({e.address}) is this host itself; "
                                 f"run the lab from a separate control machine")
+        if not specific_route(e.address):
+            # Never send lab traffic wherever the default gateway leads.
+            raise ProviderError(f"hosts: {e.node} ({e.address}) is reached only through the default route; "
+                                f"the machines must be on a network this host routes explicitly "
+                                f"(a connected interface, or `ip route add <subnet> via <router>`)")
         devs.setdefault(dev, []).append(e.node)
     if len(devs) > 1:
         split = "; ".join(f"{', '.join(nodes)} via {dev}" for dev, nodes in devs.items())

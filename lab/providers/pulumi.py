@@ -9,7 +9,6 @@ line what to install or fix.
 """
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import shutil
@@ -25,7 +24,7 @@ from lab import guard
 from lab import pulumi_program as program
 from lab import state as lab_state
 from lab.providers.base import Machines, ProviderError, Report, SshHost
-from lab.providers.hosts import Entry, ssh_run
+from lab.providers.hosts import Entry, specific_route, ssh_run
 from lab.topology import ROOT, Topology
 
 PLUGIN_VERSION = "v0.5.4"          # the provider plugin matching pulumi-libvirt 0.5.4
@@ -71,29 +70,6 @@ def find_libvirt_plugin(cli: str) -> bool:
     except (OSError, subprocess.SubprocessError, ValueError):
         return False
     return any(p.get("name") == "libvirt" and p.get("kind") == "resource" for p in plugins or [])
-
-
-def routes_to(address: str) -> list[dict[str, Any]]:
-    """Every route of the main table covering ``address`` (no packet is sent)."""
-    try:
-        out = subprocess.run(["ip", "-j", "route", "show", "match", address], capture_output=True,
-                             text=True, timeout=5, check=True).stdout
-        return json.loads(out or "[]")
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return []
-
-
-def specific_route(address: str) -> dict[str, Any] | None:
-    """The most specific route to ``address`` other than the default route."""
-    best: tuple[int, dict[str, Any]] | None = None
-    for r in routes_to(address):
-        dst = r.get("dst", "default")
-        if dst == "default":
-            continue
-        prefix = ipaddress.IPv4Network(dst if "/" in dst else f"{dst}/32", strict=False).prefixlen
-        if best is None or prefix > best[0]:
-            best = (prefix, r)
-    return best[1] if best else None
 
 
 class PulumiProvider:

@@ -103,7 +103,7 @@ def test_pulumi_remote_hypervisor_needs_a_route_not_the_default(with_cli, monkey
     write_stack(with_cli, libvirtUri="qemu+ssh://admin@kvm1/system")
     with pytest.raises(ProviderError, match=r"needs a route to 192\.168\.234\.0/24 via that hypervisor"):
         pulumi_mod.PulumiProvider().preflight(TOPO)
-    monkeypatch.setattr(pulumi_mod, "routes_to", lambda a: [
+    monkeypatch.setattr(hosts_mod, "routes_to", lambda a: [
         {"dst": "default", "gateway": "10.0.0.1", "dev": "eth0"},
         {"dst": "192.168.0.0/16", "gateway": "10.0.0.9", "dev": "eth1"},
         {"dst": "192.168.234.0/24", "gateway": "10.0.0.7", "dev": "wg0"}])
@@ -114,12 +114,12 @@ def test_pulumi_remote_hypervisor_needs_a_route_not_the_default(with_cli, monkey
 
 
 def test_specific_route_ignores_the_default_route(monkeypatch):
-    monkeypatch.setattr(pulumi_mod, "routes_to", lambda a: [{"dst": "default", "dev": "eth0"}])
-    assert pulumi_mod.specific_route("192.168.234.201") is None
-    monkeypatch.setattr(pulumi_mod, "routes_to", lambda a: [
+    monkeypatch.setattr(hosts_mod, "routes_to", lambda a: [{"dst": "default", "dev": "eth0"}])
+    assert hosts_mod.specific_route("192.168.234.201") is None
+    monkeypatch.setattr(hosts_mod, "routes_to", lambda a: [
         {"dst": "default", "dev": "eth0"}, {"dst": "192.168.234.201", "dev": "tun0"},
         {"dst": "192.168.234.0/24", "dev": "br0"}])
-    assert pulumi_mod.specific_route("192.168.234.201")["dev"] == "tun0"
+    assert hosts_mod.specific_route("192.168.234.201")["dev"] == "tun0"
 
 
 def test_pulumi_destroy_without_state_does_nothing(tmp_path, monkeypatch):
@@ -218,7 +218,13 @@ def entries_for(key: Path) -> dict:
     return {n.name: hosts_mod.Entry(n.name, n.address, "admin", str(key)) for n in TOPO.nodes}
 
 
-def test_all_hosts_must_share_one_interface(monkeypatch, key):
+@pytest.fixture
+def routed(monkeypatch):
+    """Every lab address has a specific route (a connected network)."""
+    monkeypatch.setattr(hosts_mod, "specific_route", lambda a: {"dst": "192.168.234.0/24"})
+
+
+def test_all_hosts_must_share_one_interface(monkeypatch, key, routed):
     monkeypatch.setattr(hosts_mod, "route", lambda a: {"dev": "eth1" if a.endswith(".204") else "eth0"})
     with pytest.raises(ProviderError, match=r"different interfaces \(node1, node2, node3 via eth0; node4 via eth1\)"):
         hosts_mod.lab_interface(entries_for(key))
@@ -226,12 +232,19 @@ def test_all_hosts_must_share_one_interface(monkeypatch, key):
     assert hosts_mod.lab_interface(entries_for(key)) == "eth0"
 
 
-def test_a_host_without_route_or_the_host_itself_is_refused(monkeypatch, key):
+def test_a_host_without_route_or_the_host_itself_is_refused(monkeypatch, key, routed):
     monkeypatch.setattr(hosts_mod, "route", lambda a: {})
     with pytest.raises(ProviderError, match=r"node1 \(192\.168\.234\.201\) has no route"):
         hosts_mod.lab_interface(entries_for(key))
     monkeypatch.setattr(hosts_mod, "route", lambda a: {"dev": "lo", "type": "local"})
     with pytest.raises(ProviderError, match="is this host itself"):
+        hosts_mod.lab_interface(entries_for(key))
+
+
+def test_hosts_behind_the_default_route_are_refused(monkeypatch, key):
+    monkeypatch.setattr(hosts_mod, "route", lambda a: {"dev": "eth0", "gateway": "10.0.0.1"})
+    monkeypatch.setattr(hosts_mod, "routes_to", lambda a: [{"dst": "default", "gateway": "10.0.0.1", "dev": "eth0"}])
+    with pytest.raises(ProviderError, match=r"node1 \(192\.168\.234\.201\) is reached only through the default route"):
         hosts_mod.lab_interface(entries_for(key))
 
 
