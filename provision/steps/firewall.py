@@ -40,6 +40,17 @@ def _selinux(ctx: Context) -> list[Resource]:
 
 def _disabled(ctx: Context) -> list[Resource]:
     svc = ctx.platform.firewall
+    if svc == "nftables":
+        # Debian's nftables unit flushes the WHOLE ruleset when stopped, including rules the
+        # host's container runtime keeps in the node (its DNS redirection): disable it for the
+        # next boot and remove only the lab's own table now.
+        return [
+            Command("nftables disabled at boot", ("systemctl disable nftables",),
+                    "! systemctl is-enabled -q nftables"),
+            Command("the lab's nftables table removed", ("nft delete table inet patroni_lab",),
+                    "! nft list table inet patroni_lab"),
+            Command("iptables rules flushed", ("iptables -F",), "! iptables -S | grep -q '^-A'"),
+        ]
     return [
         Command(f"{svc} stopped and disabled", (f"systemctl disable --now {svc}",),
                 f"! systemctl is-enabled -q {svc} && ! systemctl is-active -q {svc}"),

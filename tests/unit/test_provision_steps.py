@@ -138,3 +138,9 @@ def test_three_etcd_members_form_one_cluster_and_patroni_knows_all_three():
     assert 'ETCD_LISTEN_PEER_URLS="http://192.168.234.202:2380"' in conf
     patroni = next(r.content for r in STEPS["patroni"].resources(ctx) if getattr(r, "path", "").endswith("10-cluster.yml"))
     assert "hosts: 192.168.234.201:2379,192.168.234.202:2379,192.168.234.203:2379" in patroni
+
+
+def test_article_mode_on_debian_never_stops_nftables_which_would_flush_foreign_rules():
+    cmds = [cmd for c in provision.preview(topology(), "firewall", "node1", "debian12",
+                                           facts=["enabled", "needed", "needed"]) for cmd in c.commands]
+    assert cmds == ["systemctl disable nftables", "nft delete table inet patroni_lab", "iptables -F"]
