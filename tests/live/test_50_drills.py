@@ -3,6 +3,7 @@ in which the test plays the trainee and types the fault on the node itself."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import threading
@@ -21,7 +22,10 @@ pytestmark = [pytest.mark.live, pytest.mark.drills]
 
 @pytest.fixture(scope="module")
 def topo(request):
-    """The lab, brought up by the session fixture of tests/live/conftest.py when there is one."""
+    """The lab, brought up by the session fixture of tests/live/conftest.py when there is one.
+    LAB_REUSE=1 runs the drills on an already provisioned lab instead (re-running one drill)."""
+    if os.environ.get("LAB_REUSE") == "1" and lab_state.load().phase == "provisioned":
+        return load()
     for name in ("live_lab", "lab", "provisioned_lab", "lab_up"):
         try:
             request.getfixturevalue(name)
