@@ -54,7 +54,7 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
     chosen_steps, chosen_nodes = selection(topo, steps, nodes)
     plat = platforms.get(platform or lab_state.load().platform)
     if plat.uses_wheelhouse and any(m.NAME in ("patroni", "standby") for m in chosen_steps):
-        report(f"wheelhouse: {wheelhouse.ensure()}")
+        report(f"wheelhouse: {wheelhouse.ensure(plat.python)}")
 
     node_facts: dict[str, NodeFacts] = {}
 

@@ -38,6 +38,7 @@ class Platform:
     patroni_pip: str                  # pip that reports the installed Patroni version
     patroni_spec: str                 # what the install fetches (pinned)
     uses_wheelhouse: bool
+    python: str                       # the nodes' Python (major.minor): compiled wheels must match it
     primary_role: str                 # the role name Patroni passes to callbacks
     start_timeout_key: str            # master_start_timeout (< 4) or primary_start_timeout (4.x)
     vip_privilege: str                # capabilities (unit drop-in) or sudo (systemd too old for ambient caps)
@@ -92,6 +93,7 @@ DEBIAN12 = Platform(
     patroni_pip="/opt/patroni/bin/pip",
     patroni_spec=f"patroni[etcd3]=={PATRONI_VERSION}",
     uses_wheelhouse=True,
+    python="3.11",
     primary_role="primary",
     start_timeout_key="primary_start_timeout",
     vip_privilege="capabilities",
@@ -158,6 +160,7 @@ EL7 = Platform(
     patroni_pip="pip3",
     patroni_spec=f"patroni[etcd]=={PATRONI_VERSION}",
     uses_wheelhouse=False,
+    python="3.6",
     primary_role="primary",
     start_timeout_key="primary_start_timeout",
     vip_privilege="sudo",           # systemd 219 has no AmbientCapabilities

@@ -28,11 +28,19 @@ def tarball() -> Path:
     return cache_dir() / f"wheelhouse-patroni-{PATRONI_VERSION}-py{sys.version_info.major}{sys.version_info.minor}.tar"
 
 
-def ensure() -> Path:
-    """Build the wheelhouse tarball unless it exists; return its path."""
+def ensure(node_python: str) -> Path:
+    """Build the wheelhouse tarball unless it exists; return its path.
+
+    ``pip wheel`` builds for the Python running it, and some wheels are compiled
+    (psycopg2-binary, PyYAML): the control host's Python must be the nodes' version.
+    """
     out = tarball()
     if out.exists():
         return out
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if here != node_python:
+        raise RuntimeError(f"the wheelhouse must be built by Python {node_python} (the nodes' Python), "
+                           f"but invoke runs on Python {here}: use a Python {node_python} venv for the lab")
     wheels = out.with_suffix("")
     wheels.mkdir(parents=True, exist_ok=True)
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "-w", str(wheels), *REQUIREMENTS],

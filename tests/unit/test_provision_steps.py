@@ -144,3 +144,11 @@ def test_article_mode_on_debian_never_stops_nftables_which_would_flush_foreign_r
     cmds = [cmd for c in provision.preview(topology(), "firewall", "node1", "debian12",
                                            facts=["enabled", "needed", "needed"]) for cmd in c.commands]
     assert cmds == ["systemctl disable nftables", "nft delete table inet patroni_lab", "iptables -F"]
+
+
+def test_the_wheelhouse_refuses_a_host_python_that_differs_from_the_nodes(tmp_path, monkeypatch):
+    from provision import wheelhouse
+    monkeypatch.setenv("LAB_CACHE", str(tmp_path))
+    with pytest.raises(RuntimeError, match=r"must be built by Python 2\.7 .* invoke runs on Python 3\."):
+        wheelhouse.ensure("2.7")
+    assert not list(tmp_path.iterdir())
