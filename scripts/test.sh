@@ -7,9 +7,17 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-# tests/unit first so a broken build fails in seconds; pytest drops the duplicates.
+# All of tests/, tests/unit first so a broken build shows in seconds (pytest
+# merges overlapping paths, so each directory is named once, in this order).
+paths=(tests/unit)
+for d in tests/*/; do
+    [ "${d%/}" = tests/unit ] || paths+=("${d%/}")
+done
+for f in tests/test_*.py; do
+    [ -e "$f" ] && paths+=("$f")
+done
 $SUDO env ${LAB_TOPOLOGY:+LAB_TOPOLOGY="$LAB_TOPOLOGY"} ${LAB_DIR:+LAB_DIR="$LAB_DIR"} \
-    .venv/bin/pytest -ra tests/unit tests "$@"
+    .venv/bin/pytest -ra "${paths[@]}" "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
     echo "test.sh: pytest collected no tests (exit 5): treated as a failure" >&2
