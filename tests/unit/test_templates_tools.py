@@ -266,3 +266,11 @@ exit 0
     call("on_start", "primary", "pgsql")
     call("on_stop", "replica", "pgsql")        # not an action the lab configures: leaves the VIP alone
     assert state.exists()
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
+def test_systemd_analyze_catches_a_broken_unit(tmp_path):
+    unit = tmp_path / "broken.service"
+    unit.write_text("[Service]\nExecStart=/nonexistent/patroni\nRestart=sometimes\n")
+    r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
+    assert "broken.service" in r.stdout + r.stderr
