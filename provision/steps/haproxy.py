@@ -25,7 +25,7 @@ def resources(ctx: Context) -> list[Resource]:
     port = ctx.topo.ports["haproxy_primary"]
     # The package starts haproxy with its own defaults: an up-to-date file is not proof enough.
     listening = Command(f"haproxy listens on :{port}", ("systemctl restart haproxy",),
-                        f"ss -Hltn 'sport = :{port}' | grep -q .", settled_by=(service.key,))
+                        f"ss -ltn 'sport = :{port}' | grep -q LISTEN", settled_by=(service.key,))
     main = main_config(ctx)
     ha = File(f"{ctx.platform.keepalived_dir}/conf.d/haproxy-vip.conf",
               ctx.render("keepalived-haproxy.conf.j2", vrid=vrid(ctx.topo.vips["haproxy"])))
