@@ -6,7 +6,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -274,3 +276,76 @@ def test_systemd_analyze_catches_a_broken_unit(tmp_path):
     unit.write_text("[Service]\nExecStart=/nonexistent/patroni\nRestart=sometimes\n")
     r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
     assert "broken.service" in r.stdout + r.stderr
+
+
+def _fencer(tmp_path: Path) -> tuple[Path, Path, dict]:
+    """The real fencer script, with systemctl and logger replaced by stand-ins on PATH."""
+    ctx = ctx_for(topology(), "node1", "debian12")
+    script = tmp_path / "watchdog-fencer"
+    script.write_text(files_of("watchdog", ctx)["/usr/local/libexec/patroni-lab/watchdog-fencer"])
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "systemctl").write_text(f"#!/bin/sh\ncat {tmp_path}/patroni.pid\n")
+    (bindir / "logger").write_text(f"#!/bin/sh\necho \"$*\" >> {tmp_path}/log\n")
+    for f in bindir.iterdir():
+        f.chmod(0o755)
+    data = tmp_path / "data"
+    data.mkdir()
+    return script, data, {"PATH": f"{bindir}:/usr/bin:/bin"}
+
+
+def _victims(tmp_path: Path, data: Path) -> tuple[subprocess.Popen, subprocess.Popen]:
+    patroni = subprocess.Popen(["sleep", "300"])
+    postmaster = subprocess.Popen(["sleep", "300"])
+    (tmp_path / "patroni.pid").write_text(f"{patroni.pid}\n")
+    (data / "postmaster.pid").write_text(f"{postmaster.pid}\n{data}\n")
+    return patroni, postmaster
+
+
+def _wait(pred: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return pred()
+
+
+def test_fencer_kills_patroni_and_postmaster_when_keepalives_stop(tmp_path):
+    script, data, env = _fencer(tmp_path)
+    patroni, postmaster = _victims(tmp_path, data)
+    fifo = tmp_path / "watchdog"
+    fencer = subprocess.Popen(["bash", str(script), str(fifo), str(data), "25"], env=env)
+    try:
+        assert _wait(fifo.exists, 5)
+        with open(fifo, "w") as w:           # as Patroni's testing driver: set timeout, then keepalives
+            w.write("Ctimeout=3\n"); w.flush()
+            for _ in range(3):
+                time.sleep(0.5)
+                w.write("1"); w.flush()
+            assert patroni.poll() is None and postmaster.poll() is None
+            assert (tmp_path / "state").read_text().startswith("armed timeout=3")
+            # keepalives stop (a hung Patroni): within ~3 s both die
+            assert _wait(lambda: patroni.poll() is not None and postmaster.poll() is not None, 10)
+        assert (tmp_path / "state").read_text().startswith("fired")
+        assert "fencing this node" in (tmp_path / "log").read_text()
+    finally:
+        for p in (fencer, patroni, postmaster):
+            p.kill()
+
+
+def test_fencer_leaves_a_cleanly_disarmed_node_alone(tmp_path):
+    script, data, env = _fencer(tmp_path)
+    patroni, postmaster = _victims(tmp_path, data)
+    fifo = tmp_path / "watchdog"
+    fencer = subprocess.Popen(["bash", str(script), str(fifo), str(data), "25"], env=env)
+    try:
+        assert _wait(fifo.exists, 5)
+        with open(fifo, "w") as w:
+            w.write("Ctimeout=1\n1V"); w.flush()     # armed, one keepalive, magic close
+        time.sleep(2.5)
+        assert patroni.poll() is None and postmaster.poll() is None
+        assert (tmp_path / "state").read_text().strip() == "disarmed"
+    finally:
+        for p in (fencer, patroni, postmaster):
+            p.kill()
