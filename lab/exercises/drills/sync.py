@@ -7,6 +7,20 @@ from lab.exercises.drills.primary import new_leader_other_than, watchdog_off_for
 from lab.exercises.engine import Drill, Lab, drill
 
 
+def setting(lab: Lab, member: str, name: str) -> str | None:
+    from lab import remote
+    try:
+        conn = remote.pg_connect(lab.topo, lab.topo.node(member).address, timeout=2)
+    except Exception:
+        return None
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT current_setting(%s)", (name,))
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
 def enable_sync(lab: Lab, leader: str) -> str:
     lab.set_config(synchronous_mode=True)
     lab.command("node4" if any(n.name == "node4" for n in lab.topo.etcd_nodes) else lab.topo.etcd_nodes[0].name,
@@ -40,22 +54,28 @@ writes go on, a bit like MySQL's semi-sync but decided by Patroni, not by a
 timeout. With synchronous_mode_strict the fallback is forbidden: with no
 synchronous standby the primary's commits wait, so every acknowledged write is on
 two nodes."""
-    expected = "The key names leader and standby; stopping it moves the role to the other replica; stopping that one too shows sync_standby: null while writes commit; in strict mode writes wait (not acknowledged) until a replica returns. No acknowledged write lost."
-    differs = "Same in Patroni 4."
+    expected = ("The key names leader and standby; stopping it moves the role to the other replica; stopping that one "
+                "too shows sync_standby: null while writes commit; in strict mode synchronous_standby_names becomes "
+                "'*' and writes wait (not acknowledged) until a replica returns. No acknowledged write lost.")
+    differs = ("Same in Patroni 4. Measured in this lab: with strict mode and no member left, '*' also matches the "
+               "standby cluster's replica on node4 (§8.2), which then confirms every commit; the drill stops it to "
+               "show the wait, and reports that it confirmed.")
     lossless = True
 
     def run(self, lab: Lab) -> None:
         leader = lab.leader()
         first = enable_sync(lab, leader)
         lab.step("Who is who", f"Leader: {leader}. Synchronous standby: {first}.")
-        lab.inject(F.stop_patroni(lab.facts, first))
+        last_replica = F.stop_patroni(lab.facts, first)
+        lab.inject(last_replica)
         others = [r for r in lab.replicas() if r != first]
         if others:
             took = lab.expect(lambda: sync_standby(lab) in others, "another replica becomes the synchronous standby",
                               within=40)
             lab.measure("new_sync_standby_after_s", took)
             second = sync_standby(lab)
-            lab.inject(F.stop_patroni(lab.facts, second))
+            last_replica = F.stop_patroni(lab.facts, second)
+            lab.inject(last_replica)
         took = lab.expect(lambda: sync_key(lab).get("leader") == leader and not sync_standby(lab),
                           "the /sync key shows sync_standby: null", within=40)
         lab.measure("degraded_to_async_after_s", took)
@@ -63,12 +83,21 @@ two nodes."""
 
         lab.step("Strict mode", "Now forbid the fallback.")
         lab.set_config(synchronous_mode_strict=True)
+        lab.expect(lambda: setting(lab, leader, "synchronous_standby_names") == "*",
+                   "Patroni sets synchronous_standby_names = '*' on the primary (any standby may confirm)", within=30)
+        standby_cluster = lab.topo.standby_node
+        if standby_cluster and standby_cluster.member in lab.probe.replication_clients(leader):
+            # Found in this lab: '*' matches every walsender, including the standby cluster of §8.2.
+            lab.note(f"the standby cluster's {standby_cluster.member} streams from {leader}; with '*' it counts as a "
+                     "synchronous standby and keeps confirming commits; stopping it too")
+            lab.measure("standby_cluster_confirms_commits", vip_commit(lab)[0])
+            lab.inject(F.stop_patroni(lab.facts, standby_cluster.name))
         took = lab.expect(lambda: not vip_commit(lab)[0], "writes wait for a synchronous standby (not acknowledged)",
                           within=40, every=2)
         lab.measure("strict_blocks_writes_after_s", took)
         lab.measure("strict_write_answer", vip_commit(lab)[1])
         lab.mark("standby_back")
-        lab.undo()   # a replica comes back
+        lab.undo(last_replica)   # a replica of this cluster comes back
         lab.expect(lambda: vip_commit(lab)[0], "writes commit again once a replica is a synchronous standby",
                    within=90, every=2)
         lab.measure("writes_resume_after_standby_start_s", lab.since("standby_back"))
