@@ -1,12 +1,18 @@
 """Patroni's wheelhouse, built once on the control host.
 
 Nodes here cannot reach PyPI over HTTPS, and a workshop room's Wi-Fi should
-not have to: the control host runs ``pip wheel`` once into a cache, and every
+not have to: the control host builds the wheels once into a cache, and every
 node installs from that copy with ``pip install --no-index``.
+
+The control host's Python may differ from the nodes' (Ubuntu 24.04 ships 3.12,
+Debian 12 nodes run 3.11). Pure-Python wheels serve any version; each compiled
+wheel (psycopg2-binary, PyYAML, psutil...) is swapped for the build PyPI
+publishes for the nodes' Python and the host's architecture.
 """
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 import tarfile
@@ -16,6 +22,8 @@ from provision.platforms import PATRONI_VERSION
 
 REQUIREMENTS = (f"patroni[etcd3]=={PATRONI_VERSION}", "psycopg2-binary")
 REMOTE_TARBALL = "/tmp/patroni-lab-wheelhouse.tar"
+# The manylinux tags a Debian 12 node (glibc 2.36) can load, newest first.
+MANYLINUX = ("manylinux_2_34", "manylinux_2_28", "manylinux_2_17", "manylinux2014")
 
 
 def cache_dir() -> Path:
@@ -23,31 +31,57 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def tarball() -> Path:
-    """Where the wheelhouse tarball lives (it may not be built yet)."""
-    return cache_dir() / f"wheelhouse-patroni-{PATRONI_VERSION}-py{sys.version_info.major}{sys.version_info.minor}.tar"
+def tarball(node_python: str = "3.11") -> Path:
+    """Where the wheelhouse tarball for nodes running ``node_python`` lives (it may not be built yet)."""
+    return cache_dir() / f"wheelhouse-patroni-{PATRONI_VERSION}-py{node_python.replace('.', '')}.tar"
 
 
-def ensure(node_python: str) -> Path:
-    """Build the wheelhouse tarball unless it exists; return its path.
-
-    ``pip wheel`` builds for the Python running it, and some wheels are compiled
-    (psycopg2-binary, PyYAML): the control host's Python must be the nodes' version.
-    """
-    out = tarball()
-    if out.exists():
-        return out
-    here = f"{sys.version_info.major}.{sys.version_info.minor}"
-    if here != node_python:
-        raise RuntimeError(f"the wheelhouse must be built by Python {node_python} (the nodes' Python), "
-                           f"but invoke runs on Python {here}: use a Python {node_python} venv for the lab")
-    wheels = out.with_suffix("")
-    wheels.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "-w", str(wheels), *REQUIREMENTS],
-                       capture_output=True, text=True)
+def _pip(*args: str) -> None:
+    r = subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True)
     if r.returncode != 0:
         tail = (r.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"cannot build Patroni's wheelhouse with pip: {tail}")
+
+
+def is_pure(wheel: Path) -> bool:
+    """A wheel whose tags (name-version-python-abi-platform) say it runs on any CPython 3."""
+    *_, abi, plat = wheel.stem.split("-")
+    return abi == "none" and plat == "any"
+
+
+def compiled_for(wheel: Path, node_python: str) -> bool:
+    """A compiled wheel already built for the nodes' Python (e.g. cp311 or abi3)."""
+    *_, py, abi, _plat = wheel.stem.split("-")
+    return py == f"cp{node_python.replace('.', '')}" or abi == "abi3"
+
+
+def retarget(wheels: Path, node_python: str, machine: str | None = None) -> list[str]:
+    """Replace compiled wheels not built for ``node_python`` with PyPI's build for it; return their names."""
+    arch = machine or platform.machine()
+    swapped = []
+    for whl in sorted(wheels.glob("*.whl")):
+        if is_pure(whl) or compiled_for(whl, node_python):
+            continue
+        name, version = whl.name.split("-")[:2]
+        platforms = [arg for tag in MANYLINUX for arg in ("--platform", f"{tag}_{arch}")]
+        _pip("download", "-q", "--no-deps", "--only-binary=:all:", "--implementation", "cp",
+             "--python-version", node_python, *platforms, "-d", str(wheels), f"{name}=={version}")
+        whl.unlink()
+        swapped.append(name)
+    return swapped
+
+
+def ensure(node_python: str) -> Path:
+    """Build the wheelhouse tarball for nodes running ``node_python`` unless it exists; return its path."""
+    out = tarball(node_python)
+    if out.exists():
+        return out
+    wheels = out.with_suffix("")
+    wheels.mkdir(parents=True, exist_ok=True)
+    _pip("wheel", "-q", "-w", str(wheels), *REQUIREMENTS)
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if here != node_python:
+        retarget(wheels, node_python)
     tmp = out.with_suffix(".partial")
     with tarfile.open(tmp, "w") as tar:
         for whl in sorted(wheels.glob("*.whl")):

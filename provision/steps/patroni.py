@@ -45,7 +45,7 @@ def install(ctx: Context) -> list[Resource]:
                         (f"rm -rf {WHEELHOUSE_REMOTE}", f"mkdir -p {WHEELHOUSE_REMOTE}",
                          f"tar -xf {wheelhouse.REMOTE_TARBALL} -C {WHEELHOUSE_REMOTE}",
                          f"rm -f {wheelhouse.REMOTE_TARBALL}", *p.patroni_install),
-                        installed, upload=(str(wheelhouse.tarball()), wheelhouse.REMOTE_TARBALL))
+                        installed, upload=(str(wheelhouse.tarball(p.python)), wheelhouse.REMOTE_TARBALL))
     else:
         setup = Command(f"install Patroni {PATRONI_VERSION} with pip", p.patroni_install, installed)
     out: list[Resource] = [*ctx.packages("patroni", "vip"), setup]

@@ -1,6 +1,11 @@
 """Step plans without machines: order, selection errors, idempotence, topology-derived values."""
 from __future__ import annotations
 
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 import provision
@@ -146,9 +151,23 @@ def test_article_mode_on_debian_never_stops_nftables_which_would_flush_foreign_r
     assert cmds == ["systemctl disable nftables", "nft delete table inet patroni_lab", "iptables -F"]
 
 
-def test_the_wheelhouse_refuses_a_host_python_that_differs_from_the_nodes(tmp_path, monkeypatch):
+def test_wheel_tags_tell_pure_from_compiled_wheels():
     from provision import wheelhouse
-    monkeypatch.setenv("LAB_CACHE", str(tmp_path))
-    with pytest.raises(RuntimeError, match=r"must be built by Python 2\.7 .* invoke runs on Python 3\."):
-        wheelhouse.ensure("2.7")
-    assert not list(tmp_path.iterdir())
+    assert wheelhouse.is_pure(Path("click-8.1.7-py3-none-any.whl"))
+    compiled = Path("psycopg2_binary-2.9.10-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
+    assert not wheelhouse.is_pure(compiled)
+    assert wheelhouse.compiled_for(compiled, "3.12") and not wheelhouse.compiled_for(compiled, "3.11")
+
+
+def test_a_wheel_compiled_for_another_python_is_swapped_for_the_nodes_build(tmp_path):
+    """A control host on Python 3.12 (Ubuntu 24.04) still serves Debian 12's 3.11 nodes."""
+    from provision import wheelhouse
+    r = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                        "--implementation", "cp", "--python-version", "3.12",
+                        "--platform", f"manylinux2014_{platform.machine()}", "-d", str(tmp_path),
+                        "psycopg2-binary==2.9.10"], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"PyPI not reachable: {r.stderr.strip().splitlines()[-1:]}")
+    assert wheelhouse.retarget(tmp_path, "3.11") == ["psycopg2_binary"]
+    names = [w.name for w in tmp_path.glob("*.whl")]
+    assert len(names) == 1 and "-cp311-cp311-manylinux" in names[0], names
