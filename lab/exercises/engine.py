@@ -430,6 +430,9 @@ class Lab:
         node = self.node_of(member)
         if self.facts.unit_state(node, F.PATRONI_UNIT) != "active":
             return   # a stopped Patroni reads the file when it starts
+        # A SIGHUP that reaches a Patroni still starting up (e.g. just started by an undo) kills it:
+        # reload only once its REST API answers, which comes after its signal handlers.
+        self.expect(lambda: self.probe.rest_alive(member), f"Patroni on {member} is up", within=60)
         self.run_on(node, f"sudo systemctl reload {F.PATRONI_UNIT}")
         self.expect(lambda: (self.probe.member_state(member).get("tags") or {}).get("lab_drill") == marker,
                     f"Patroni on {member} has reloaded its configuration", within=30)

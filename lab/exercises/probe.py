@@ -150,8 +150,9 @@ class Probe:
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
-                cur.execute("CREATE TABLE IF NOT EXISTS lab_drill_probe (at timestamptz)")
-                cur.execute("INSERT INTO lab_drill_probe VALUES (now())")
+                cancelling(conn, timeout_ms / 1000, cur.execute,
+                           "CREATE TABLE IF NOT EXISTS lab_drill_probe (at timestamptz)")
+                cancelling(conn, timeout_ms / 1000, cur.execute, "INSERT INTO lab_drill_probe VALUES (now())")
             if any("synchronous replication" in x for x in conn.notices):
                 return False, "commit waited for a synchronous standby and was cancelled (not acknowledged)"
             return True, "committed"
@@ -203,6 +204,20 @@ class Probe:
                     self._etcd_api = "v2"
                     return _json_or_text(resp["node"].get("value", ""))
         return None
+
+
+def cancelling(conn, seconds: float, fn, *args):
+    """Run ``fn(*args)`` on ``conn`` and send a cancel request if it takes longer than ``seconds``.
+    statement_timeout does not cover the wait for a synchronous standby at commit (PostgreSQL stops
+    the timer before committing), so a client-side cancel is the only bound; the cancelled commit
+    returns with a WARNING: committed locally, never acknowledged as replicated."""
+    import threading
+    timer = threading.Timer(seconds, conn.cancel)
+    timer.start()
+    try:
+        return fn(*args)
+    finally:
+        timer.cancel()
 
 
 def _json_or_text(raw: str) -> Any:

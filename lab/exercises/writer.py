@@ -73,7 +73,9 @@ class Writer:
     """Background writers, one per path; ``start()``, ``stop()``, then read the logs."""
 
     def __init__(self, paths: list[tuple[str, str, int]], connect: Connector, *,
-                 interval: float = 0.2, clock: Callable[[], float] = time.monotonic) -> None:
+                 interval: float = 0.2, clock: Callable[[], float] = time.monotonic,
+                 commit_timeout: float = 3.0) -> None:
+        self.commit_timeout = commit_timeout
         self.logs = {name: PathLog(name, addr, port) for name, addr, port in paths}
         self.connect = connect
         self.interval = interval
@@ -116,7 +118,8 @@ class Writer:
                 conn.autocommit = True
             del conn.notices[:]
             with conn.cursor() as cur:
-                cur.execute(f"INSERT INTO {TABLE} (id, path) VALUES (%s, %s)", (row, log.name))
+                cancel_after(conn, self.commit_timeout, cur.execute,
+                             f"INSERT INTO {TABLE} (id, path) VALUES (%s, %s)", (row, log.name))
             if any("synchronous replication" in n for n in conn.notices):
                 log.sync_cancelled.append(row)
                 log.attempts.append(Attempt(self.clock(), False, row, "sync wait cancelled"))
@@ -155,6 +158,20 @@ class Writer:
     def missing(self, present: set[int]) -> list[int]:
         """Acknowledged ids not found among ``present`` (the ids on the primary after the drill)."""
         return [i for i in self.acknowledged() if i not in present]
+
+
+def cancel_after(conn, seconds: float, fn, *args):
+    """Bound one statement from the client side (see lab.exercises.probe.cancelling): a commit waiting
+    for a synchronous standby is not covered by statement_timeout."""
+    cancel = getattr(conn, "cancel", None)
+    if cancel is None:
+        return fn(*args)
+    timer = threading.Timer(seconds, cancel)
+    timer.start()
+    try:
+        return fn(*args)
+    finally:
+        timer.cancel()
 
 
 def ids_present(conn, ids: list[int]) -> set[int]:

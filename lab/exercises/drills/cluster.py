@@ -38,8 +38,9 @@ def expect_everyone_read_only(lab: Lab, t: dict) -> float:
 
 def vip_commit(lab: Lab) -> tuple[bool, str]:
     """One write through the read-write VIP, as an application would."""
-    from lab.exercises.writer import TABLE
     from lab import remote
+    from lab.exercises.probe import cancelling
+    from lab.exercises.writer import TABLE
     try:
         conn = remote.pg_connect(lab.topo, lab.topo.vips["read_write"], timeout=2,
                                  options="-c statement_timeout=3000")
@@ -48,7 +49,9 @@ def vip_commit(lab: Lab) -> tuple[bool, str]:
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
-            cur.execute(f"INSERT INTO {TABLE} (id, path) VALUES (-(extract(epoch from clock_timestamp())*1e6)::bigint, 'probe')")
+            cancelling(conn, 3.0, cur.execute,
+                       f"INSERT INTO {TABLE} (id, path) "
+                       "VALUES (-(extract(epoch from clock_timestamp())*1e6)::bigint, 'probe')")
         if any("synchronous replication" in n for n in conn.notices):
             return False, "waited for a synchronous standby; cancelled, not acknowledged"
         return True, "committed"
