@@ -121,16 +121,21 @@ Restore: the old value goes back with edit-config and `restart --pending`."""
                               for m in members(lab)),
                        "the old max_connections is back in the DCS (members pending restart)", within=40)
             # Lowering it: the primary first. A replica keeps at least the primary's running value
-            # (PostgreSQL refuses less), so replicas restarted before the primary stay pending.
-            first = ctl.restart(scope, leader)
-            lab.command(node, first, "lowering max_connections: the primary first, then the replicas")
-            lab.run_on(node, first, timeout=300)
-            lab.expect(lambda: not lab.probe.member_state(leader).get("pending_restart"),
-                       f"{leader} runs the old max_connections", within=60)
-            lab.command(node, ctl.restart(scope, pending=True))
-            lab.run_on(node, ctl.restart(scope, pending=True), timeout=300)
-            lab.expect(lambda: not any(lab.probe.member_state(m).get("pending_restart") for m in members(lab)),
-                       "no member is pending restart", within=90)
+            # (PostgreSQL refuses less) until it has replayed the primary's parameter change, so a
+            # replica restarted too early stays pending: restart what is pending until nothing is.
+            lab.command(node, ctl.restart(scope, leader), "lowering max_connections: the primary first")
+            lab.command(node, ctl.restart(scope, pending=True), "then whatever is still pending")
+
+            def settled() -> bool:
+                pending = [m for m in members(lab) if lab.probe.member_state(m).get("pending_restart")]
+                if not pending:
+                    return True
+                lead = lab.probe.leader() or leader
+                cmd = ctl.restart(scope, lead) if lead in pending else ctl.restart(scope, pending=True)
+                lab.shell.run(lab.node_of(lead), cmd, timeout=300)
+                return False
+            lab.expect(settled, "no member is pending restart (primary first, then the replicas)", within=180, every=10)
+            lab.expect(lambda: all(lab.probe.streaming(r) for r in lab.replicas()), "the replicas stream", within=60)
 
 
 @drill
