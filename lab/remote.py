@@ -32,7 +32,9 @@ def connect(topo: Topology, node: str) -> Connection:
 
 @lru_cache(maxsize=None)
 def _connection(name: str, ssh_config: str) -> Connection:
-    cfg = Config(runtime_ssh_path=ssh_config)
+    # No lab command forwards the caller's stdin to a node; mirroring it breaks
+    # under CI and pytest, where stdin is closed or captured.
+    cfg = Config(runtime_ssh_path=ssh_config, overrides={"run": {"in_stream": False}})
     cfg.load_ssh_config()
     return Connection(name, config=cfg, connect_timeout=10)
 
