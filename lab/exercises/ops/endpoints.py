@@ -51,9 +51,9 @@ def mismatches(role: str, answers: dict[str, int]) -> list[str]:
 
 def table(rows: dict[str, tuple[str, dict[str, int]]], endpoints: tuple[str, ...] = ENDPOINTS) -> str:
     """A text table: member (role) x endpoint -> status, as a trainee would tabulate curl's answers."""
-    head = f"{'member':<16}" + "".join(f"{ep:>11}" for ep in endpoints)
+    head = f"{'member':<22}" + "".join(f"{ep:>15}" for ep in endpoints)
     lines = [head]
     for member, (role, answers) in rows.items():
-        lines.append(f"{member + ' (' + role + ')':<16}"
-                     + "".join(f"{answers.get(ep, '-'):>11}" for ep in endpoints))
+        lines.append(f"{member + ' (' + role + ')':<22}"
+                     + "".join(f"{answers.get(ep, '-'):>15}" for ep in endpoints))
     return "\n".join(lines)
