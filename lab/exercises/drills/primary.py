@@ -240,5 +240,6 @@ ttl), there is never a moment with two primaries."""
                           within=t["ttl"] + t["loop_wait"] + 30)
         lab.measure("new_leader_after_fault_s", lab.since_fault())
         lab.undo()
+        lab.revive_patroni()   # a fenced node's Patroni was killed by its watchdog
         took = lab.expect(lambda: lab.probe.streaming(leader), f"{leader} rejoins as a replica", within=120)
         lab.measure("old_leader_rejoined_s", took)
