@@ -138,12 +138,13 @@ class Probe:
         """Members whose PostgreSQL answers and is not in recovery: more than one is a split brain."""
         return [n.member for n in self.topo.postgres_nodes if self.in_recovery(n.member) is False]
 
-    def can_commit(self, member: str, timeout_ms: int = 3000) -> tuple[bool, str]:
-        """Try one write directly on ``member``; (acknowledged?, why). A commit that waited for a
-        synchronous standby and was cancelled is committed locally but NOT acknowledged."""
-        n = self.topo.node(member)
+    def can_commit(self, member: str | None = None, timeout_ms: int = 3000, *,
+                   address: str | None = None) -> tuple[bool, str]:
+        """Try one write directly on ``member`` (or on ``address``, e.g. a VIP); (acknowledged?, why).
+        A commit that waited for a synchronous standby and was cancelled is committed locally
+        but NOT acknowledged."""
         try:
-            conn = remote.pg_connect(self.topo, n.address, timeout=2,
+            conn = remote.pg_connect(self.topo, address or self.topo.node(member).address, timeout=2,
                                      options=f"-c statement_timeout={timeout_ms}")
         except Exception as e:
             return False, f"no connection ({str(e).strip().splitlines()[0] if str(e).strip() else e})"

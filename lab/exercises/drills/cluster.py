@@ -38,27 +38,7 @@ def expect_everyone_read_only(lab: Lab, t: dict) -> float:
 
 def vip_commit(lab: Lab) -> tuple[bool, str]:
     """One write through the read-write VIP, as an application would."""
-    from lab import remote
-    from lab.exercises.probe import cancelling
-    from lab.exercises.writer import TABLE
-    try:
-        conn = remote.pg_connect(lab.topo, lab.topo.vips["read_write"], timeout=2,
-                                 options="-c statement_timeout=3000")
-    except Exception as e:
-        return False, f"no connection: {str(e).strip()[:120]}"
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cancelling(conn, 3.0, cur.execute,
-                       f"INSERT INTO {TABLE} (id, path) "
-                       "VALUES (-(extract(epoch from clock_timestamp())*1e6)::bigint, 'probe')")
-        if any("synchronous replication" in n for n in conn.notices):
-            return False, "waited for a synchronous standby; cancelled, not acknowledged"
-        return True, "committed"
-    except Exception as e:
-        return False, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    finally:
-        conn.close()
+    return lab.probe.can_commit(address=lab.topo.vips["read_write"])
 
 
 def stop_all_etcd(lab: Lab) -> None:
