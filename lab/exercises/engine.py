@@ -12,7 +12,6 @@ RTO per path, acknowledged writes lost, and the split-brain verdict.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
@@ -160,6 +159,14 @@ class Check:
     bound: float                # seconds, already scaled
     elapsed: float
     detail: str = ""
+
+    @property
+    def kept_bound(self) -> bool:
+        """An expectation came true within its bound (one poll of slack); a hold stayed true
+        for its whole period."""
+        if not self.ok:
+            return False
+        return self.elapsed <= self.bound + 1 if self.kind == "expect" else self.elapsed >= self.bound
 
 
 @dataclass
