@@ -21,10 +21,11 @@ class LabStateError(RuntimeError):
     """A command that cannot run in the lab's current phase."""
 
 
-def lab_dir() -> Path:
+def lab_dir(create: bool = True) -> Path:
     """Where the lab keeps its state, ssh_config, keys and results."""
     d = Path(os.environ.get("LAB_DIR") or ROOT / ".lab")
-    d.mkdir(parents=True, exist_ok=True)
+    if create:
+        d.mkdir(parents=True, exist_ok=True)
     return d
 
 
@@ -44,7 +45,8 @@ class State:
 
 
 def path() -> Path:
-    return lab_dir() / "state.json"
+    # Reading the state must not create anything: a refused command leaves no trace.
+    return lab_dir(create=False) / "state.json"
 
 
 def load() -> State:
@@ -60,6 +62,7 @@ def load() -> State:
 
 def save(state: State) -> None:
     state.updated = time.time()
+    lab_dir()
     tmp = path().with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(state), indent=2, sort_keys=True) + "\n")
     tmp.replace(path())

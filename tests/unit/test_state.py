@@ -57,11 +57,11 @@ def test_require_returns_the_state_when_the_phase_fits():
 
 
 def test_an_unreadable_file_says_how_to_recover():
-    lab_state.path().write_text("{not json")
+    (lab_state.lab_dir() / "state.json").write_text("{not json")
     with pytest.raises(lab_state.LabStateError, match="invoke down"):
         lab_state.load()
 
 
 def test_unknown_fields_from_a_newer_version_are_ignored():
-    lab_state.path().write_text('{"phase": "created", "future_field": 1}')
+    (lab_state.lab_dir() / "state.json").write_text('{"phase": "created", "future_field": 1}')
     assert lab_state.load().phase == "created"
