@@ -8,19 +8,7 @@ import pytest
 from lab.exercises import DRILLS, DrillError, lookup
 from lab.exercises.engine import poll_holds, poll_until, timeout_scale
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, s: float) -> None:
-        assert s >= 0
-        self.sleeps.append(s)
-        self.now += s
+from fake_clock import FakeClock
 
 
 def test_poll_until_returns_how_long_it_took():

@@ -13,16 +13,7 @@ from lab.exercises.shell import Output
 from lab.exercises.writer import Writer
 from lab.topology import load
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, s: float) -> None:
-        self.now += s
+from fake_clock import FakeClock
 
 
 class FakeCluster:

@@ -13,6 +13,8 @@ from lab.exercises.ops import cascade, daily, sql
 from lab.exercises.shell import Output
 from lab.topology import load, parse
 
+from fake_clock import FakeClock
+
 OPS = ["parameters", "rest-api", "switchover", "failover", "pause", "reinit", "multihost-url", "callback-vip",
        "readonly-vip", "haproxy", "haproxy-vip", "cascading", "standby-cluster"]
 
@@ -33,17 +35,6 @@ def test_each_page_says_what_to_type_where_and_what_to_watch(name):
     assert d.commands and all(c.startswith("on ") and ": " in c for c in d.commands)
     assert d.expected.startswith("What to watch")
     assert "patronictl -c /etc/patroni.yml" not in " ".join(d.commands)   # the lab's config is a directory
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, s: float) -> None:
-        self.now += s
 
 
 class FakeCluster:
@@ -113,7 +104,7 @@ def fake(monkeypatch, tmp_path):
 
 def run(cls, fake, tmp_path):
     quiet = type(cls.__name__, (cls,), {"writes": False})     # no writer: nothing to connect to
-    lab = Lab(fake.topo, auto=True, console=ScriptedConsole(), clock=Clock(), shell=fake, probe=fake,
+    lab = Lab(fake.topo, auto=True, console=ScriptedConsole(), clock=FakeClock(), shell=fake, probe=fake,
               results_dir=tmp_path / "drills")
     return run_drill(quiet, lab, watch=SplitBrainWatch(fake.primaries, None, interval=0.01))
 
@@ -142,7 +133,7 @@ def test_failover_drill_promotes_the_candidate(fake, tmp_path):
 
 
 def _lab(fake):
-    return Lab(fake.topo, auto=True, console=ScriptedConsole(), clock=Clock(), shell=fake, probe=fake)
+    return Lab(fake.topo, auto=True, console=ScriptedConsole(), clock=FakeClock(), shell=fake, probe=fake)
 
 
 def test_cascade_pair_follows_the_article_when_pg1_leads(fake):
