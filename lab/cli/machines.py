@@ -15,7 +15,8 @@ from invoke import Exit, task
 from rich.console import Console
 from rich.table import Table
 
-from lab import guard, image, lifecycle, sshconfig, status as lab_status, topology
+from lab import guard, lifecycle, sshconfig, status as lab_status, topology
+from lab.providers import image
 from lab import state as lab_state
 from lab.providers.base import ProviderError
 

@@ -21,7 +21,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, Mapping
 
-from lab import guard, image
+from lab import guard
+from lab.providers import image
 from lab.providers.base import Machines, ProviderError, Report, SshHost
 from lab.state import lab_dir
 from lab.topology import ROOT, Topology

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from invoke import Config, Context, Exit
 
-from lab import image, lifecycle, sshconfig, topology
+from lab import lifecycle, sshconfig, topology
+from lab.providers import image
 from lab import state as lab_state
 from lab.cli import machines
 from lab.providers import vagrant as vagrant_provider
