@@ -21,9 +21,10 @@ say() { printf '\n== %s\n' "$*"; }
 
 # Host packages: the engine and Vagrant (its libvirt plugin too, so
 # `vagrant validate` checks the libvirt block), mmdebstrap for the node image
-# when no registry serves debian:bookworm, and the tools the tests call.
+# when no registry serves debian:bookworm, the tools the tests call, and psql
+# for the README's first connections through the VIPs and haproxy.
 PACKAGES=(
-    python3 python3-venv python3-pip git ca-certificates openssh-client iproute2
+    python3 python3-venv python3-pip git ca-certificates openssh-client iproute2 postgresql-client
     docker.io vagrant vagrant-libvirt mmdebstrap debian-archive-keyring
     haproxy keepalived shellcheck xsltproc systemd
 )
