@@ -32,9 +32,15 @@ def connect(topo: Topology, node: str) -> Connection:
 
 @lru_cache(maxsize=None)
 def _connection(name: str, ssh_config: str) -> Connection:
+    return new_connection(name, ssh_config)
+
+
+def new_connection(name: str, ssh_config: str | None = None) -> Connection:
+    """The project's one Fabric connection factory: a fresh, unshared connection to node ``name``
+    (callers that talk from several threads keep one each). The caller has checked the guard."""
     # No lab command forwards the caller's stdin to a node; mirroring it breaks
     # under CI and pytest, where stdin is closed or captured.
-    cfg = Config(runtime_ssh_path=ssh_config, overrides={"run": {"in_stream": False}})
+    cfg = Config(runtime_ssh_path=ssh_config or ssh_config_path(), overrides={"run": {"in_stream": False}})
     cfg.load_ssh_config()
     return Connection(name, config=cfg, connect_timeout=10)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from lab import guard, lifecycle, remote
+from lab import vips as vip_addresses
 from lab import state as lab_state
 from lab.topology import Topology
 
@@ -72,19 +73,20 @@ def vips(topo: Topology, st: lab_state.State) -> Section | None:
     if st.phase != "provisioned":
         return None
 
-    def addresses(node: str) -> str:
+    def addresses(node: str) -> str | None:
         try:
-            r = remote.connect(topo, node).run("ip -o -4 addr show", hide=True, warn=True, timeout=10, in_stream=False)
+            r = remote.connect(topo, node).run(vip_addresses.ADDRESSES_COMMAND, hide=True, warn=True, timeout=10,
+                                               in_stream=False)
             return r.stdout
         except Exception:
-            return ""
+            return None
 
     with ThreadPoolExecutor(max_workers=len(topo.nodes)) as pool:
         seen = dict(zip(topo.names, pool.map(addresses, topo.names)))
     sec = Section("VIPs", ["vip", "address", "held by"])
+    held = vip_addresses.holders(topo, seen)
     for role, vip in topo.vips.items():
-        holders = [n for n, out in seen.items() if f" {vip}/" in out]
-        sec.rows.append([role, vip, ", ".join(holders) or "nobody"])
+        sec.rows.append([role, vip, ", ".join(held[role]) or "nobody"])
     return sec
 
 

@@ -59,7 +59,7 @@ def _table(results) -> str:
 def exercise(c, drill=None, list_=False, auto=False, scale=None):
     """Run a drill of article §5 on the live lab: guided (you inject the fault) or --auto."""
     from lab.exercises import DRILLS, DrillError, Lab, lookup, run_drill
-    from lab.exercises.engine import timeout_scale
+    from lab.exercises.timing import timeout_scale
 
     name = drill or ""
     if list_ or not name:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from lab.exercises import DRILLS
-from lab.exercises.engine import Drill
+from lab.exercises.model import Drill
 from lab.topology import ROOT
 
 DOCS = ROOT / "docs" / "drills"

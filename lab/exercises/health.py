@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab.exercises.probe import PRIMARY_ROLES, Probe
+from lab.exercises.kit.probe import PRIMARY_ROLES, Probe
 
 
 @dataclass

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from lab.exercises.kit.sql import cancel_after
+
 TABLE = "lab_drill_writes"
 
 
@@ -158,20 +160,6 @@ class Writer:
     def missing(self, present: set[int]) -> list[int]:
         """Acknowledged ids not found among ``present`` (the ids on the primary after the drill)."""
         return [i for i in self.acknowledged() if i not in present]
-
-
-def cancel_after(conn, seconds: float, fn, *args):
-    """Bound one statement from the client side (see lab.exercises.probe.cancelling): a commit waiting
-    for a synchronous standby is not covered by statement_timeout."""
-    cancel = getattr(conn, "cancel", None)
-    if cancel is None:
-        return fn(*args)
-    timer = threading.Timer(seconds, cancel)
-    timer.start()
-    try:
-        return fn(*args)
-    finally:
-        timer.cancel()
 
 
 def ids_present(conn, ids: list[int]) -> set[int]:

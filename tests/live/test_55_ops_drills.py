@@ -8,7 +8,7 @@ import pytest
 
 from lab import state as lab_state
 from lab.exercises import DRILLS, Lab, run_drill
-from lab.exercises.engine import timeout_scale
+from lab.exercises.timing import timeout_scale
 from lab.topology import load
 
 pytestmark = [pytest.mark.live, pytest.mark.drills]

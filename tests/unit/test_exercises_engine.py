@@ -6,7 +6,7 @@ import re
 import pytest
 
 from lab.exercises import DRILLS, DrillError, lookup
-from lab.exercises.engine import poll_holds, poll_until, timeout_scale
+from lab.exercises.timing import poll_holds, poll_until, timeout_scale
 
 from fake_clock import FakeClock
 
@@ -107,7 +107,7 @@ def test_docs_pages_match_the_drills():
 
 
 def test_a_check_kept_its_bound_by_its_kind():
-    from lab.exercises.engine import Check
+    from lab.exercises.model import Check
     # a hold that stayed true its whole period ends at or just past it (seen live: 45.05 of 45 s)
     assert Check("hold", "no replica is promoted", True, 45.0, 45.05).kept_bound
     assert not Check("hold", "no replica is promoted", False, 45.0, 12.0).kept_bound

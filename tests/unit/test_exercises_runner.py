@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from lab.exercises import faults as F
+from lab.exercises.kit import actions as F
 from lab.exercises.console import ScriptedConsole
-from lab.exercises.engine import Drill, Lab, run_drill
+from lab.exercises import Drill, Lab, run_drill
 from lab.exercises.monitor import SplitBrainWatch
-from lab.exercises.shell import Output
+from lab.exercises.kit.shell import Output
 from lab.exercises.writer import Writer
 from lab.topology import load
 
@@ -189,6 +189,9 @@ class FakeConn:
                     conn.notices.append("WARNING:  canceling wait for synchronous replication due to statement timeout")
                 conn.server["rows"].add(params[0])
         return Cur()
+
+    def cancel(self):
+        pass    # a statement on this connection never blocks: nothing to cancel
 
     def close(self):
         pass

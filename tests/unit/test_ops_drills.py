@@ -7,10 +7,11 @@ import pytest
 
 from lab.exercises import DRILLS
 from lab.exercises.console import ScriptedConsole
-from lab.exercises.engine import ExpectationFailed, Lab, run_drill
+from lab.exercises import ExpectationFailed, Lab, run_drill, steps
 from lab.exercises.monitor import SplitBrainWatch
-from lab.exercises.ops import cascade, daily, sql
-from lab.exercises.shell import Output
+from lab.exercises.drills import cascade
+from lab.exercises.kit import sql
+from lab.exercises.kit.shell import Output
 from lab.topology import load, parse
 
 from fake_clock import FakeClock
@@ -162,11 +163,11 @@ def test_standby_drill_without_a_standby_node_says_so(tmp_path, monkeypatch):
 
 def test_parameters_drill_counts_every_member():
     topo = load()
-    assert daily.members(_lab(FakeCluster(topo))) == ["pg1", "pg2", "pg3"]
+    assert steps.members(_lab(FakeCluster(topo))) == ["pg1", "pg2", "pg3"]
 
 
 def test_vip_move_is_read_from_the_callbacks_own_log(fake):
-    from lab.exercises.ops import access
+    from lab.exercises.drills import access
     log = ("1764154470.100000 node2 patroni-vip[1]: called: action=on_role_change role=primary scope=pgsql\n"
            "1764154470.300000 node2 patroni-vip[2]: added 192.168.234.210 to eth1\n"
            "1764154473.400000 node2 patroni-vip[3]: announced 192.168.234.210 by gratuitous ARP\n")

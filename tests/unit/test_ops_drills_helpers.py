@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.exercises.ops import ctl, endpoints, haproxy_stats
+from lab.exercises.kit import ctl, endpoints, haproxy_stats
 
 STATS = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight
 stats,FRONTEND,,,1,1,100,3,0,0,0,0,0,,,,,OPEN,

@@ -1,49 +1,10 @@
 """Article §5, the table's cluster rows: etcd down; no synchronous standby in synchronous mode."""
 from __future__ import annotations
 
-from lab.exercises import faults as F
-from lab.exercises.engine import Drill, Lab, drill
-
-
-def all_read_only(lab: Lab) -> bool:
-    states = [lab.probe.in_recovery(n.member) for n in lab.topo.postgres_nodes]
-    return all(s is True for s in states)
-
-
-def no_primary(lab: Lab) -> bool:
-    """No PostgreSQL accepts writes: each is read-only, or stopped (fenced by the watchdog)."""
-    return all(lab.probe.in_recovery(n.member) is not False for n in lab.topo.postgres_nodes)
-
-
-def fenced_nodes(lab: Lab) -> list[str]:
-    return [n.name for n in lab.topo.postgres_nodes if lab.fenced_during_drill(n.name)]
-
-
-def expect_everyone_read_only(lab: Lab, t: dict) -> float:
-    """§5.3's outcome. A leader whose watchdog is armed may be fenced instead of demoted when the
-    demotion does not finish before the watchdog's timeout: also no primary, and measured."""
-    took = lab.expect(lambda: no_primary(lab), "no PostgreSQL is primary (all read-only, or fenced)",
-                      within=t["retry_timeout"] + t["loop_wait"] + 25)
-    lab.measure("no_primary_after_s", took)
-    up = [n.member for n in lab.topo.postgres_nodes if lab.probe.in_recovery(n.member) is True]
-    lab.measure("read_only_members", up)
-    fenced = fenced_nodes(lab)
-    if fenced:
-        lab.measure("fenced_by_watchdog", fenced)
-        lab.note(f"the watchdog fenced {', '.join(fenced)}: the leader's loop waited on etcd for most of "
-                 "the watchdog timeout (ttl - safety_margin) and its demotion did not reach the safe point "
-                 "in time; on a VM that is a reboot")
-    return took
-
-
-def vip_commit(lab: Lab) -> tuple[bool, str]:
-    """One write through the read-write VIP, as an application would."""
-    return lab.probe.can_commit(address=lab.topo.vips["read_write"])
-
-
-def stop_all_etcd(lab: Lab) -> None:
-    for n in lab.topo.etcd_nodes:
-        lab.inject(F.stop_etcd(lab.facts, n.name))
+from lab.exercises import steps as S
+from lab.exercises.context import Lab
+from lab.exercises.kit import actions as F
+from lab.exercises.model import Drill, drill
 
 
 @drill
@@ -75,15 +36,14 @@ especially when one etcd serves many clusters (§5.3)."""
         leader = lab.leader()
         t = lab.timing()
         lab.step("Who is who", f"Leader: {leader}. etcd runs on: {', '.join(n.name for n in lab.topo.etcd_nodes)}.")
-        stop_all_etcd(lab)
-        expect_everyone_read_only(lab, t)
-        lab.hold(lambda: not vip_commit(lab)[0] and no_primary(lab),
+        S.stop_all_etcd(lab)
+        S.expect_everyone_read_only(lab, t)
+        lab.hold(lambda: not S.vip_commit(lab)[0] and S.no_primary(lab),
                  "writes through the read-write VIP are refused, nobody is primary", for_=10, every=2)
         lab.mark("etcd_back")
-        for _ in lab.topo.etcd_nodes:
-            lab.undo()
-        lab.revive_patroni()
-        lab.expect(lambda: lab.probe.leader() and vip_commit(lab)[0], "a leader again, writes through the VIP commit",
+        S.start_all_etcd(lab)
+        S.revive_patroni(lab)
+        lab.expect(lambda: lab.probe.leader() and S.vip_commit(lab)[0], "a leader again, writes through the VIP commit",
                    within=t["ttl"] + t["loop_wait"] + 30)
         lab.measure("writable_after_etcd_start_s", lab.since("etcd_back"))
 
@@ -120,32 +80,24 @@ replica is healthy but not allowed to lead, so the cluster waits."""
     def run(self, lab: Lab) -> None:
         leader = lab.leader()
         t = lab.timing()
-        lab.set_config(synchronous_mode=True)
-        lab.expect(lambda: sync_standby(lab) not in (None, ""), "the /sync key names a synchronous standby", within=40)
-        standby = sync_standby(lab)
+        S.set_config(lab, synchronous_mode=True)
+        lab.expect(lambda: S.sync_standby(lab) not in (None, ""), "the /sync key names a synchronous standby", within=40)
+        standby = S.sync_standby(lab)
         others = [r for r in lab.replicas() if r != standby]
         lab.step("Who is who", f"Leader: {leader}. Synchronous standby: {standby}. Other replicas: {', '.join(others)}.")
         for r in others:
-            lab.set_local(r, {"tags.nosync": True}, why="like §5.2's remote DR node: never a synchronous standby")
+            S.set_local(lab, r, {"tags.nosync": True}, why="like §5.2's remote DR node: never a synchronous standby")
         lab.inject(F.stop_patroni(lab.facts, standby))
-        took = lab.expect(lambda: sync_key(lab).get("leader") == leader and not sync_standby(lab),
+        took = lab.expect(lambda: S.sync_key(lab).get("leader") == leader and not S.sync_standby(lab),
                           "the /sync key shows sync_standby: null (degraded to asynchronous)", within=40)
         lab.measure("degraded_to_async_after_s", took)
-        lab.expect(lambda: vip_commit(lab)[0], "writes through the VIP still commit", within=15)
+        lab.expect(lambda: S.vip_commit(lab)[0], "writes through the VIP still commit", within=15)
         lab.mark("leader_stopped")
         lab.inject(F.stop_patroni(lab.facts, leader))
         lab.hold(lambda: lab.probe.leader() is None and all(lab.probe.in_recovery(r) is True for r in others),
                  "failover is held: no replica is promoted", for_=t["ttl"] + t["loop_wait"] + 5, every=2)
         lab.undo()   # start the old leader's Patroni
-        took = lab.expect(lambda: lab.probe.leader() == leader and lab.probe.in_recovery(leader) is False,
+        took = lab.expect(S.writable_leader(lab, leader),
                           f"{leader} leads again when its Patroni returns", within=60)
         lab.measure("old_leader_back_after_start_s", took)
 
-
-def sync_key(lab: Lab) -> dict:
-    value = lab.probe.dcs_key("sync")
-    return value if isinstance(value, dict) else {}
-
-
-def sync_standby(lab: Lab) -> str | None:
-    return sync_key(lab).get("sync_standby") or None

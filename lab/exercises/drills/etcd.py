@@ -1,9 +1,11 @@
 """Article §5.3: what an unreachable etcd costs, and the two ways to soften it."""
 from __future__ import annotations
 
-from lab.exercises.drills.cluster import expect_everyone_read_only, stop_all_etcd, vip_commit
-from lab.exercises import faults as F
-from lab.exercises.engine import Drill, Lab, drill
+from lab.exercises import steps as S
+from lab.exercises.context import Lab
+from lab.exercises.kit import actions as F
+from lab.exercises.kit.patroni_config import PATRONI_UNIT
+from lab.exercises.model import Drill, drill
 
 HUGE_RETRY_TIMEOUT = 864000000   # the article's "10,000 days"
 
@@ -34,21 +36,19 @@ stops etcd, and measures what really happens."""
     def run(self, lab: Lab) -> None:
         lab.leader()
         t = lab.timing()
-        lab.set_config(retry_timeout=HUGE_RETRY_TIMEOUT, synchronous_mode=True)
+        S.set_config(lab, retry_timeout=HUGE_RETRY_TIMEOUT, synchronous_mode=True)
         lab.expect(lambda: lab.probe.dynamic_config().get("retry_timeout") == HUGE_RETRY_TIMEOUT,
                    "GET /config shows the article's retry_timeout", within=15)
-        lab.expect(lambda: all(lab.probe.streaming(r) for r in lab.replicas()), "replicas stream in synchronous mode",
-                   within=40)
+        lab.expect(S.replicas_stream(lab), "replicas stream in synchronous mode", within=40)
         lab.expect(lambda: self._adjustment_logged(lab), "Patroni logs that it adjusted retry_timeout", within=30,
                    every=3)
         lab.measure("patroni_says", self._adjustment_logged(lab))
-        stop_all_etcd(lab)
-        expect_everyone_read_only(lab, t)
+        S.stop_all_etcd(lab)
+        S.expect_everyone_read_only(lab, t)
         lab.mark("etcd_back")
-        for _ in lab.topo.etcd_nodes:
-            lab.undo()
-        lab.revive_patroni()
-        lab.expect(lambda: lab.probe.leader() and vip_commit(lab)[0], "writes commit again after etcd returns",
+        S.start_all_etcd(lab)
+        S.revive_patroni(lab)
+        lab.expect(lambda: lab.probe.leader() and S.vip_commit(lab)[0], "writes commit again after etcd returns",
                    within=t["ttl"] + t["loop_wait"] + 40, every=2)
         lab.measure("writable_after_etcd_start_s", lab.since("etcd_back"))
 
@@ -56,7 +56,7 @@ stops etcd, and measures what really happens."""
     def _adjustment_logged(lab: Lab) -> str:
         """Patroni's own warning that it did not take the value as given ('' if none found)."""
         for n in lab.topo.postgres_nodes:
-            out = lab.shell.run(n.name, f"sudo journalctl -u {F.PATRONI_UNIT} --since '-10min' --no-pager "
+            out = lab.shell.run(n.name, f"sudo journalctl -u {PATRONI_UNIT} --since '-10min' --no-pager "
                                         "| grep -i 'violated the rule' | tail -n1")
             if out.ok and out.stdout.strip():
                 return out.stdout.strip().split("WARNING: ", 1)[-1]
@@ -88,17 +88,16 @@ then one replica's Patroni is stopped and the primary demotes."""
     differs = "failsafe_mode does not exist in Patroni 1.6.5, the article's version."
 
     def run(self, lab: Lab) -> None:
-        from lab.exercises import faults as F
         leader = lab.leader()
         t = lab.timing()
         replica = lab.replicas()[0]
-        lab.set_config(failsafe_mode=True)
+        S.set_config(lab, failsafe_mode=True)
         lab.expect(lambda: isinstance(lab.probe.dcs_key("failsafe"), dict) and
                    len(lab.probe.dcs_key("failsafe")) >= len(lab.topo.postgres_nodes),
                    "the /failsafe key lists every member", within=t["loop_wait"] * 2 + 20)
         lab.measure("failsafe_key", lab.probe.dcs_key("failsafe"))
-        stop_all_etcd(lab)
-        lab.hold(lambda: lab.probe.in_recovery(leader) is False and vip_commit(lab)[0],
+        S.stop_all_etcd(lab)
+        lab.hold(lambda: lab.probe.in_recovery(leader) is False and S.vip_commit(lab)[0],
                  f"{leader} stays primary and writes commit with etcd down", for_=t["ttl"] + t["loop_wait"] + 5, every=2)
         lab.step("The price", f"Stop Patroni on {replica}: the leader can no longer reach every member.")
         lab.mark("member_lost")
@@ -108,8 +107,7 @@ then one replica's Patroni is stopped and the primary demotes."""
         lab.measure("demoted_after_member_lost_s", took)
         lab.undo()   # the replica's Patroni
         lab.mark("etcd_back")
-        for _ in lab.topo.etcd_nodes:
-            lab.undo()
-        lab.expect(lambda: lab.probe.leader() and vip_commit(lab)[0], "writes commit again after etcd returns",
+        S.start_all_etcd(lab)
+        lab.expect(lambda: lab.probe.leader() and S.vip_commit(lab)[0], "writes commit again after etcd returns",
                    within=t["ttl"] + t["loop_wait"] + 40, every=2)
         lab.measure("writable_after_etcd_start_s", lab.since("etcd_back"))

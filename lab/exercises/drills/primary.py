@@ -1,49 +1,10 @@
 """Article §5, the table's primary rows: what Patroni does when something breaks on the leader."""
 from __future__ import annotations
 
-from lab.exercises import faults as F
-from lab.exercises.engine import Drill, Lab, drill
-
-
-def new_leader_other_than(lab: Lab, old: str):
-    def check():
-        lead = lab.probe.leader()
-        return lead if lead and lead != old and lab.probe.in_recovery(lead) is False else None
-    return check
-
-
-def rw_vip_on_leader(lab: Lab):
-    def check() -> bool:
-        lead = lab.probe.leader()
-        return bool(lead) and lab.probe.vip_holders()["read_write"] == [lab.node_of(lead)]
-    return check
-
-
-def journal_mentions(lab: Lab, member: str, words: str, since_epoch: str) -> bool:
-    out = lab.shell.run(lab.node_of(member),
-                        f"sudo journalctl -u {F.PATRONI_UNIT} --since @{since_epoch} --no-pager | grep -ci {words!r}")
-    return out.ok and out.stdout.strip() not in ("", "0")
-
-
-def node_epoch(lab: Lab, member: str) -> str:
-    return lab.shell.run(lab.node_of(member), "date +%s").stdout.strip() or "0"
-
-
-def watchdog_off_for(lab: Lab, member: str) -> None:
-    """The table's rows describe Patroni without a watchdog; if this lab arms one, switch it off on
-    ``member`` for this drill (the watchdog drills show what it changes)."""
-    wd = lab.facts.patroni_config(member).get("watchdog") or {}
-    if str(wd.get("mode", "off")).lower() in ("off", "false"):
-        return
-    device = wd.get("device", "/dev/watchdog")
-    if not lab.shell.run(lab.node_of(member), f"sudo test -e {device}").ok:
-        return   # mode set but no device: Patroni runs without one anyway
-    lab.set_local(member, {"watchdog.mode": "off"},
-                  why="this row of the table is about Patroni without a watchdog; §5.1's drills add it back")
-    if wd.get("driver") == "testing":   # the containers' fencing service says whether it is armed
-        state = f"$(dirname {device})/state"
-        lab.expect(lambda: "disarmed" in lab.shell.run(lab.node_of(member), f"sudo cat {state}").stdout,
-                   f"the fencing service on {lab.node_of(member)} is disarmed", within=30)
+from lab.exercises import steps as S
+from lab.exercises.context import Lab
+from lab.exercises.kit import actions as F
+from lab.exercises.model import Drill, drill
 
 
 @drill
@@ -77,21 +38,20 @@ Part 2 sets primary_start_timeout to 0 and stops it again: a failover."""
         t = lab.timing()
         lab.step("Part 1: default primary_start_timeout", f"Leader: {leader}.")
         lab.inject(F.stop_postgres(lab.facts, leader, lab.probe.postgres_up))
-        took = lab.expect(lambda: lab.probe.leader() == leader and lab.probe.in_recovery(leader) is False,
+        took = lab.expect(S.writable_leader(lab, leader),
                           f"Patroni restarts PostgreSQL on {leader}; it is the writable leader again",
                           within=t["loop_wait"] + 30)
         lab.measure("restart_same_leader_s", took)
-        lab.expect(lambda: all(lab.probe.streaming(r) for r in lab.replicas()) and len(lab.replicas()) >= 1,
-                   "the replicas stream again", within=60)
+        lab.expect(S.replicas_stream(lab, at_least=1), "the replicas stream again", within=60)
 
         lab.step("Part 2: primary_start_timeout = 0", "Now Patroni prefers a failover to a restart.")
-        lab.set_config(primary_start_timeout=0)
+        S.set_config(lab, primary_start_timeout=0)
         lab.mark("part2")
         lab.inject(F.stop_postgres(lab.facts, leader, lab.probe.postgres_up))
-        took = lab.expect(new_leader_other_than(lab, leader), f"another member than {leader} is the writable leader",
+        took = lab.expect(S.new_leader_other_than(lab, leader), f"another member than {leader} is the writable leader",
                           within=t["loop_wait"] + 40)
         lab.measure("failover_with_timeout_0_s", took)
-        lab.expect(lambda: lab.probe.streaming(leader), f"{leader} rejoins as a replica", within=120)
+        S.rejoined(lab, leader, within=120)
 
 
 @drill
@@ -118,7 +78,7 @@ at once: the most up-to-date one is promoted, the read-write VIP moves with it
         lab.step("Who is who", f"Leader: {leader}.")
         lab.inject(F.stop_patroni(lab.facts, leader))
         lab.expect(lambda: not lab.probe.postgres_up(leader), f"PostgreSQL on {leader} is stopped", within=30)
-        took = lab.expect(new_leader_other_than(lab, leader), "a replica is the writable leader", within=30)
+        took = lab.expect(S.new_leader_other_than(lab, leader), "a replica is the writable leader", within=30)
         lab.measure("new_leader_after_fault_s", lab.since_fault())
         new = lab.probe.leader()
         lab.expect(lambda: lab.node_of(new) in lab.probe.vip_holders()["read_write"],
@@ -130,9 +90,7 @@ at once: the most up-to-date one is promoted, the read-write VIP moves with it
                      "on_start/on_restart/on_role_change only, and a cleanly stopped Patroni calls none of them; "
                      "clients follow the new holder once their ARP cache takes its gratuitous ARP or expires "
                      "(see RTO via the VIP)")
-        lab.undo()
-        took = lab.expect(lambda: lab.probe.streaming(leader), f"{leader} rejoins as a replica", within=90)
-        lab.measure("old_leader_rejoined_s", took)
+        S.undo_then_rejoined(lab, leader, within=90, measure="old_leader_rejoined_s")
 
 
 @drill
@@ -172,17 +130,17 @@ double primary; this drill runs without one."""
         t = lab.timing()
         restart = lab.facts.unit_restart(leader)
         lab.measure("patroni_unit_restart_policy", restart)
-        watchdog_off_for(lab, leader)
+        S.watchdog_off_for(lab, leader)
         lab.step("Who is who", f"Leader: {leader}. Patroni's unit has Restart={restart}.")
-        since = node_epoch(lab, leader)
+        since = S.node_epoch(lab, lab.node_of(leader))
         lab.inject(F.kill_patroni(lab.facts, leader))
         if restart != "no":
             lab.note("systemd restarts the killed Patroni; expecting no failover")
-            lab.hold(lambda: lab.probe.leader() == leader, f"{leader} stays the leader", for_=t["ttl"] + 10, every=2)
+            S.leader_stays(lab, leader, t["ttl"] + 10)
             return
         lab.hold(lambda: lab.probe.in_recovery(leader) is False,
                  f"PostgreSQL on {leader} keeps running as a primary without Patroni", for_=5)
-        took = lab.expect(new_leader_other_than(lab, leader), "a replica is promoted once the leader key expires",
+        took = lab.expect(S.new_leader_other_than(lab, leader), "a replica is promoted once the leader key expires",
                           within=t["ttl"] + t["loop_wait"] + 20)
         lab.measure("new_leader_after_fault_s", lab.since_fault())
         new = lab.probe.leader()
@@ -194,9 +152,9 @@ double primary; this drill runs without one."""
         took = lab.expect(lambda: lab.probe.in_recovery(leader) is True, f"{leader} is demoted to a replica",
                           within=t["loop_wait"] + 60)
         lab.measure("old_primary_demoted_after_start_s", took)
-        lab.expect(lambda: lab.probe.streaming(leader), f"{leader} streams from {new}", within=120)
+        S.rejoined(lab, leader, within=120, how=f"streams from {new}")
         lab.measure("old_primary_rejoined_s", lab.since("rejoin"))
-        lab.measure("pg_rewind_used", journal_mentions(lab, leader, "rewind", since))
+        lab.measure("pg_rewind_used", S.journal_mentions(lab, leader, "rewind", since))
 
 
 @drill
@@ -231,15 +189,13 @@ ttl), there is never a moment with two primaries."""
                           f"{leader} stops being a primary (demotes itself, or its watchdog fences it)",
                           within=t["retry_timeout"] + t["loop_wait"] + 20)
         lab.measure("old_leader_not_primary_after_s", took)
-        if lab.fenced_during_drill(lab.node_of(leader)):
+        if S.fenced_during_drill(lab, lab.node_of(leader)):
             lab.measure("old_leader_fenced_by_watchdog", True)
             lab.note(f"the watchdog fenced {lab.node_of(leader)}: Patroni's loop hung on the unreachable etcd for "
                      "longer than the watchdog timeout (ttl - safety_margin) before its demotion reached the safe "
                      "point; on a VM that is a reboot. Either way no primary is left on the cut-off node.")
-        took = lab.expect(new_leader_other_than(lab, leader), "a replica is the writable leader",
+        took = lab.expect(S.new_leader_other_than(lab, leader), "a replica is the writable leader",
                           within=t["ttl"] + t["loop_wait"] + 30)
         lab.measure("new_leader_after_fault_s", lab.since_fault())
-        lab.undo()
-        lab.revive_patroni()   # a fenced node's Patroni was killed by its watchdog
-        took = lab.expect(lambda: lab.probe.streaming(leader), f"{leader} rejoins as a replica", within=120)
-        lab.measure("old_leader_rejoined_s", took)
+        # revive: a fenced node's Patroni was killed by its watchdog
+        S.undo_then_rejoined(lab, leader, within=120, measure="old_leader_rejoined_s", revive=True)

@@ -5,13 +5,11 @@ writer keeps writing through both read-write paths (RTO 0).
 """
 from __future__ import annotations
 
-from lab.exercises import faults as F
-from lab.exercises.engine import Drill, Lab, drill, poll_until
-
-
-def _leader_unchanged(lab: Lab, leader: str, seconds: float) -> None:
-    lab.hold(lambda: lab.probe.leader() == leader and lab.probe.in_recovery(leader) is False,
-             f"{leader} stays the leader and writable", for_=seconds, every=2)
+from lab.exercises import steps as S
+from lab.exercises.context import Lab
+from lab.exercises.kit import actions as F
+from lab.exercises.model import Drill, drill
+from lab.exercises.timing import poll_until
 
 
 @drill
@@ -40,8 +38,8 @@ is never involved, so writes go on without a pause."""
         took = lab.expect(lambda: lab.probe.in_recovery(replica) is True,
                           f"Patroni starts PostgreSQL on {replica} again, as a replica", within=t["loop_wait"] + 30)
         lab.measure("restarted_after_s", took)
-        lab.expect(lambda: lab.probe.streaming(replica), f"{replica} streams from {leader} again", within=60)
-        _leader_unchanged(lab, leader, 5)
+        S.rejoined(lab, replica, within=60, how=f"streams from {leader} again")
+        S.leader_unchanged(lab, leader, 5)
 
 
 @drill
@@ -68,11 +66,9 @@ leader and the writes do not notice."""
         took = lab.expect(lambda: not lab.probe.postgres_up(replica),
                           f"PostgreSQL on {replica} is stopped with its Patroni", within=30)
         lab.measure("postgres_stopped_after_s", took)
-        _leader_unchanged(lab, leader, 10)
-        lab.undo()
-        took = lab.expect(lambda: lab.probe.streaming(replica), f"{replica} streams again after Patroni starts",
-                          within=60)
-        lab.measure("rejoined_after_start_s", took)
+        S.leader_unchanged(lab, leader, 10)
+        S.undo_then_rejoined(lab, replica, within=60, measure="rejoined_after_start_s",
+                             how="streams again after Patroni starts")
 
 
 @drill
@@ -109,12 +105,11 @@ restart it within a second; the drill says which one this lab has."""
                      "Restart=no: systemd restarts the killed Patroni at once")
         lab.step("Who is who", f"Leader: {leader}. The replica whose Patroni we kill: {replica}.")
         lab.inject(F.kill_patroni(lab.facts, replica))
-        lab.hold(lambda: lab.probe.in_recovery(replica) is True and replica in lab.probe.replication_clients(leader),
+        lab.hold(S.streams_from(lab, replica, leader),
                  f"{replica} stays a replica streaming from {leader}, with no Patroni", for_=t["ttl"] + 5, every=2)
-        _leader_unchanged(lab, leader, 3)
-        lab.undo()
-        took = lab.expect(lambda: lab.probe.streaming(replica), f"{replica} is a Patroni member again", within=60)
-        lab.measure("rejoined_after_start_s", took)
+        S.leader_unchanged(lab, leader, 3)
+        S.undo_then_rejoined(lab, replica, within=60, measure="rejoined_after_start_s",
+                             how="is a Patroni member again")
 
 
 @drill
@@ -139,13 +134,11 @@ streaming from the leader over the database network, which still works."""
         t = lab.timing()
         lab.step("Who is who", f"Leader: {leader}. The replica we cut off from etcd: {replica}.")
         lab.inject(F.cut_from_etcd(lab.facts, replica))
-        lab.hold(lambda: lab.probe.in_recovery(replica) is True and replica in lab.probe.replication_clients(leader),
+        lab.hold(S.streams_from(lab, replica, leader),
                  f"{replica} stays a replica streaming from {leader}", for_=t["retry_timeout"] + t["loop_wait"] + 10,
                  every=2)
-        _leader_unchanged(lab, leader, 3)
-        lab.undo()
-        took = lab.expect(lambda: lab.probe.streaming(replica), f"{replica} reports to etcd again", within=60)
-        lab.measure("rejoined_after_undo_s", took)
+        S.leader_unchanged(lab, leader, 3)
+        S.undo_then_rejoined(lab, replica, within=60, measure="rejoined_after_undo_s", how="reports to etcd again")
 
 
 @drill
@@ -183,7 +176,7 @@ and haproxy follow the leader key, not pg_is_in_recovery()."""
         took = lab.expect(lambda: lab.probe.in_recovery(replica) is True,
                           f"Patroni puts {replica} back into recovery", within=2 * t["loop_wait"] + 40)
         lab.measure("rogue_primary_lived_s", took)
-        streams = poll_until(lambda: lab.probe.streaming(replica), lab.bound(t["loop_wait"] * 4 + 20), 2.0,
+        streams = poll_until(S.streams(lab, replica), lab.bound(t["loop_wait"] * 4 + 20), 2.0,
                              lab.clock)[0]
         lab.measure("rejoined_without_help", streams)
         if not streams:
@@ -195,7 +188,7 @@ and haproxy follow the leader key, not pg_is_in_recovery()."""
             lab.command(lab.node_of(leader), f"patronictl -c {F.PATRONI_CONFIG} reinit "
                                              f"{lab.topo.cluster['scope']} {replica} --force")
             lab.probe.rest(replica, "/reinitialize", method="POST", body={"force": True}, timeout=10)
-        lab.expect(lambda: lab.probe.streaming(replica), f"{replica} streams from {leader} again", within=180)
-        _leader_unchanged(lab, leader, 3)
+        S.rejoined(lab, replica, within=180, how=f"streams from {leader} again")
+        S.leader_unchanged(lab, leader, 3)
         holders = lab.probe.vip_holders()["read_write"]
         lab.measure("read_write_vip_holders", holders)

@@ -1,36 +1,11 @@
 """Article §5.2: synchronous replication as the brain-split protection that does not depend on a watchdog."""
 from __future__ import annotations
 
-from lab.exercises import faults as F
-from lab.exercises.drills.cluster import sync_key, sync_standby, vip_commit
-from lab.exercises.drills.primary import new_leader_other_than, watchdog_off_for
-from lab.exercises.engine import Drill, Lab, drill
-
-
-def setting(lab: Lab, member: str, name: str) -> str | None:
-    from lab import remote
-    try:
-        conn = remote.pg_connect(lab.topo, lab.topo.node(member).address, timeout=2)
-    except Exception:
-        return None
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT current_setting(%s)", (name,))
-            return cur.fetchone()[0]
-    finally:
-        conn.close()
-
-
-def enable_sync(lab: Lab, leader: str) -> str:
-    lab.set_config(synchronous_mode=True)
-    lab.command("node4" if any(n.name == "node4" for n in lab.topo.etcd_nodes) else lab.topo.etcd_nodes[0].name,
-                f"etcdctl get {lab.topo.cluster['namespace'].rstrip('/')}/{lab.topo.cluster['scope']}/sync",
-                "the article reads the key the same way")
-    lab.expect(lambda: sync_key(lab).get("leader") == leader and sync_standby(lab),
-               f"the /sync key names leader {leader} and a synchronous standby", within=40)
-    standby = sync_standby(lab)
-    lab.measure("sync_key", sync_key(lab))
-    return standby
+from lab.exercises import steps as S
+from lab.exercises.context import Lab
+from lab.exercises.kit import actions as F
+from lab.exercises.kit import sql
+from lab.exercises.model import Drill, drill
 
 
 @drill
@@ -64,41 +39,41 @@ two nodes."""
 
     def run(self, lab: Lab) -> None:
         leader = lab.leader()
-        first = enable_sync(lab, leader)
+        first = S.enable_sync(lab, leader)
         lab.step("Who is who", f"Leader: {leader}. Synchronous standby: {first}.")
         last_replica = F.stop_patroni(lab.facts, first)
         lab.inject(last_replica)
         others = [r for r in lab.replicas() if r != first]
         if others:
-            took = lab.expect(lambda: sync_standby(lab) in others, "another replica becomes the synchronous standby",
+            took = lab.expect(lambda: S.sync_standby(lab) in others, "another replica becomes the synchronous standby",
                               within=40)
             lab.measure("new_sync_standby_after_s", took)
-            second = sync_standby(lab)
+            second = S.sync_standby(lab)
             last_replica = F.stop_patroni(lab.facts, second)
             lab.inject(last_replica)
-        took = lab.expect(lambda: sync_key(lab).get("leader") == leader and not sync_standby(lab),
+        took = lab.expect(lambda: S.sync_key(lab).get("leader") == leader and not S.sync_standby(lab),
                           "the /sync key shows sync_standby: null", within=40)
         lab.measure("degraded_to_async_after_s", took)
-        lab.expect(lambda: vip_commit(lab)[0], "writes through the VIP still commit (asynchronously)", within=15)
+        lab.expect(lambda: S.vip_commit(lab)[0], "writes through the VIP still commit (asynchronously)", within=15)
 
         lab.step("Strict mode", "Now forbid the fallback.")
-        lab.set_config(synchronous_mode_strict=True)
-        lab.expect(lambda: setting(lab, leader, "synchronous_standby_names") == "*",
+        S.set_config(lab, synchronous_mode_strict=True)
+        lab.expect(lambda: sql.setting(lab.topo, leader, "synchronous_standby_names") == "*",
                    "Patroni sets synchronous_standby_names = '*' on the primary (any standby may confirm)", within=30)
         standby_cluster = lab.topo.standby_node
         if standby_cluster and standby_cluster.member in lab.probe.replication_clients(leader):
             # Found in this lab: '*' matches every walsender, including the standby cluster of §8.2.
             lab.note(f"the standby cluster's {standby_cluster.member} streams from {leader}; with '*' it counts as a "
                      "synchronous standby and keeps confirming commits; stopping it too")
-            lab.measure("standby_cluster_confirms_commits", vip_commit(lab)[0])
+            lab.measure("standby_cluster_confirms_commits", S.vip_commit(lab)[0])
             lab.inject(F.stop_patroni(lab.facts, standby_cluster.name))
-        took = lab.expect(lambda: not vip_commit(lab)[0], "writes wait for a synchronous standby (not acknowledged)",
+        took = lab.expect(lambda: not S.vip_commit(lab)[0], "writes wait for a synchronous standby (not acknowledged)",
                           within=40, every=2)
         lab.measure("strict_blocks_writes_after_s", took)
-        lab.measure("strict_write_answer", vip_commit(lab)[1])
+        lab.measure("strict_write_answer", S.vip_commit(lab)[1])
         lab.mark("standby_back")
         lab.undo(last_replica)   # a replica of this cluster comes back
-        lab.expect(lambda: vip_commit(lab)[0], "writes commit again once a replica is a synchronous standby",
+        lab.expect(lambda: S.vip_commit(lab)[0], "writes commit again once a replica is a synchronous standby",
                    within=90, every=2)
         lab.measure("writes_resume_after_standby_start_s", lab.since("standby_back"))
 
@@ -130,17 +105,17 @@ promoted node was synchronous, no acknowledged write is missing on it."""
     def run(self, lab: Lab) -> None:
         leader = lab.leader()
         t = lab.timing()
-        standby = enable_sync(lab, leader)
-        watchdog_off_for(lab, leader)
+        standby = S.enable_sync(lab, leader)
+        S.watchdog_off_for(lab, leader)
         restart = lab.facts.unit_restart(leader)
         lab.measure("patroni_unit_restart_policy", restart)
         lab.step("Who is who", f"Leader: {leader}. Synchronous standby: {standby}.")
         lab.inject(F.kill_patroni(lab.facts, leader))
         if restart != "no":
             lab.note(f"Restart={restart}: systemd restarts Patroni, no failover to observe")
-            lab.hold(lambda: lab.probe.leader() == leader, f"{leader} stays the leader", for_=t["ttl"] + 10, every=2)
+            S.leader_stays(lab, leader, t["ttl"] + 10)
             return
-        lab.expect(lambda: new_leader_other_than(lab, leader)() == standby,
+        lab.expect(lambda: S.new_leader_other_than(lab, leader)() == standby,
                    f"the synchronous standby {standby} is promoted", within=t["ttl"] + t["loop_wait"] + 20)
         lab.measure("new_leader_after_fault_s", lab.since_fault())
         ok, why = lab.probe.can_commit(leader)
@@ -149,5 +124,5 @@ promoted node was synchronous, no acknowledged write is missing on it."""
                    f"a write on the old primary {leader} is not acknowledged", within=10, every=2)
         lab.mark("rejoin")
         lab.undo()
-        lab.expect(lambda: lab.probe.streaming(leader), f"{leader} is rewound and streams from {standby}", within=150)
+        S.rejoined(lab, leader, within=150, how=f"is rewound and streams from {standby}")
         lab.measure("old_primary_rejoined_s", lab.since("rejoin"))

@@ -8,15 +8,13 @@ longer write, without resetting a host shared with other containers.
 """
 from __future__ import annotations
 
-from lab.exercises import faults as F
-from lab.exercises.drills.primary import new_leader_other_than
-from lab.exercises.engine import Drill, ExpectationFailed, Lab, drill
+from lab.exercises import steps as S
+from lab.exercises.context import Lab
+from lab.exercises.kit import actions as F
+from lab.exercises.kit.patroni_config import PATRONI_CONFIG
+from lab.exercises.model import Drill, ExpectationFailed, drill
 
 MISSING_DEVICE = "/dev/lab-no-such-watchdog"
-
-
-def watchdog_settings(lab: Lab, member: str) -> dict:
-    return lab.facts.patroni_config(member).get("watchdog") or {}
 
 
 @drill
@@ -45,7 +43,7 @@ expires and BEFORE any replica can be promoted. No moment with two primaries."""
     def run(self, lab: Lab) -> None:
         leader = lab.leader()
         t = lab.timing()
-        wd = watchdog_settings(lab, leader)
+        wd = lab.facts.watchdog(leader)
         mode = str(wd.get("mode", "off")).lower()
         lab.measure("watchdog", {"mode": mode, "device": wd.get("device"), "driver": wd.get("driver", "default"),
                                  "safety_margin": wd.get("safety_margin", 5)})
@@ -56,14 +54,14 @@ expires and BEFORE any replica can be promoted. No moment with two primaries."""
         fenced = lab.expect(lambda: not lab.probe.postgres_up(leader), f"{leader} is fenced: its PostgreSQL stops",
                             within=t["ttl"] + 5)
         lab.measure("fenced_after_s", fenced)
-        lab.expect(new_leader_other_than(lab, leader), "a replica is promoted", within=t["ttl"] + t["loop_wait"] + 20)
+        lab.expect(S.new_leader_other_than(lab, leader), "a replica is promoted", within=t["ttl"] + t["loop_wait"] + 20)
         lab.measure("new_leader_after_fault_s", lab.since_fault())
 
     def restore(self, lab: Lab) -> None:
         # the fenced node's Patroni was stopped by the fencing (or the VM rebooted): the undo started it
         old = [n.member for n in lab.topo.postgres_nodes if n.member != lab.probe.leader()]
         for m in old:
-            lab.expect(lambda m=m: lab.probe.streaming(m), f"{m} streams", within=150, every=2)
+            S.rejoined(lab, m, within=150, how="streams", every=2)
 
 
 @drill
@@ -89,13 +87,13 @@ exist and asks Patroni to switch over to it."""
     def run(self, lab: Lab) -> None:
         leader, replica = lab.leader(), lab.replicas()[0]
         lab.step("Who is who", f"Leader: {leader}. The replica we make require a watchdog: {replica}.")
-        lab.set_local(replica, {"watchdog.mode": "required", "watchdog.device": MISSING_DEVICE,
+        S.set_local(lab, replica, {"watchdog.mode": "required", "watchdog.device": MISSING_DEVICE,
                                 "watchdog.driver": "default"},
                       why="a device that does not exist: no usable watchdog")
         lab.command(lab.node_of(replica), f"curl -s http://localhost:{lab.topo.ports['patroni']}/patroni")
         lab.expect(lambda: lab.probe.member_state(replica).get("watchdog_failed") is True,
                    f"GET /patroni on {replica} shows watchdog_failed: true", within=40)
-        lab.command(lab.node_of(leader), f"patronictl -c {F.PATRONI_CONFIG} switchover "
+        lab.command(lab.node_of(leader), f"patronictl -c {PATRONI_CONFIG} switchover "
                                          f"--leader {leader} --candidate {replica} --force")
         status, body = lab.probe.rest(leader, "/switchover", method="POST",
                                       body={"leader": leader, "candidate": replica}, timeout=60)

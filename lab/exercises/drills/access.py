@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from lab import remote
 from lab.clients import arp, jdbc, multihost
-from lab.exercises import faults as F
-from lab.exercises.engine import Drill, Lab, drill
-from lab.exercises.ops import common, haproxy_stats, sql
+from lab.exercises import steps as S
+from lab.exercises.context import Lab
+from lab.exercises.kit import actions as F
+from lab.exercises.model import Drill, drill
+from lab.exercises.kit import haproxy_stats, sql
 
 JDBC_BALANCED_CONNECTIONS = 12
 VIP_LOG_TAG = "patroni-vip"        # the syslog tag of the lab's VIP callback (provision/templates/vip-callback.sh.j2)
@@ -62,9 +64,9 @@ the drill says what to install and skips the JDBC part."""
                                         jdbc.jdbc_url(topo, "preferSecondary", load_balance=True)]))
         self.java = self._java(lab)
         self._check(lab, "before the switchover")
-        old, new, took = common.switchover(lab)
+        old, new, took = S.switchover(lab)
         lab.measure("switchover_s", took)
-        lab.expect(lambda: all(lab.probe.streaming(r) for r in lab.replicas()), "the replicas stream", within=90)
+        lab.expect(S.replicas_stream(lab), "the replicas stream", within=90)
         self._check(lab, "after the switchover")
 
     def _java(self, lab: Lab) -> bool:
@@ -83,7 +85,7 @@ the drill says what to install and skips the JDBC part."""
         leader = lab.leader()
         replicas = sorted(address(lab, r) for r in lab.replicas())
         lab.step(f"Where the URLs land, {when}", f"Leader: {leader}.")
-        common.on_control_host(lab, f"psql '{multihost.libpq_url(topo)}' -c 'select inet_server_addr(), pg_is_in_recovery()'")
+        S.on_control_host(lab, f"psql '{multihost.libpq_url(topo)}' -c 'select inet_server_addr(), pg_is_in_recovery()'")
         lab.expect(lambda: multihost.land(topo, "read-write") == multihost.Landing(address(lab, leader), False),
                    f"libpq read-write lands on {leader}", within=20)
         first = first_answering(lab)
@@ -92,7 +94,7 @@ the drill says what to install and skips the JDBC part."""
         if not self.java:
             return
         url = jdbc.jdbc_url(topo, "primary")
-        common.on_control_host(lab, " ".join(jdbc.probe_command(url, "postgres", "...", 3)))
+        S.on_control_host(lab, " ".join(jdbc.probe_command(url, "postgres", "...", 3)))
         lab.expect(lambda: jdbc.probe(topo, url, 3) == [multihost.Landing(address(lab, leader), False)] * 3,
                    f"JDBC targetServerType=primary lands on {leader} (3 of 3)", within=30, every=3)
         lb = jdbc.jdbc_url(topo, "preferSecondary", load_balance=True)
@@ -166,8 +168,8 @@ removes it by hand and starts Patroni again; the node rejoins as a replica."""
         lab.command(lab.node_of(leader), "ip -4 -o addr show | grep -w " + vip)
         lab.expect(lambda: lab.probe.vip_holders()["read_write"] == [lab.node_of(leader)],
                    f"{vip} is on {lab.node_of(leader)} only", within=20, every=2)
-        macs = {n.name: common.mac_of(lab, n.name) for n in topo.postgres_nodes}
-        common.on_control_host(lab, f"psql -h {vip} -U postgres -c 'select 1'; ip neigh show {vip}")
+        macs = {n.name: S.mac_of(lab, n.name) for n in topo.postgres_nodes}
+        S.on_control_host(lab, f"psql -h {vip} -U postgres -c 'select 1'; ip neigh show {vip}")
 
         def arp_points_at(node: str):
             def check() -> bool:
@@ -179,8 +181,8 @@ removes it by hand and starts Patroni again; the node rejoins as a replica."""
 
         lab.step("Switch over and watch the VIP move",
                  "The callback's own log (journalctl -t patroni-vip) times each step on each node.")
-        since = common.node_epoch(lab, lab.node_of(leader))
-        old, new, took = common.switchover(lab)
+        since = S.node_epoch(lab, lab.node_of(leader))
+        old, new, took = S.switchover(lab)
         lab.measure("switchover_s", took)
         lab.expect(lambda: lab.probe.vip_holders()["read_write"] == [lab.node_of(new)],
                    f"{vip} left {lab.node_of(old)} and is on {lab.node_of(new)}", within=30, every=0.5)
@@ -206,7 +208,7 @@ removes it by hand and starts Patroni again; the node rejoins as a replica."""
         took = lab.expect(arp_points_at(lab.node_of(new)), f"the ARP entry for {vip} now holds {lab.node_of(new)}'s MAC",
                           within=15, every=0.5)
         lab.measure("arp_follows_after_vip_s", took)
-        lab.expect(lambda: common.writable_through(lab, vip), f"a connection to {vip} is writable", within=15)
+        lab.expect(lambda: S.writable_through(lab, vip), f"a connection to {vip} is writable", within=15)
 
         lab.step("The caveat: stop Patroni on the primary",
                  "No callback runs on a stop, so the VIP stays while the new leader adds it too.")
@@ -214,23 +216,21 @@ removes it by hand and starts Patroni again; the node rejoins as a replica."""
         pnode = lab.node_of(primary)
         lab.mark("stop")
         lab.inject(F.stop_patroni(lab.facts, primary))
-        lab.expect(lambda: (lab.probe.leader() or primary) != primary and lab.probe.in_recovery(lab.probe.leader()) is False,
+        lab.expect(S.new_leader_other_than(lab, primary),
                           "a replica is the writable leader", within=40)
         lab.measure("new_leader_after_stop_s", lab.since("stop"))
         successor = lab.node_of(lab.leader())
         lab.expect(lambda: sorted(lab.probe.vip_holders()["read_write"]) == sorted([pnode, successor]),
                    f"{vip} is on two nodes: {pnode} (stopped Patroni) and {successor} (new leader)", within=20, every=1)
         lab.measure("vip_holders_after_stop", sorted([pnode, successor]))
-        iface = common.iface_of(lab, pnode)
+        iface = S.iface_of(lab, pnode)
         clean = f"sudo ip addr del {vip}/32 dev {iface}"
         lab.step("Clean up by hand", f"Remove {vip} from {pnode}, then start its Patroni again.")
         lab.command(pnode, clean)
         lab.run_on(pnode, clean)
         lab.expect(lambda: lab.probe.vip_holders()["read_write"] == [successor], f"{vip} is on {successor} only",
                    within=10, every=1)
-        lab.undo()
-        took = lab.expect(lambda: lab.probe.streaming(primary), f"{primary} rejoins as a replica", within=90)
-        lab.measure("old_primary_rejoined_s", took)
+        S.undo_then_rejoined(lab, primary, within=90, measure="old_primary_rejoined_s")
 
 
 @drill
@@ -272,7 +272,7 @@ primary. With the replicas streaming again, .211 returns to a replica
         lab.expect(lambda: lab.probe.vip_holders()["read_only"] == [lab.node_of(leader)],
                    f"{vip} moves to the leader's node {lab.node_of(leader)}", within=30, every=0.5)
         lab.measure("vip_to_leader_s", lab.since("replicas_down"))
-        lab.expect(lambda: common.writable_through(lab, vip), f"a connection to {vip} reaches the primary", within=10)
+        lab.expect(lambda: S.writable_through(lab, vip), f"a connection to {vip} reaches the primary", within=10)
         lab.step("Start the replicas again")
         for _ in replicas:
             lab.undo()
@@ -333,7 +333,7 @@ in pgsql_read."""
         proxy, proxy_read = topo.cluster["scope"], f"{topo.cluster['scope']}_read"
         leader = lab.leader()
         replicas = lab.replicas()
-        common.on_control_host(lab, f"psql 'host={hvip} port={rw} user=postgres' -c 'select inet_server_addr(), pg_is_in_recovery()'")
+        S.on_control_host(lab, f"psql 'host={hvip} port={rw} user=postgres' -c 'select inet_server_addr(), pg_is_in_recovery()'")
         lab.expect(lambda: sql.whoami(topo, hvip, rw) == (address(lab, leader), False),
                    f":{rw} lands on the leader {leader}", within=20)
         landed: list[str] = []
@@ -345,10 +345,10 @@ in pgsql_read."""
                 landed.append(got[0] if got else "none")
             return (sorted(set(landed)) == sorted(address(lab, r) for r in replicas)
                     and all(a != b for a, b in zip(landed, landed[1:])))
-        common.on_control_host(lab, f"psql 'host={hvip} port={ro} user=postgres' -c 'select inet_server_addr()'  # 4 times")
+        S.on_control_host(lab, f"psql 'host={hvip} port={ro} user=postgres' -c 'select inet_server_addr()'  # 4 times")
         lab.expect(round_robin, f":{ro} alternates between the replicas {', '.join(replicas)}", within=20, every=2)
         lab.measure("replica_port_landings", list(landed))
-        common.on_control_host(lab, f"curl -s 'http://{hvip}:{topo.ports['haproxy_stats']}/;csv'")
+        S.on_control_host(lab, f"curl -s 'http://{hvip}:{topo.ports['haproxy_stats']}/;csv'")
         expect_rw = {m: m == leader for m in [n.member for n in topo.postgres_nodes]}
         lab.expect(lambda: backends(lab, proxy) == expect_rw
                    and backends(lab, proxy_read) == {m: not up for m, up in expect_rw.items()},
@@ -365,7 +365,7 @@ in pgsql_read."""
                    within=20, every=0.5)
         lab.measure("haproxy_writable_after_fault_s", lab.since_fault())
         lab.undo()
-        lab.expect(lambda: lab.probe.streaming(leader), f"{leader} rejoins as a replica", within=90)
+        S.rejoined(lab, leader, within=90)
         lab.expect(lambda: backends(lab, proxy_read).get(leader) is True, f"stats: {leader} UP in {proxy_read}",
                    within=30, every=1)
 

@@ -1,16 +1,14 @@
 """Article §6: running the cluster day to day with patronictl and Patroni's REST API."""
 from __future__ import annotations
 
-from lab.exercises import faults as F
-from lab.exercises.engine import Drill, ExpectationFailed, Lab, drill
-from lab.exercises.ops import common, ctl, endpoints, sql
+from lab.exercises import steps as S
+from lab.exercises.context import Lab
+from lab.exercises.kit import actions as F
+from lab.exercises.model import Drill, ExpectationFailed, drill
+from lab.exercises.kit import ctl, endpoints, sql
 
 NEW_MAX_CONNECTIONS = 300          # the article's example value
 DEBUG_SETTING = ("log_min_messages", "debug1")
-
-
-def members(lab: Lab) -> list[str]:
-    return [n.member for n in lab.topo.postgres_nodes]
 
 
 @drill
@@ -55,21 +53,21 @@ Restore: the old value goes back with edit-config and `restart --pending`."""
         'on any member, then: sudo -u postgres patronictl -c /etc/patroni restart pgsql --pending --force',
     ]
     def run(self, lab: Lab) -> None:
-        topo, scope = lab.topo, common.scope(lab)
+        topo, scope = lab.topo, S.scope(lab)
         leader = lab.leader()
         replica = lab.replicas()[0]
         rnode = lab.node_of(replica)
         timeline = lab.probe.member_state(leader).get("timeline")
         self.original = (lab.probe.dynamic_config().get("postgresql") or {}).get("parameters", {}).get("max_connections")
-        before = {m: sql.setting(topo, m, "max_connections") for m in members(lab)}
+        before = {m: sql.setting(topo, m, "max_connections") for m in S.members(lab)}
         lab.measure("max_connections_before", before)
 
         name, value = DEBUG_SETTING
         lab.step("The per-node way: ALTER SYSTEM on one replica",
                  f"{name} = {value} on {replica} only, then a reload (no restart needed for this one).")
-        others = {m: sql.setting(topo, m, name) for m in members(lab) if m != replica}
-        cmd = common.psql(lab, rnode, f"ALTER SYSTEM SET {name} = '{value}'", "SELECT pg_reload_conf()")
-        self.reset_debug = (rnode, common.psql(lab, rnode, f"ALTER SYSTEM RESET {name}", "SELECT pg_reload_conf()"))
+        others = {m: sql.setting(topo, m, name) for m in S.members(lab) if m != replica}
+        cmd = S.psql(lab, rnode, f"ALTER SYSTEM SET {name} = '{value}'", "SELECT pg_reload_conf()")
+        self.reset_debug = (rnode, S.psql(lab, rnode, f"ALTER SYSTEM RESET {name}", "SELECT pg_reload_conf()"))
         lab.command(rnode, cmd)
         lab.run_on(rnode, cmd)
         lab.expect(lambda: sql.setting(topo, replica, name) == value
@@ -82,15 +80,16 @@ Restore: the old value goes back with edit-config and `restart --pending`."""
         lab.step("The cluster-wide way: patronictl edit-config",
                  f"max_connections = {NEW_MAX_CONNECTIONS} in the DCS; every member must show Pending restart.")
         self.changed = True
-        edit = F.Fault(lab.node_of(leader), f"max_connections={NEW_MAX_CONNECTIONS} set cluster-wide",
-                       ctl.edit_config_pg(scope, max_connections=NEW_MAX_CONNECTIONS),
-                       "true  # put back in restore (edit-config + restart --pending)",
-                       observed=lambda: all(lab.probe.member_state(m).get("pending_restart") for m in members(lab)))
-        lab.inject(edit, observe_within=lab.timing()["loop_wait"] + 20)
+        # put back in restore (edit-config + restart --pending)
+        edit = F.edit_config_pg(lab.node_of(leader), scope, f"max_connections={NEW_MAX_CONNECTIONS} set cluster-wide",
+                                observed=lambda: all(lab.probe.member_state(m).get("pending_restart")
+                                                     for m in S.members(lab)),
+                                max_connections=NEW_MAX_CONNECTIONS)
+        lab.perform(edit, observe_within=lab.timing()["loop_wait"] + 20)
         lab.command(lab.node_of(leader), ctl.patronictl("list", scope), "column 'Pending restart' shows *")
-        reasons = {m: lab.probe.member_state(m).get("pending_restart_reason") for m in members(lab)}
+        reasons = {m: lab.probe.member_state(m).get("pending_restart_reason") for m in S.members(lab)}
         lab.measure("pending_restart_reason", reasons)
-        lab.hold(lambda: all(sql.setting(topo, m, "max_connections") == before[m] for m in members(lab)),
+        lab.hold(lambda: all(sql.setting(topo, m, "max_connections") == before[m] for m in S.members(lab)),
                  "the running value has not changed yet (it needs a restart)", for_=2)
 
         lab.step("patronictl restart", "Patroni restarts each member; the leader keeps its role.")
@@ -99,13 +98,13 @@ Restore: the old value goes back with edit-config and `restart --pending`."""
         lab.mark("restart")
         lab.run_on(lab.node_of(leader), restart, timeout=300)
         lab.expect(lambda: all(sql.setting(topo, m, "max_connections") == str(NEW_MAX_CONNECTIONS)
-                                      for m in members(lab))
-                   and not any(lab.probe.member_state(m).get("pending_restart") for m in members(lab)),
+                                      for m in S.members(lab))
+                   and not any(lab.probe.member_state(m).get("pending_restart") for m in S.members(lab)),
                    f"every member runs max_connections={NEW_MAX_CONNECTIONS}, none pending", within=90)
         lab.measure("restart_all_members_s", lab.since("restart"))
         lab.expect(lambda: lab.probe.leader() == leader and lab.probe.member_state(leader).get("timeline") == timeline,
                    f"{leader} still leads on timeline {timeline} (no failover)", within=30)
-        lab.expect(lambda: all(lab.probe.streaming(r) for r in lab.replicas()), "the replicas stream again", within=60)
+        lab.expect(S.replicas_stream(lab), "the replicas stream again", within=60)
 
     def restore(self, lab: Lab) -> None:
         leader = lab.probe.leader() or lab.topo.postgres_nodes[0].member
@@ -113,12 +112,12 @@ Restore: the old value goes back with edit-config and `restart --pending`."""
         if getattr(self, "reset_debug", None):
             lab.shell.run(*self.reset_debug)
         if getattr(self, "changed", False):
-            scope = common.scope(lab)
+            scope = S.scope(lab)
             value = "null" if self.original is None else self.original
             lab.run_on(node, ctl.patronictl("edit-config", scope, "--force", "--quiet", "-p", f"max_connections={value}"))
-            lab.expect(lambda: any(lab.probe.member_state(m).get("pending_restart") for m in members(lab))
+            lab.expect(lambda: any(lab.probe.member_state(m).get("pending_restart") for m in S.members(lab))
                        or all(sql.setting(lab.topo, m, "max_connections") != str(NEW_MAX_CONNECTIONS)
-                              for m in members(lab)),
+                              for m in S.members(lab)),
                        "the old max_connections is back in the DCS (members pending restart)", within=40)
             # Lowering it: the primary first. A replica keeps at least the primary's running value
             # (PostgreSQL refuses less) until it has replayed the primary's parameter change, so a
@@ -127,7 +126,7 @@ Restore: the old value goes back with edit-config and `restart --pending`."""
             lab.command(node, ctl.restart(scope, pending=True), "then whatever is still pending")
 
             def settled() -> bool:
-                pending = [m for m in members(lab) if lab.probe.member_state(m).get("pending_restart")]
+                pending = [m for m in S.members(lab) if lab.probe.member_state(m).get("pending_restart")]
                 if not pending:
                     return True
                 lead = lab.probe.leader() or leader
@@ -135,7 +134,7 @@ Restore: the old value goes back with edit-config and `restart --pending`."""
                 lab.shell.run(lab.node_of(lead), cmd, timeout=300)
                 return False
             lab.expect(settled, "no member is pending restart (primary first, then the replicas)", within=180, every=10)
-            lab.expect(lambda: all(lab.probe.streaming(r) for r in lab.replicas()), "the replicas stream", within=60)
+            lab.expect(S.replicas_stream(lab), "the replicas stream", within=60)
 
 
 @drill
@@ -178,7 +177,7 @@ standby leader 200 on /leader /standby-leader /read-only /health, 503 on
         cluster = {m["name"]: m for m in lab.probe.members()}
         lab.step("GET /patroni on each member", "Fields: role, state, timeline, xlog, watchdog_failed, pending_restart.")
         states = {}
-        for m in members(lab):
+        for m in S.members(lab):
             node = lab.node_of(m)
             lab.command(node, f"curl -s http://127.0.0.1:{lab.topo.ports['patroni']}/patroni | python3 -m json.tool")
             st = lab.probe.member_state(m)
@@ -210,7 +209,7 @@ standby leader 200 on /leader /standby-leader /read-only /health, 503 on
 
         def all_as_expected() -> bool:
             rows.clear()
-            for m in members(lab):
+            for m in S.members(lab):
                 rows[m] = (endpoints.role_of(cluster.get(m, {})), answers(m, endpoints.ENDPOINTS))
             sb = lab.topo.standby_node
             if sb is not None:
@@ -254,20 +253,20 @@ leader). No acknowledged write is lost (the writer pauses, then goes on)."""
 
     def run(self, lab: Lab) -> None:
         leader = lab.leader()
-        candidate = common.pick_candidate(lab)
+        candidate = S.pick_candidate(lab)
         tl = lab.probe.member_state(leader).get("timeline")
-        scope = common.scope(lab)
+        scope = S.scope(lab)
         lab.command(lab.node_of(leader), ctl.patronictl("history", scope))
-        before = common.history_length(lab, leader)
+        before = S.history_length(lab, leader)
         lab.measure("history_lines_before", before)
         lab.step("Switch over", f"From {leader} to {candidate}, chosen now from GET /cluster.")
-        old, new, took = common.switchover(lab, candidate)
+        old, new, took = S.switchover(lab, candidate)
         lab.measure("switchover_s", took)
         lab.expect(lambda: lab.probe.member_state(new).get("timeline") == (tl or 0) + 1,
                    f"{new} runs on timeline {(tl or 0) + 1}", within=10)
-        took = lab.expect(lambda: lab.probe.streaming(old), f"{old} streams from {new}", within=60)
+        took = S.rejoined(lab, old, within=60, how=f"streams from {new}")
         lab.measure("old_leader_streaming_s", took)
-        common.haproxy_reaches(lab, new)
+        S.haproxy_reaches(lab, new)
         lab.measure("haproxy_follows_s", lab.since("switchover"))
         lab.command(lab.node_of(new), ctl.patronictl("history", scope))
 
@@ -302,22 +301,21 @@ rejoins as a replica."""
     ]
     def run(self, lab: Lab) -> None:
         leader = lab.leader()
-        candidate = common.pick_candidate(lab)
-        scope = common.scope(lab)
-        before = common.history_length(lab, leader)
+        candidate = S.pick_candidate(lab)
+        scope = S.scope(lab)
+        before = S.history_length(lab, leader)
         lab.step("Fail over by hand", f"Promote {candidate}; {leader} leads now.")
-        fault = F.Fault(lab.node_of(candidate), f"manual failover to {candidate}", ctl.failover(scope, candidate),
-                        "true  # nothing to undo", observed=common.writable_leader(lab, candidate))
+        op = F.failover(lab.node_of(candidate), scope, candidate, observed=S.writable_leader(lab, candidate))
         lab.mark("failover")
         try:
-            lab.inject(fault, observe_within=60)
+            lab.perform(op, observe_within=60)
         except ExpectationFailed as e:
             raise ExpectationFailed(f"failover: {candidate} is not the writable leader ({e})") from None
         lab.measure("failover_s", lab.since("failover"))
-        lab.expect(lambda: common.history_length(lab, candidate) == before + 1, "history has one more line", within=20)
-        lab.expect(lambda: lab.probe.streaming(leader), f"{leader} rejoins as a replica", within=90)
+        lab.expect(lambda: S.history_length(lab, candidate) == before + 1, "history has one more line", within=20)
+        S.rejoined(lab, leader, within=90)
         lab.measure("former_leader_streaming_s", lab.since("failover"))
-        common.haproxy_reaches(lab, candidate)
+        S.haproxy_reaches(lab, candidate)
         lab.measure("haproxy_follows_s", lab.since("failover"))
 
 
@@ -349,13 +347,12 @@ writable leader and streaming replicas."""
         'on any member: sudo -u postgres patronictl -c /etc/patroni resume pgsql --wait',
     ]
     def run(self, lab: Lab) -> None:
-        scope = common.scope(lab)
+        scope = S.scope(lab)
         leader = lab.leader()
         t = lab.timing()
         lnode = lab.node_of(leader)
-        pause = F.Fault(lnode, "cluster paused (maintenance mode)", ctl.pause(scope), ctl.resume(scope),
-                        observed=lambda: bool((lab.probe.cluster() or {}).get("pause")))
-        lab.inject(pause)
+        pause = F.pause(lnode, scope, observed=lambda: bool((lab.probe.cluster() or {}).get("pause")))
+        lab.perform(pause)
         lab.command(lnode, ctl.patronictl("list", scope), "the footer says: Maintenance mode: on")
         stop = F.stop_postgres(lab.facts, leader, lab.probe.postgres_up)
         stop.undo = "true  # Patroni starts it again after resume"
@@ -368,12 +365,11 @@ writable leader and streaming replicas."""
         lab.measure("held_without_failover_s", took)
         lab.mark("resume")
         lab.undo(pause)
-        lab.expect(lambda: (lab.probe.leader() or "") and lab.probe.in_recovery(lab.probe.leader()) is False,
+        lab.expect(S.a_writable_leader(lab),
                    "after resume, a writable leader", within=t["loop_wait"] + 60)
         lab.measure("writable_after_resume_s", lab.since("resume"))
         lab.measure("leader_after_resume", lab.probe.leader())
-        lab.expect(lambda: all(lab.probe.streaming(r) for r in lab.replicas()) and len(lab.replicas()) == len(members(lab)) - 1,
-                   "every other member streams", within=120)
+        lab.expect(S.replicas_stream(lab, at_least=len(S.members(lab)) - 1), "every other member streams", within=120)
 
 
 @drill
@@ -399,7 +395,7 @@ its GET /patroni changes; the leader is untouched and the writer never stops."""
         'on any member: sudo -u postgres patronictl -c /etc/patroni list',
     ]
     def run(self, lab: Lab) -> None:
-        scope = common.scope(lab)
+        scope = S.scope(lab)
         leader = lab.leader()
         replica = lab.replicas()[-1]
         node = lab.node_of(replica)
@@ -409,11 +405,10 @@ its GET /patroni changes; the leader is untouched and the writer never stops."""
         lab.command(node, f"sudo -u postgres touch {marker}")
         lab.run_on(node, f"sudo -u postgres touch {marker}")
         started = lab.probe.member_state(replica).get("postmaster_start_time")
-        fault = F.Fault(node, f"{replica} reinitialised", ctl.reinit(scope, replica), "true  # nothing to undo",
-                        observed=lambda: not lab.shell.run(node, f"sudo test -e {marker}").ok)
+        op = F.reinit(node, scope, replica, observed=lambda: not lab.shell.run(node, f"sudo test -e {marker}").ok)
         lab.mark("reinit")
-        lab.inject(fault, observe_within=240)
-        lab.expect(lambda: lab.probe.streaming(replica), f"{replica} streams again", within=180)
+        lab.perform(op, observe_within=240)
+        S.rejoined(lab, replica, within=180, how="streams again")
         lab.measure("reinit_to_streaming_s", lab.since("reinit"))
         lab.expect(lambda: lab.probe.member_state(replica).get("postmaster_start_time") not in (None, started),
                    f"{replica}'s PostgreSQL is a new instance (postmaster_start_time changed)", within=10)

@@ -10,7 +10,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Protocol
 
-from fabric import Config, Connection
+from fabric import Connection
 
 from lab import guard
 from lab import remote
@@ -40,9 +40,7 @@ class SshShell:
 
     def _conn(self, name: str) -> Connection:
         if name not in self._conns:
-            cfg = Config(runtime_ssh_path=remote.ssh_config_path())
-            cfg.load_ssh_config()
-            self._conns[name] = Connection(name, config=cfg, connect_timeout=10)
+            self._conns[name] = remote.new_connection(name)
         return self._conns[name]
 
     def run(self, node: str, command: str, timeout: float = 60) -> Output:

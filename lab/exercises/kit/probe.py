@@ -10,8 +10,9 @@ import base64
 import json
 from typing import Any
 
-from lab import remote
-from lab.exercises.shell import Shell
+from lab import remote, vips
+from lab.exercises.kit import sql
+from lab.exercises.kit.shell import Shell
 from lab.topology import Topology
 
 # Patroni 4 says "primary" where 3.x and older said "master".
@@ -98,38 +99,14 @@ class Probe:
 
     def in_recovery(self, member: str, timeout: int = 2) -> bool | None:
         """pg_is_in_recovery() on the member's own address; None if it does not answer."""
-        n = self.topo.node(member)
-        try:
-            conn = remote.pg_connect(self.topo, n.address, timeout=timeout,
-                                     options="-c statement_timeout=3000")
-        except Exception:
-            return None
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute("SELECT pg_is_in_recovery()")
-                return bool(cur.fetchone()[0])
-        except Exception:
-            return None
-        finally:
-            conn.close()
+        rows = sql.query(self.topo, member, "SELECT pg_is_in_recovery()", timeout=timeout, statement_timeout_ms=3000)
+        return bool(rows[0][0]) if rows else None
 
     def replication_clients(self, member: str) -> list[str]:
         """application_name of every WAL receiver streaming from ``member`` (pg_stat_replication)."""
-        n = self.topo.node(member)
-        try:
-            conn = remote.pg_connect(self.topo, n.address, timeout=2, options="-c statement_timeout=3000")
-        except Exception:
-            return []
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'")
-                return [r[0] for r in cur.fetchall()]
-        except Exception:
-            return []
-        finally:
-            conn.close()
+        rows = sql.query(self.topo, member, "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'",
+                         timeout=2, statement_timeout_ms=3000)
+        return [r[0] for r in rows or []]
 
     def postgres_up(self, member: str) -> bool:
         return self.in_recovery(member) is not None
@@ -143,40 +120,30 @@ class Probe:
         """Try one write directly on ``member`` (or on ``address``, e.g. a VIP); (acknowledged?, why).
         A commit that waited for a synchronous standby and was cancelled is committed locally
         but NOT acknowledged."""
+        connected = False
         try:
-            conn = remote.pg_connect(self.topo, address or self.topo.node(member).address, timeout=2,
-                                     options=f"-c statement_timeout={timeout_ms}")
+            with sql.connection(self.topo, address or self.topo.node(member).address, timeout=2,
+                                statement_timeout_ms=timeout_ms) as conn:
+                connected = True
+                with conn.cursor() as cur:
+                    sql.cancel_after(conn, timeout_ms / 1000, cur.execute,
+                                     "CREATE TABLE IF NOT EXISTS lab_drill_probe (at timestamptz)")
+                    sql.cancel_after(conn, timeout_ms / 1000, cur.execute, "INSERT INTO lab_drill_probe VALUES (now())")
+                if any("synchronous replication" in x for x in conn.notices):
+                    return False, "commit waited for a synchronous standby and was cancelled (not acknowledged)"
+                return True, "committed"
         except Exception as e:
-            return False, f"no connection ({str(e).strip().splitlines()[0] if str(e).strip() else e})"
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cancelling(conn, timeout_ms / 1000, cur.execute,
-                           "CREATE TABLE IF NOT EXISTS lab_drill_probe (at timestamptz)")
-                cancelling(conn, timeout_ms / 1000, cur.execute, "INSERT INTO lab_drill_probe VALUES (now())")
-            if any("synchronous replication" in x for x in conn.notices):
-                return False, "commit waited for a synchronous standby and was cancelled (not acknowledged)"
-            return True, "committed"
-        except Exception as e:
-            return False, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        finally:
-            conn.close()
+            return (False, sql.first_line(e)) if connected else (False, f"no connection ({sql.first_line(e)})")
 
     # --- VIPs ------------------------------------------------------------------
 
     def vip_holders(self) -> dict[str, list[str]]:
         """VIP role -> nodes holding it (``ip -o -4 addr`` on every node)."""
-        held: dict[str, list[str]] = {role: [] for role in self.topo.vips}
+        outputs = {}
         for n in self.topo.nodes:
-            out = self.shell.run(n.name, "ip -o -4 addr show", timeout=15)
-            if not out.ok:
-                continue
-            addrs = {tok.split("/")[0] for line in out.stdout.splitlines()
-                     for i, tok in enumerate(line.split()) if i > 0 and line.split()[i - 1] == "inet"}
-            for role, vip in self.topo.vips.items():
-                if vip in addrs:
-                    held[role].append(n.name)
-        return held
+            out = self.shell.run(n.name, vips.ADDRESSES_COMMAND, timeout=15)
+            outputs[n.name] = out.stdout if out.ok else None
+        return vips.holders(self.topo, outputs)
 
     # --- etcd ------------------------------------------------------------------
 
@@ -205,20 +172,6 @@ class Probe:
                     self._etcd_api = "v2"
                     return _json_or_text(resp["node"].get("value", ""))
         return None
-
-
-def cancelling(conn, seconds: float, fn, *args):
-    """Run ``fn(*args)`` on ``conn`` and send a cancel request if it takes longer than ``seconds``.
-    statement_timeout does not cover the wait for a synchronous standby at commit (PostgreSQL stops
-    the timer before committing), so a client-side cancel is the only bound; the cancelled commit
-    returns with a WARNING: committed locally, never acknowledged as replicated."""
-    import threading
-    timer = threading.Timer(seconds, conn.cancel)
-    timer.start()
-    try:
-        return fn(*args)
-    finally:
-        timer.cancel()
 
 
 def _json_or_text(raw: str) -> Any:

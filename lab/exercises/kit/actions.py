@@ -1,100 +1,58 @@
-"""Faults come in pairs: the command that breaks something, and the command that undoes it.
+"""Actions on the lab: faults (something breaks; an undo brings it back) and operations (a change a
+person makes on purpose: switchover, failover, edit-config, pause, reinit).
 
-Each command is the exact text a trainee types on the node (after
-``ssh -F .lab/ssh_config <node>``); the engine runs the same text over ssh in
-auto mode. ``observed`` tells, from outside, that the fault is in effect, so a
+An action's command is the exact text a trainee types on the node (after
+``ssh -F .lab/ssh_config <node>``); the runner runs the same text over ssh in
+auto mode. ``observed`` tells, from outside, that the action took effect, so a
 guided drill can wait for the trainee to do it by hand.
+
+Building an action touches nothing: whatever must be read or installed on a
+node first (a PID, the iptables tool, PostgreSQL's bin directory) happens in
+``prepare``/``command`` when the action is run.
 """
 from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
-import yaml
-
-from lab.exercises.shell import Shell
+from lab.exercises.kit import ctl
+from lab.exercises.kit.facts import Facts
+from lab.exercises.kit.patroni_config import ETCD_UNIT, PATRONI_UNIT
 from lab.topology import Topology
 
-PATRONI_UNIT = "patroni"
-ETCD_UNIT = "etcd"
-# The lab's Patroni reads a directory of fragments merged in name order (/etc/patroni/*.yml);
-# the article's single /etc/patroni.yml is read too when that is what a node has.
-PATRONI_CONFIG = "/etc/patroni"
-DRILL_FRAGMENT = "90-lab-drill.yml"
+Text = str | Callable[[], str]       # shell text, or how to compute it when the action runs
 
 
 @dataclass
-class Fault:
+class Action:
     node: str                      # where the trainee types it (node name)
-    what: str                      # one line: what breaks
-    command: str                   # shell text, as typed on the node
-    undo: str                      # shell text that brings it back
+    what: str                      # one line: what happens
+    command: Text                  # shell text, as typed on the node
+    undo: str | None = None        # shell text that brings it back (None: nothing to undo)
     observed: Callable[[], bool] = field(repr=False, default=lambda: True)
+    prepare: Callable[[], Any] | None = field(repr=False, default=None)   # run first, when the action runs
+
+    def text(self) -> str:
+        """The command, computed now (reads the node if it must)."""
+        return self.command() if callable(self.command) else self.command
 
 
-class Facts:
-    """What a drill needs to know about a node, read from the node itself (cached per drill run)."""
+@dataclass
+class Fault(Action):
+    """Something breaks; ``undo`` brings it back (the runner undoes every fault still in effect)."""
 
-    def __init__(self, topo: Topology, shell: Shell) -> None:
-        self.topo = topo
-        self.shell = shell
-        self._config: dict[str, dict] = {}
-
-    def patroni_config(self, node: str) -> dict:
-        """Patroni's local configuration on the node, fragments merged as Patroni merges them."""
-        name = self.topo.node(node).name
-        if name not in self._config:
-            # the directory is readable by postgres only: expand the glob under sudo
-            script = (f"if [ -d {PATRONI_CONFIG} ]; then for f in {PATRONI_CONFIG}/*.yml; do echo ---; cat \"$f\"; "
-                      f"done; else cat {PATRONI_CONFIG}.yml; fi")
-            out = self.shell.run(name, f"sudo sh -c {shlex.quote(script)}")
-            merged: dict = {}
-            if out.ok:
-                for doc in yaml.safe_load_all(out.stdout):
-                    if isinstance(doc, dict):
-                        deep_merge(merged, doc)
-            self._config[name] = merged
-        return self._config[name]
-
-    def config_is_directory(self, node: str) -> bool:
-        return self.shell.run(node, f"test -d {PATRONI_CONFIG}").ok
-
-    def forget(self, node: str) -> None:
-        self._config.pop(self.topo.node(node).name, None)
-
-    def bin_dir(self, node: str) -> str:
-        bin_dir = (self.patroni_config(node).get("postgresql") or {}).get("bin_dir")
-        if bin_dir:
-            return bin_dir.rstrip("/")
-        out = self.shell.run(node, "ls -d /usr/lib/postgresql/*/bin /usr/pgsql-*/bin 2>/dev/null | tail -n1")
-        return out.stdout.strip() or "/usr/lib/postgresql/15/bin"
-
-    def data_dir(self, node: str) -> str:
-        return (self.patroni_config(node).get("postgresql") or {}).get("data_dir") or self.topo.cluster["data_dir"]
-
-    def unit_restart(self, node: str, unit: str = PATRONI_UNIT) -> str:
-        """The unit's Restart= policy (the article's unit says no; Debian's package says on-failure)."""
-        out = self.shell.run(node, f"systemctl show -p Restart --value {unit}")
-        return out.stdout.strip() or "unknown"
-
-    def unit_state(self, node: str, unit: str) -> str:
-        return self.shell.run(node, f"systemctl is-active {unit}").stdout.strip() or "unknown"
-
-    def has_command(self, node: str, cmd: str) -> bool:
-        return self.shell.run(node, f"command -v {cmd} || test -x /usr/sbin/{cmd}").ok
+    def __post_init__(self) -> None:
+        if not self.undo:
+            raise TypeError(f"fault {self.what!r} needs an undo command")
 
 
-def deep_merge(into: dict, other: dict) -> dict:
-    for k, v in other.items():
-        if isinstance(v, dict) and isinstance(into.get(k), dict):
-            deep_merge(into[k], v)
-        else:
-            into[k] = v
-    return into
+@dataclass
+class Operation(Action):
+    """A change made on purpose. Most have nothing to undo; one that has (pause -> resume) says so."""
 
 
-# --- the faults -------------------------------------------------------------------
+# --- faults -------------------------------------------------------------------------
 
 def stop_service(facts: Facts, node: str, unit: str, what: str) -> Fault:
     name = facts.topo.node(node).name
@@ -110,21 +68,22 @@ def stop_etcd(facts: Facts, node: str) -> Fault:
     return stop_service(facts, node, ETCD_UNIT, f"etcd on {node} stopped")
 
 
-def _patroni_pid_gone(facts: Facts, node: str, old_pid: str) -> Callable[[], bool]:
-    def gone() -> bool:
-        pid = facts.shell.run(node, f"systemctl show -p MainPID --value {PATRONI_UNIT}").stdout.strip()
-        return pid != old_pid
-    return gone
+def patroni_pid(facts: Facts, node: str) -> str:
+    return facts.shell.run(node, f"systemctl show -p MainPID --value {PATRONI_UNIT}").stdout.strip()
 
 
 def kill_patroni(facts: Facts, node: str) -> Fault:
     """kill -9 of Patroni's main process: PostgreSQL keeps running, nobody tells it anything."""
     name = facts.topo.node(node).name
-    pid = facts.shell.run(name, f"systemctl show -p MainPID --value {PATRONI_UNIT}").stdout.strip()
+    before: list[str] = []          # Patroni's PID when the fault runs: "killed" = another PID (or none)
+
+    def remember() -> None:
+        before[:] = [patroni_pid(facts, name)]
     return Fault(name, f"Patroni on {node} killed with kill -9 (PostgreSQL left running)",
                  f"sudo kill -9 $(systemctl show -p MainPID --value {PATRONI_UNIT})",
                  f"sudo systemctl reset-failed {PATRONI_UNIT}; sudo systemctl start {PATRONI_UNIT}",
-                 observed=_patroni_pid_gone(facts, name, pid))
+                 observed=lambda: bool(before) and patroni_pid(facts, name) != before[0],
+                 prepare=remember)
 
 
 def freeze_patroni(facts: Facts, node: str, rest_alive: Callable[[str], bool]) -> Fault:
@@ -149,7 +108,7 @@ def stop_postgres(facts: Facts, node: str, is_up: Callable[[str], bool]) -> Faul
     name = facts.topo.node(node).name
     member = facts.topo.node(node).member
     return Fault(name, f"PostgreSQL on {node} stopped with pg_ctl (Patroni still running)",
-                 pg_ctl(facts, name, "stop"),
+                 lambda: pg_ctl(facts, name, "stop"),
                  "true  # nothing to undo: Patroni starts PostgreSQL again",
                  observed=lambda: not is_up(member))
 
@@ -159,7 +118,7 @@ def promote_postgres(facts: Facts, node: str, in_recovery: Callable[[str], bool 
     name = facts.topo.node(node).name
     member = facts.topo.node(node).member
     return Fault(name, f"PostgreSQL on {node} promoted by hand, without the leader key",
-                 pg_ctl(facts, name, "promote"),
+                 lambda: pg_ctl(facts, name, "promote"),
                  "true  # nothing to undo: Patroni demotes it",
                  observed=lambda: in_recovery(member) is False)
 
@@ -182,13 +141,13 @@ def ensure_iptables(facts: Facts, node: str) -> bool:
 def cut_from_etcd(facts: Facts, node: str) -> Fault:
     """Drop everything the node sends to etcd's client port: a partition from the DCS only."""
     name = facts.topo.node(node).name
-    ensure_iptables(facts, name)
     rules = _etcd_rules(facts.topo)
     inject = " && ".join(f"sudo iptables -I {r}" for r in rules)
     undo = "; ".join(f"while sudo iptables -D {r} 2>/dev/null; do :; done" for r in rules)
     check = " && ".join(f"sudo iptables -C {r}" for r in rules)
     return Fault(name, f"{node} cut off from etcd (iptables DROP to etcd's client port)", inject, undo,
-                 observed=lambda: facts.shell.run(name, check).ok)
+                 observed=lambda: facts.shell.run(name, check).ok,
+                 prepare=lambda: ensure_iptables(facts, name))
 
 
 def block_port(facts: Facts, node: str, port: int) -> Fault:
@@ -218,3 +177,29 @@ def undo_all_commands(topo: Topology) -> dict[str, list[str]]:
                         f"sudo systemctl start {PATRONI_UNIT}; }}")
         out[n.name] = cmds
     return out
+
+
+# --- operations ---------------------------------------------------------------------
+
+def switchover(node: str, scope: str, leader: str, candidate: str, observed: Callable[[], bool]) -> Operation:
+    return Operation(node, f"switchover: {leader} hands the primary to {candidate}",
+                     ctl.switchover(scope, leader, candidate), observed=observed)
+
+
+def failover(node: str, scope: str, candidate: str, observed: Callable[[], bool]) -> Operation:
+    return Operation(node, f"manual failover to {candidate}", ctl.failover(scope, candidate), observed=observed)
+
+
+def edit_config_pg(node: str, scope: str, what: str, observed: Callable[[], bool], **params: object) -> Operation:
+    """``patronictl edit-config -p``; the drill puts the old value back itself (see its restore)."""
+    return Operation(node, what, ctl.edit_config_pg(scope, **params), observed=observed)
+
+
+def pause(node: str, scope: str, observed: Callable[[], bool]) -> Operation:
+    """Maintenance mode; its undo is ``resume``."""
+    return Operation(node, "cluster paused (maintenance mode)", ctl.pause(scope), ctl.resume(scope),
+                     observed=observed)
+
+
+def reinit(node: str, scope: str, member: str, observed: Callable[[], bool]) -> Operation:
+    return Operation(node, f"{member} reinitialised", ctl.reinit(scope, member), observed=observed)

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import uuid
 
-from lab.exercises import faults as F
-from lab.exercises.engine import Drill, ExpectationFailed, Lab, drill, poll_until
-from lab.exercises.ops import common, ctl, sql
+from lab.exercises import steps as S
+from lab.exercises.context import Lab
+from lab.exercises.kit import actions as F
+from lab.exercises.kit.patroni_config import PATRONI_UNIT
+from lab.exercises.model import Drill, ExpectationFailed, drill
+from lab.exercises.timing import poll_until
+from lab.exercises.kit import ctl, sql
 
 PROBE_TABLE = "lab_standby_probe"
 
@@ -56,9 +60,9 @@ follower from being elected leader."""
         follower, source, configured = cascade_pair(lab)
         lab.step("Who streams from whom", f"Leader {leader}; {follower} shall stream from {source}.")
         if not configured:
-            lab.set_local(follower, {"tags.replicatefrom": source},
+            S.set_local(lab, follower, {"tags.replicatefrom": source},
                           why="the article's tags: {replicatefrom: ...}; Patroni reloads tags without a restart")
-        lab.command(lab.node_of(source), common.psql(lab, lab.node_of(source),
+        lab.command(lab.node_of(source), S.psql(lab, lab.node_of(source),
                                                      "SELECT application_name, client_addr, state FROM pg_stat_replication"))
         lab.mark("tagged")
         lab.expect(lambda: follower in lab.probe.replication_clients(source)
@@ -75,7 +79,7 @@ follower from being elected leader."""
         lab.measure("fallback_to_leader_s", lab.since_fault())
         lab.mark("source_back")
         lab.undo()
-        lab.expect(lambda: lab.probe.streaming(source), f"{source} streams again", within=90)
+        S.rejoined(lab, source, within=90, how="streams again")
         lab.expect(lambda: follower in lab.probe.replication_clients(source), f"{follower} streams from {source} again",
                    within=lab.timing()["loop_wait"] + 50, every=1)
         lab.measure("cascade_restored_s", lab.since("source_back"))
@@ -201,7 +205,7 @@ directory, start Patroni: a new base backup through .210)."""
         lab.expect(lambda: (slot_row(lab, leader) or (False,))[0] is True, f"slot {slot} is active on {leader}", within=20)
 
         lab.step("Switch the main cluster over", "node4 follows the VIP; the slot follows the leader.")
-        old, new, took = common.switchover(lab)
+        old, new, took = S.switchover(lab)
         lab.measure("switchover_s", took)
         token = write_token_retry(lab)
         took = lab.expect(lambda: sb.sees(token), f"a row written after the switchover arrives on {sb.member}",
@@ -227,12 +231,12 @@ directory, start Patroni: a new base backup through .210)."""
         lab.measure("standby_catchup_s", lab.since("standby_back"))
 
         lab.step("Promote the standby cluster", "edit-config removes standby_cluster on node4.")
-        promote = F.Fault(sb.node, f"standby cluster {sb.scope} promoted",
-                          ctl.edit_config_set(sb.scope, standby_cluster=None),
-                          "true  # turned back into a standby below",
-                          observed=lambda: lab.probe.in_recovery(sb.member) is False)
+        # turned back into a standby below (demote)
+        promote = F.Operation(sb.node, f"standby cluster {sb.scope} promoted",
+                              ctl.edit_config_set(sb.scope, standby_cluster=None),
+                              observed=lambda: lab.probe.in_recovery(sb.member) is False)
         lab.mark("promote")
-        lab.inject(promote, observe_within=60)
+        lab.perform(promote, observe_within=60)
         lab.measure("standby_promote_s", lab.since("promote"))
         lab.expect(lambda: lab.probe.can_commit(sb.member)[0], f"{sb.member} accepts writes", within=20)
         lab.measure("promoted_role", sb.state().get("role"))
@@ -270,9 +274,9 @@ directory, start Patroni: a new base backup through .210)."""
         it bootstraps the standby leader again from the main cluster (basebackup through the VIP)."""
         sb = self.sb
         data_dir = lab.topo.cluster["data_dir"]
-        for cmd in (f"sudo systemctl stop {F.PATRONI_UNIT}", ctl.remove(sb.scope),
+        for cmd in (f"sudo systemctl stop {PATRONI_UNIT}", ctl.remove(sb.scope),
                     f"sudo -u postgres find {data_dir} -mindepth 1 -delete",
-                    f"sudo systemctl start {F.PATRONI_UNIT}"):
+                    f"sudo systemctl start {PATRONI_UNIT}"):
             lab.command(sb.node, cmd)
             lab.run_on(sb.node, cmd, timeout=180)
         lab.expect(sb.is_standby_leader, f"{sb.member} bootstrapped as the standby leader again", within=240, every=3)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from provision.context import PATRONI_CONF_DIR as PATRONI_CONFIG
+from lab.exercises.kit.patroni_config import PATRONI_CONFIG
 
 
 def patronictl(*args: str) -> str:

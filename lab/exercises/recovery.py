@@ -1,0 +1,35 @@
+"""Getting the lab back to its healthy baseline around a drill: the gate (poll the health findings),
+revive (start a Patroni a fencing watchdog stopped) and repair (the last resort when restore did not
+reach the baseline)."""
+from __future__ import annotations
+
+from lab.exercises import health
+from lab.exercises.context import Lab
+from lab.exercises.kit.actions import undo_all_commands
+from lab.exercises.timing import poll_until
+
+
+def gate(lab: Lab, within: float) -> tuple[bool, list[health.Finding]]:
+    """Poll the health findings until the baseline holds or ``within`` seconds (scaled) have passed."""
+    found: list[health.Finding] = []
+
+    def check() -> bool:
+        nonlocal found
+        found = health.findings(lab.probe)
+        return health.healthy(found)
+    ok, _, _ = poll_until(check, lab.bound(within), 2.0, lab.clock)
+    return ok, found
+
+
+def repair(lab: Lab) -> None:
+    """Last resort when restore did not reach the baseline: undo anything a drill may leave,
+    then reinitialise members that do not stream."""
+    for node, cmds in undo_all_commands(lab.topo).items():
+        for cmd in cmds:
+            lab.shell.run(node, cmd)
+    poll_until(lab.probe.leader, lab.bound(90), 2.0, lab.clock)
+    for n in lab.topo.postgres_nodes:
+        if n.member != lab.probe.leader():
+            if not poll_until(lambda m=n.member: lab.probe.streaming(m), lab.bound(60), 2.0, lab.clock)[0]:
+                lab.note(f"repair: reinitialising {n.member} from the leader")
+                lab.probe.rest(n.member, "/reinitialize", method="POST", body={"force": True}, timeout=10)
