@@ -101,3 +101,40 @@ def collect(topo: Topology, st: lab_state.State, settings: dict[str, Any] | None
         if sec:
             out.append(sec)
     return out
+
+
+def etcd(topo: Topology, st: lab_state.State) -> Section | None:
+    """etcd's own health endpoint on each member."""
+    if st.phase != "provisioned":
+        return None
+    sec = Section("etcd", ["node", "address", "health"])
+    for n in topo.etcd_nodes:
+        code, body = remote.http(topo, n.address, topo.ports["etcd_client"], "/health")
+        ok = code == 200 and isinstance(body, dict) and str(body.get("health")) == "true"
+        sec.rows.append([n.name, n.address, "healthy" if ok else f"UNHEALTHY (HTTP {code or 'no answer'})"])
+    return sec
+
+
+def haproxy(topo: Topology, st: lab_state.State) -> Section | None:
+    """haproxy's backends as each haproxy node's stats page shows them (UP / DOWN per server)."""
+    if st.phase != "provisioned":
+        return None
+    from lab.exercises.ops import haproxy_stats
+
+    nodes = topo.haproxy_nodes
+    if not nodes:
+        return None
+    sec = Section("haproxy backends", ["haproxy on", "proxy", "server", "status"])
+    for n in nodes:
+        code, body = remote.http(topo, n.address, topo.ports["haproxy_stats"], "/;csv")
+        try:
+            stats = haproxy_stats.parse(body if code == 200 and isinstance(body, str) else "")
+        except ValueError:
+            sec.rows.append([n.name, "-", "-", f"no stats page (HTTP {code or 'no answer'})"])
+            continue
+        for (proxy, server), status in sorted(stats.items()):
+            sec.rows.append([n.name, proxy, server, status])
+    return sec
+
+
+SECTIONS += [haproxy, etcd]

@@ -80,15 +80,25 @@ def rebuild(c, provider=None):
     up(c, provider=provider)
 
 
-@task
-def status(c):
-    """Show the machines, Patroni's view of the clusters and who holds each VIP."""
+@task(help={"watch": "redraw the cluster view every second until Ctrl-C",
+            "check": "exit non-zero with one line per finding off the healthy baseline (the drills' gate)"})
+def status(c, watch=False, check=False):
+    """Show the machines, Patroni's view, VIP holders, haproxy backends and etcd health."""
+    if check:
+        from lab.cli import health
+        return health.check()
     try:
         topo = topology.load()
         st = lab_state.load()
         if not st.is_up:
             # Nothing is contacted before the lab exists.
             console.print("the lab is not up (run `invoke up`)")
+            if watch:
+                raise Exit(code=2)
+            return
+        if watch:
+            from lab.cli import watch as watching
+            watching.watch(watching.concurrent_sections(topo, st), console)
             return
         sections = lab_status.collect(topo, st, settings(c))
     except ERRORS as e:

@@ -1,0 +1,124 @@
+"""`invoke status --check`, `invoke heal` and `invoke status --watch` without a lab: the gate and
+its repair are faked, the command's side (lines, exit codes, what heal says) is real."""
+from __future__ import annotations
+
+import io
+import threading
+from dataclasses import dataclass
+
+import pytest
+from invoke import Context, Exit
+from rich.console import Console
+
+from lab.cli import health, watch
+from lab.cli.machines import status
+from lab.status import Section
+
+
+@dataclass
+class F:
+    check: str
+    ok: bool
+    detail: str
+
+
+HEALTHY = [F("etcd healthy", True, "1 member(s) healthy"), F("one leader", True, "leaders: pg1"),
+           F("replicas streaming", True, "2 streaming")]
+REPLICA_DOWN = [HEALTHY[0], HEALTHY[1], F("replicas streaming", False, "not streaming: pg3=stopped")]
+
+
+class FakeRecovery:
+    def __init__(self, now, after=None, actions=("started Patroni on pg3",)):
+        self.now, self.after, self.actions = now, after, list(actions)
+        self.repaired = False
+        self.waited: float | None = None
+
+    def findings(self):
+        return self.now
+
+    def repair(self):
+        self.repaired = True
+        return self.actions
+
+    def wait_healthy(self, within):
+        self.waited = within
+        return not health.off_baseline(self.after), self.after
+
+
+@pytest.fixture
+def provisioned(monkeypatch):
+    monkeypatch.setattr(health, "_provisioned_topology", lambda: "topo")
+
+
+def test_check_is_silent_and_zero_on_the_baseline(provisioned, capsys):
+    health.check(lambda topo: FakeRecovery(HEALTHY))
+    assert capsys.readouterr().out.startswith("healthy: 3 checks")
+
+
+def test_check_names_each_finding_on_its_own_line_and_exits_one(provisioned):
+    found = REPLICA_DOWN + [F("VIP read_only held once", False, "192.168.242.211 held by nobody")]
+    with pytest.raises(Exit) as e:
+        health.check(lambda topo: FakeRecovery(found))
+    assert e.value.code == 1
+    assert e.value.message.splitlines() == ["replicas streaming: not streaming: pg3=stopped",
+                                            "VIP read_only held once: 192.168.242.211 held by nobody"]
+
+
+def test_heal_repairs_only_a_lab_off_its_baseline():
+    rec = FakeRecovery(HEALTHY)
+    h = health.heal_lab(rec)
+    assert h.ok and not rec.repaired and h.lines()[0].startswith("nothing to heal")
+
+
+def test_heal_says_what_it_found_did_and_fixed():
+    rec = FakeRecovery(REPLICA_DOWN, after=HEALTHY)
+    h = health.heal_lab(rec, within=30)
+    assert h.ok and rec.repaired and rec.waited == 30
+    assert h.lines() == ["found: replicas streaming: not streaming: pg3=stopped",
+                         "did: started Patroni on pg3",
+                         "fixed: replicas streaming: 2 streaming"]
+
+
+def test_heal_that_could_not_reach_the_baseline_exits_non_zero(monkeypatch, provisioned):
+    rec = FakeRecovery(REPLICA_DOWN, after=REPLICA_DOWN)
+    monkeypatch.setattr(health, "LabRecovery", lambda topo: rec)
+    with pytest.raises(Exit) as e:
+        health.heal(Context())
+    assert e.value.code == 1
+    assert "still: replicas streaming: not streaming: pg3=stopped" in e.value.message
+
+
+def test_check_and_heal_refuse_a_lab_that_is_not_up(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAB_DIR", str(tmp_path / "lab"))
+    for call in (lambda: status(Context(), check=True), lambda: health.heal(Context())):
+        with pytest.raises(Exit) as e:
+            call()
+        assert e.value.code == 2 and "invoke up" in e.value.message
+    assert not (tmp_path / "lab").exists()
+
+
+def test_watch_redraws_each_frame_from_a_fresh_read():
+    reads = []
+
+    def collect():
+        reads.append(len(reads))
+        return [Section("patroni", ["member", "role"], [["pg1", "leader"], ["pg2", f"replica {len(reads)}"]])]
+
+    out = io.StringIO()
+    drawn = watch.watch(collect, Console(file=out, width=100, force_terminal=False), interval=0.01, frames=3)
+    text = out.getvalue()
+    assert drawn == 3 and len(reads) == 3
+    assert "replica 1" in text and "replica 3" in text and text.count("Ctrl-C to stop") == 3
+
+
+def test_watch_stops_when_told_and_a_failing_section_shows_its_error():
+    stop = threading.Event()
+    stop.set()
+
+    def broken(topo, st):
+        raise TimeoutError("node2 did not answer")
+
+    sec = watch._safe(broken, None, None)
+    out = io.StringIO()
+    drawn = watch.watch(lambda: [sec], Console(file=out, width=100), interval=5, stop=stop)
+    assert drawn == 1 and "TimeoutError: node2 did not answer" in out.getvalue()
