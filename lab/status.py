@@ -119,7 +119,7 @@ def haproxy(topo: Topology, st: lab_state.State) -> Section | None:
     """haproxy's backends as each haproxy node's stats page shows them (UP / DOWN per server)."""
     if st.phase != "provisioned":
         return None
-    from lab.exercises.ops import haproxy_stats
+    from lab.exercises.kit import haproxy_stats
 
     nodes = topo.haproxy_nodes
     if not nodes:

@@ -3,7 +3,7 @@
 A trainer checks the lab between exercises (`status --check` exits non-zero with one line per
 finding off the healthy baseline) and brings back a lab trainees broke (`heal` says what it
 changed and exits non-zero when the baseline is still not reached). Both use the very gate and
-repair the drills run before and after every drill (lab/exercises/health.py and its recovery).
+repair the drills run around every drill (lab/exercises/health.py, recovery.py).
 """
 from __future__ import annotations
 
@@ -82,15 +82,18 @@ class LabRecovery:
         return health.findings(self.lab.probe)
 
     def repair(self) -> list[str]:
-        self.lab.revive_patroni()
-        self.lab.repair()
+        from lab.exercises import recovery, steps
+
+        steps.revive_patroni(self.lab)
+        recovery.repair(self.lab)
         notes = [line.strip().removeprefix("note: ") for line in self.lines if line.strip().startswith("note:")]
         return notes or ["ran the drills' repair (drill firewall rules and port blockers removed, etcd and "
                          "Patroni started where stopped, frozen processes resumed); no member needed "
                          "reinitialising"]
 
     def wait_healthy(self, within: float) -> tuple[bool, list[Finding]]:
-        return self.lab.gate(within=within)
+        from lab.exercises import recovery
+        return recovery.gate(self.lab, within=within)
 
 
 class _Recorder:
