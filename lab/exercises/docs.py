@@ -1,60 +1,81 @@
-"""docs/drills/: one page per drill, written from the drill itself so text and code never drift.
+"""docs/drills/ and docs/zh/drills/: one page per drill and language, written from the drill
+itself (English) and its translation (lab/exercises/i18n/<lang>.yml), so text and code never drift.
 
-    python -m lab.exercises.docs      # rewrite docs/drills/<name>.md and the index block of README.md
+    python -m lab.exercises.docs      # rewrite every drill page and the index block of each README.md
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from lab.exercises import DRILLS
-from lab.exercises.model import Drill
+from lab.exercises.i18n import DEFAULT, LANGS, commands, drill_text, t
 from lab.topology import ROOT
 
 DOCS = ROOT / "docs" / "drills"
 BEGIN, END = "<!-- drills:begin (generated) -->", "<!-- drills:end -->"
 
 
-def page(d: type[Drill]) -> str:
-    judged = {False: "must not happen (the drill fails if the watch sees two primaries)",
-              True: "expected: the article warns of it; the drill measures it",
-              None: "measured, not judged (the fault itself makes a second primary)"}[d.split_brain]
-    lines = [f"# {d.name}", "", f"Article {d.section}. {d.summary}", "", "## Story", "", d.story.strip(), "",
-             "## Commands", "", "Run it: `invoke exercise " + d.name + "` (guided: it shows each command, "
-             "waits for you to type it on the node, and watches) or `invoke exercise " + d.name + " --auto`.",
-             "Open a shell on a node with `ssh -F .lab/ssh_config node2`.", ""]
-    lines += [f"- {where}: `{cmd}`" for where, _, cmd in (c.partition(": ") for c in d.commands)] + ["", "## Expected result", "", d.expected.strip(), "",
-              f"- Split brain: {judged}.",
-              f"- Lost acknowledged writes: {'must be 0' if d.lossless else 'measured'}.",
-              f"- Writer through the VIP and haproxy: {'yes (RTO per path)' if d.writes else 'no'}.", "",
-              "## What differs from the article", "", d.differs.strip(), ""]
+def folder(lang: str) -> Path:
+    return DOCS if lang == DEFAULT else ROOT / "docs" / lang / "drills"
+
+
+def page(d: Any, lang: str = DEFAULT) -> str:
+    """The page of drill class ``d`` in ``lang``."""
+    def tr(key: str, **fields: Any) -> str:
+        return t(key, lang, **fields)
+
+    def text(field: str) -> str:
+        return str(drill_text(d.name, field, lang, getattr(d, field))).strip()
+
+    judged = tr({False: "page_split_brain_false", True: "page_split_brain_true",
+                 None: "page_split_brain_none"}[d.split_brain])
+    lines = [f"# {d.name}", "", tr("page_other_lang", name=d.name), "",
+             tr("page_article", section=text("section"), summary=text("summary")), "",
+             f"## {tr('page_story')}", "", text("story"), "",
+             f"## {tr('page_commands')}", "", tr("page_run", name=d.name), tr("page_shell"), ""]
+    sep = ": " if lang == DEFAULT else "："
+    for where, code, comment in commands(d.name, lang, list(d.commands)):
+        lines.append(f"- {where}{sep}`{code}" + (f"   # {comment}" if comment else "") + "`")
+    lines += ["", f"## {tr('page_expected')}", "", text("expected"), "",
+              f"- {tr('page_split_brain', judged=judged)}",
+              f"- {tr('page_lossless', rule=tr('page_lossless_true' if d.lossless else 'page_lossless_false'))}",
+              f"- {tr('page_writes', rule=tr('page_writes_true' if d.writes else 'page_writes_false'))}", "",
+              f"## {tr('page_differs')}", "", text("differs"), ""]
     return "\n".join(lines)
 
 
-def index_block() -> str:
-    rows = ["| drill | article | what it shows |", "| --- | --- | --- |"]
-    rows += [f"| [{n}]({n}.md) | {d.section} | {d.summary} |" for n, d in DRILLS.items()]
+def index_block(lang: str = DEFAULT) -> str:
+    rows = [t("index_head", lang), "| --- | --- | --- |"]
+    rows += [f"| [{n}]({n}.md) | {drill_text(n, 'section', lang, d.section)} | "
+             f"{drill_text(n, 'summary', lang, d.summary)} |" for n, d in DRILLS.items()]
     return "\n".join([BEGIN, *rows, END])
 
 
-def readme(current: str) -> str:
+def readme(current: str, lang: str = DEFAULT) -> str:
     if BEGIN in current and END in current:
         head, rest = current.split(BEGIN, 1)
-        return head + index_block() + rest.split(END, 1)[1]
-    return current.rstrip() + "\n\n" + index_block() + "\n"
+        return head + index_block(lang) + rest.split(END, 1)[1]
+    return current.rstrip() + "\n\n" + index_block(lang) + "\n"
 
 
 def expected_files() -> dict[Path, str]:
-    out = {DOCS / f"{n}.md": page(d) for n, d in DRILLS.items()}
-    readme_path = DOCS / "README.md"
-    out[readme_path] = readme(readme_path.read_text() if readme_path.exists() else "# Drills\n")
+    """Every generated file with the text it must have, in every language."""
+    out: dict[Path, str] = {}
+    for lang in LANGS:
+        where = folder(lang)
+        out.update({where / f"{n}.md": page(d, lang) for n, d in DRILLS.items()})
+        readme_path = where / "README.md"
+        out[readme_path] = readme(readme_path.read_text(encoding="utf-8") if readme_path.exists() else "# Drills\n",
+                                  lang)
     return out
 
 
 def main() -> int:
-    DOCS.mkdir(parents=True, exist_ok=True)
     for path, text in expected_files().items():
-        path.write_text(text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
         print(f"wrote {path.relative_to(ROOT)}")
     return 0
 

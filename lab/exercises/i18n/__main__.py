@@ -1,0 +1,38 @@
+"""python -m lab.exercises.i18n stale [LANG] | stamp NAME... [--lang LANG]: keep translations current."""
+from __future__ import annotations
+
+import sys
+
+from lab.exercises import DRILLS
+from lab.exercises.i18n import LANGS, DEFAULT, problems, stamp
+
+
+def main(argv: list[str]) -> int:
+    lang = "zh"
+    if "--lang" in argv:
+        i = argv.index("--lang")
+        lang = argv[i + 1]
+        del argv[i:i + 2]
+    if lang == DEFAULT or lang not in LANGS:
+        print(f"i18n: --lang must be one of {', '.join(l for l in LANGS if l != DEFAULT)}", file=sys.stderr)
+        return 2
+    if argv[:1] == ["stale"]:
+        found = problems(lang, list(DRILLS))
+        for name, issues in found.items():
+            print(f"{name}: {'; '.join(issues)}")
+        return 1 if found else 0
+    if argv[:1] == ["stamp"] and len(argv) > 1:
+        names = list(DRILLS) if argv[1:] == ["--all"] else argv[1:]
+        unknown = [n for n in names if n not in DRILLS]
+        if unknown:
+            print(f"i18n: unknown drill {', '.join(unknown)}", file=sys.stderr)
+            return 2
+        for name in stamp(lang, names):
+            print(f"stamped {name}")
+        return 0
+    print(__doc__.strip(), file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
