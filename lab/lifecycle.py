@@ -13,6 +13,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from lab import guard, sshconfig
+from lab import progress as lab_progress
 from lab import state as lab_state
 from lab import providers
 from lab.providers.base import Machines, Provider, ProviderError
@@ -116,7 +117,8 @@ def create(topo: Topology, provider_name: str, settings: Mapping[str, Any], repo
                              interface=machines.interface, topology=str(topo.path),
                              timings={"create": round(time.monotonic() - t0, 1)})
         lab_state.save(st)
-        wait_for_ssh(topo, st, float(settings.get("ssh_wait") or 180), report)
+        with lab_progress.of(report).waiting("waiting until every node answers ssh"):
+            wait_for_ssh(topo, st, float(settings.get("ssh_wait") or 180), report)
     except BaseException:
         if not reuse:
             _rollback(prov, topo, report)

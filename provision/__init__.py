@@ -7,10 +7,10 @@ bootstraps before the others join).
 """
 from __future__ import annotations
 
-import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Callable, Iterable
 
+from lab import progress as lab_progress
 from lab.topology import Node, Topology
 
 
@@ -77,26 +77,30 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
     total = 0
     from provision.steps import ORDER
 
+    progress = lab_progress.of(report)
     for step in chosen_steps:
         number = ORDER.index(step) + 1
         targets = [n for n in step.nodes(topo) if chosen_nodes is None or n.name in chosen_nodes]
-        report(f"step {number} {step.NAME} (article §{step.SECTION}): {step.TITLE}")
+        progress.step(number, len(ORDER), step.NAME, f"article §{step.SECTION}: {step.TITLE}")
         if not targets:
-            report("  ok: no selected node takes part in this step")
+            progress("  ok: no selected node takes part in this step")
+            progress.step_done()
             continue
-        started = time.monotonic()
         waves = step.waves(topo, targets) if hasattr(step, "waves") else [engine.Wave(targets)]
         for wave in waves:
-            with ThreadPoolExecutor(max_workers=len(wave.nodes)) as pool:
-                results = list(pool.map(lambda n: on_node(step, n, wave.part), wave.nodes))
             wave_changes = 0
-            for r in results:
-                report(r.line(step.NAME))
-                wave_changes += len(r.changes)
+            with ThreadPoolExecutor(max_workers=len(wave.nodes)) as pool:
+                futures = [pool.submit(on_node, step, n, wave.part) for n in wave.nodes]
+                # Each node's line as soon as that node is done, not when the whole wave is.
+                for done in as_completed(futures):
+                    r = done.result()
+                    progress.node_done(r.line(step.NAME))
+                    wave_changes += len(r.changes)
             total += wave_changes
             if wave_changes and hasattr(step, "settle"):
-                step.settle(topo, wave, report)
-        report(f"  ({time.monotonic() - started:.1f}s)")
+                with progress.waiting(f"{step.NAME}: waiting for the nodes to settle"):
+                    step.settle(topo, wave, progress)
+        progress.step_done()
     report(f"provisioning: {total} change(s)")
     return total
 

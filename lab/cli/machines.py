@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
-from typing import Any, Callable
+from typing import Any
 
 from invoke import Exit, task
 from rich.console import Console
 from rich.table import Table
 
 from lab import guard, lifecycle, sshconfig, status as lab_status, topology
+from lab import progress as lab_progress
 from lab.providers import image
 from lab import state as lab_state
 from lab.providers.base import ProviderError
@@ -33,12 +33,9 @@ def settings(c: Any) -> dict[str, Any]:
     return {k: lab[k] for k in lab} if lab else {}
 
 
-def reporter() -> Callable[[str], None]:
-    start = time.monotonic()
-
-    def report(msg: str) -> None:
-        console.print(f"[dim]{time.monotonic() - start:6.1f}s[/] {msg}")
-    return report
+def reporter() -> lab_progress.Reporter:
+    """Plain lines, each with the seconds since the command started."""
+    return lab_progress.Reporter(console)
 
 
 def fail(e: Exception) -> Exit:
@@ -53,9 +50,13 @@ def up(c, provider=None, machines_only=False):
         topo = topology.load()
         cfg = settings(c)
         name = lifecycle.choose_provider(provider, cfg)
-        st = lifecycle.up(topo, name, cfg, reporter(), machines_only=machines_only)
+        # In a terminal: a live status line (step n/11, what it waits for, seconds) under the log.
+        progress = lab_progress.for_console(console)
+        with progress:
+            st = lifecycle.up(topo, name, cfg, progress, machines_only=machines_only)
     except ERRORS as e:
         raise fail(e) from None
+    progress.summary(st.timings)
     console.print(f"the lab is {st.phase}: `invoke status`, `invoke ssh {topo.names[0]}`")
 
 
