@@ -302,6 +302,14 @@ def _victims(tmp_path: Path, data: Path) -> tuple[subprocess.Popen, subprocess.P
     return patroni, postmaster
 
 
+def _state(tmp_path: Path) -> str:
+    """The fencer's state file as it is now ('' before its first write, or mid-rewrite)."""
+    try:
+        return (tmp_path / "state").read_text()
+    except FileNotFoundError:
+        return ""
+
+
 def _wait(pred: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -324,10 +332,12 @@ def test_fencer_kills_patroni_and_postmaster_when_keepalives_stop(tmp_path):
                 time.sleep(0.5)
                 w.write("1"); w.flush()
             assert patroni.poll() is None and postmaster.poll() is None
-            assert (tmp_path / "state").read_text().startswith("armed timeout=3")
+            # the fencer reads the FIFO on its own schedule: its state says armed once it has
+            assert _wait(lambda: _state(tmp_path).startswith("armed timeout=3"), 5), _state(tmp_path)
             # keepalives stop (a hung Patroni): within ~3 s both die
             assert _wait(lambda: patroni.poll() is not None and postmaster.poll() is not None, 10)
-        assert (tmp_path / "state").read_text().startswith("fired")
+        # the state line is written after the kills: wait for it rather than race it
+        assert _wait(lambda: _state(tmp_path).startswith("fired"), 5), _state(tmp_path)
         assert "fencing this node" in (tmp_path / "log").read_text()
     finally:
         for p in (fencer, patroni, postmaster):
@@ -343,9 +353,11 @@ def test_fencer_leaves_a_cleanly_disarmed_node_alone(tmp_path):
         assert _wait(fifo.exists, 5)
         with open(fifo, "w") as w:
             w.write("Ctimeout=1\n1V"); w.flush()     # armed, one keepalive, magic close
-        time.sleep(2.5)
-        assert patroni.poll() is None and postmaster.poll() is None
-        assert (tmp_path / "state").read_text().strip() == "disarmed"
+        log = tmp_path / "log"
+        assert _wait(lambda: log.exists() and "disarmed by Patroni" in log.read_text(), 5)
+        # disarmed: two of its timeouts later nothing was killed (a hold, not a wait for an event)
+        assert not _wait(lambda: patroni.poll() is not None or postmaster.poll() is not None, 2.5)
+        assert _state(tmp_path).strip() == "disarmed"
     finally:
         for p in (fencer, patroni, postmaster):
             p.kill()
