@@ -1,7 +1,8 @@
 """Evidence: every run of the drills keeps what it saw, in a folder nobody overwrites.
 
-This docstring is the contract between the runner, which writes the evidence, and the
-report, which reads it (``load_run``). Keys may be added; none of these may be renamed.
+This docstring is the contract between the runner, which writes the evidence (this module),
+and the report, which reads it (``lab.report.runs.load``; ``invoke exercise --runs`` lists the
+folders with the tally of their run.json). Keys may be added; none of these may be renamed.
 
 Run folder: ``$LAB_DIR/runs/<UTC YYYYmmddTHHMMSSZ>-<drill | all | exam>/`` (when two runs
 start in the same second, the later one gets ``-2``, ``-3``, ... appended; it never
@@ -14,7 +15,8 @@ replaces a folder).
      "scale": 1.0, "lang": "en", "drills": ["name", ...],
      "tally": {"pass": n, "fail": n, "differs": n, "not-applicable": n, "error": n}}
 
-``finished`` stays null while the run goes on (or when it was interrupted).
+``finished`` stays null while the run goes on (or when it was interrupted); ``tally`` is
+rewritten after every drill, so an interrupted run still counts what it finished.
 
 ``<drill>/result.json``: the drill's Result (lab.exercises.verdict.Result.to_json): verdict
 (pass | fail | differs | not-applicable | error), reason, evidence, section, claim, checks
@@ -55,20 +57,19 @@ import re
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from lab import state as lab_state
-from lab.exercises.verdict import VERDICTS, tally
+from lab.exercises.verdict import tally
 
 RUNS = "runs"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 def runs_root() -> Path:
-    return lab_state.lab_dir() / RUNS
+    return lab_state.lab_dir(create=False) / RUNS
 
 
 def iso(dt: datetime) -> str:
@@ -199,110 +200,3 @@ class RunRecorder:
         tmp = p.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.info, indent=2, ensure_ascii=False) + "\n")
         tmp.replace(p)
-
-
-# --- reading ---------------------------------------------------------------------------------
-
-@dataclass
-class DrillEvidence:
-    name: str
-    result: dict[str, Any] | None
-    events: list[dict[str, Any]]
-
-    def of_type(self, type: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e.get("type") == type]
-
-    def marks(self) -> dict[str, float]:
-        """Mark name -> t of its first occurrence."""
-        out: dict[str, float] = {}
-        for e in self.of_type("mark"):
-            out.setdefault(e["name"], e["t"])
-        return out
-
-
-@dataclass
-class RunEvidence:
-    path: Path
-    run: dict[str, Any]
-    drills: dict[str, DrillEvidence] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def finished(self) -> bool:
-        return bool(self.run.get("finished"))
-
-    @property
-    def tally(self) -> dict[str, int]:
-        """From the drills' results (a run interrupted before its end still has them)."""
-        got = [d.result.get("verdict") for d in self.drills.values() if d.result]
-        return tally(v for v in got if v)
-
-
-def load_events(path: Path) -> list[dict[str, Any]]:
-    """events.jsonl -> list; a line cut short by an interruption (the last one) is skipped."""
-    out = []
-    if not path.exists():
-        return out
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
-
-
-def load_run(path: Path | str) -> RunEvidence:
-    """A run folder, read back: run.json, and per drill (in the run's order) result and events."""
-    path = Path(path)
-    info_file = path / "run.json"
-    if not info_file.exists():
-        raise FileNotFoundError(f"{path} is not a run folder (no run.json)")
-    info = json.loads(info_file.read_text(encoding="utf-8"))
-    names = list(info.get("drills") or [])
-    names += sorted(p.name for p in path.iterdir() if p.is_dir() and p.name not in names)
-    ev = RunEvidence(path, info)
-    for n in names:
-        d = path / n
-        if not d.is_dir():
-            continue
-        rf = d / "result.json"
-        ev.drills[n] = DrillEvidence(n, json.loads(rf.read_text(encoding="utf-8")) if rf.exists() else None,
-                                     load_events(d / "events.jsonl"))
-    return ev
-
-
-def list_runs(root: Path | None = None) -> list[RunEvidence]:
-    """Every run folder under ``root`` (default $LAB_DIR/runs), oldest first."""
-    root = root or runs_root()
-    if not root.is_dir():
-        return []
-    out = []
-    for p in sorted(root.iterdir()):
-        if p.is_dir() and (p / "run.json").exists():
-            try:
-                out.append(load_run(p))
-            except (ValueError, OSError):
-                continue
-    return out
-
-
-def latest_run(root: Path | None = None) -> RunEvidence | None:
-    runs = list_runs(root)
-    return runs[-1] if runs else None
-
-
-def format_runs(runs: list[RunEvidence]) -> str:
-    """`invoke exercise --runs`: one line per run with its tally."""
-    if not runs:
-        return "no runs yet (`invoke exercise <drill> --auto` makes one)"
-    width = max(len(r.name) for r in runs)
-    head = f"{'run':{width}}  " + " ".join(f"{v:>14}" if v == "not-applicable" else f"{v:>7}" for v in VERDICTS)
-    lines = [head]
-    for r in runs:
-        t = r.tally
-        cells = " ".join(f"{t[v]:>14}" if v == "not-applicable" else f"{t[v]:>7}" for v in VERDICTS)
-        lines.append(f"{r.name:{width}}  {cells}" + ("" if r.finished else "  (unfinished)"))
-    return "\n".join(lines)

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from lab.exercises import evidence
-from lab.exercises.evidence import RunRecorder, format_runs, list_runs, load_run
+from lab.exercises.evidence import RunRecorder
 from lab.exercises.verdict import Result
+from lab.report import runs as report_runs
 
 from fake_clock import FakeClock
 
@@ -94,7 +95,8 @@ def test_appends_from_many_threads_are_whole_lines(tmp_path):
     assert all(json.loads(line)["type"] in ("mark", "sample") for line in lines)
 
 
-def test_load_run_and_list_runs_read_back_what_was_written(tmp_path):
+def test_the_reports_reader_reads_back_what_was_written(tmp_path):
+    """The writer here and the report's reader (lab.report.runs) agree on the format."""
     clock = FakeClock()
     old = recorder(tmp_path, kind="etcd-down", drills=["etcd-down"], clock=clock, now=NOW - timedelta(hours=1))
     dr = old.drill("etcd-down")
@@ -108,33 +110,26 @@ def test_load_run_and_list_runs_read_back_what_was_written(tmp_path):
     new = recorder(tmp_path, clock=clock)               # interrupted: one of two drills done, never finished
     d = new.drill("etcd-down")
     d.result(Result("etcd-down", "§5", verdict="pass").to_json())
+    clock.now = 3.5
     d.mark("fault", "x")
-    # a line cut short by the interruption
-    with (d.folder / "events.jsonl").open("a") as f:
+    new.record_verdict("etcd-down", "pass")
+    with (d.folder / "events.jsonl").open("a") as f:    # a line cut short by the interruption
         f.write('{"t": 1.0, "ty')
     d.close()
 
-    runs = list_runs(tmp_path / "runs")
-    assert [r.name for r in runs] == ["20261130T231500Z-etcd-down", "20261201T001500Z-all"]
-    loaded = load_run(old.path)
-    assert loaded.drills["etcd-down"].result["verdict"] == "fail"
-    assert loaded.drills["etcd-down"].result["claim"] == "every member a replica"
-    assert loaded.tally["fail"] == 1 and loaded.finished
-    last = runs[-1]
-    assert not last.finished and last.tally["pass"] == 1
-    assert set(last.drills) == {"etcd-down"}          # the drill that never started has no folder
-    assert last.drills["etcd-down"].marks() == {"start": 0.0, "fault": 0.0}
-    table = format_runs(runs)
-    assert old.name in table and "(unfinished)" in table.splitlines()[-1]
-    assert format_runs([]).startswith("no runs yet")
-
-
-def test_load_run_refuses_a_folder_that_is_not_a_run(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a run folder"):
-        load_run(tmp_path)
+    folders = report_runs.list_runs(tmp_path / "runs")
+    assert [p.name for p in folders] == ["20261130T231500Z-etcd-down", "20261201T001500Z-all"]
+    loaded = report_runs.load(old.path)
+    assert loaded.drills[0].verdict == "fail" and loaded.drills[0].result["claim"] == "every member a replica"
+    assert loaded.meta["tally"]["fail"] == 1 and loaded.meta["finished"]
+    last = report_runs.load(folders[-1])
+    assert last.meta["finished"] is None and last.meta["tally"]["pass"] == 1
+    assert last.drills[0].mark("fault") == 3.5 and last.drills[0].bad_lines == 1
+    # the drill the interruption never reached has no folder; the reader says so, it does not pass it
+    assert [(dr.name, dr.verdict) for dr in last.drills][1] == ("replica-pg-stop", "error")
+    assert not (new.path / "replica-pg-stop").exists()
 
 
 def test_runs_live_under_the_labs_directory(monkeypatch, tmp_path):
     monkeypatch.setenv("LAB_DIR", str(tmp_path / "lab"))
-    assert evidence.runs_root() == tmp_path / "lab" / "runs"
-    assert list_runs() == []
+    assert evidence.runs_root() == tmp_path / "lab" / "runs" == report_runs.runs_dir()
