@@ -16,6 +16,11 @@ from typing import Any, Callable
 
 import yaml
 
+from lab import strict_yaml
+from lab.exitcodes import Refusal
+from lab.strict_yaml import Coerced, describe
+from lab.suggest import unknown
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATH = ROOT / "topology.yml"
 
@@ -24,48 +29,72 @@ FIREWALL_MODES = ("article", "open-ports")
 WATCHDOG_MODES = ("off", "automatic", "required")
 
 
-class TopologyError(ValueError):
-    """A topology file that cannot be used; the message is one line."""
+class TopologyError(Refusal, ValueError):
+    """A topology file that cannot be used; the message is one line.
+
+    ``line`` is the file's line the error is about, when known: :func:`load`
+    prefixes the message with it and quotes that line.
+    """
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class WrongType(ValueError):
+    """A check's complete message for a value of the wrong type ("must be a number, got ...")."""
 
 
 # --- the schema ---------------------------------------------------------------
 
+def _need(ok: bool, v: Any, what: str) -> None:
+    if not ok:
+        raise WrongType(f"must be {what}, got {describe(v)}")
+
+
 def _str(pattern: str = r".+") -> Callable[[Any], str]:
     def check(v: Any) -> str:
-        if not isinstance(v, str) or not re.fullmatch(pattern, v):
+        _need(isinstance(v, str), v, "a string")
+        if not re.fullmatch(pattern, v):
             raise ValueError(f"must be a string matching {pattern}")
         return v
     return check
 
 
 def _ip(v: Any) -> ipaddress.IPv4Address:
+    _need(isinstance(v, str), v, "an IPv4 address such as 192.168.234.201")
     try:
-        return ipaddress.IPv4Address(str(v))
+        return ipaddress.IPv4Address(v)
     except ValueError:
         raise ValueError("is not an IPv4 address") from None
 
 
 def _net(v: Any) -> ipaddress.IPv4Network:
+    _need(isinstance(v, str), v, "an IPv4 network such as 192.168.234.0/24")
     try:
-        return ipaddress.IPv4Network(str(v))
+        return ipaddress.IPv4Network(v)
     except ValueError:
         raise ValueError("is not an IPv4 network such as 192.168.234.0/24") from None
 
 
 def _port(v: Any) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 65535:
-        raise ValueError("must be a port number 1-65535")
+    _need(isinstance(v, int) and not isinstance(v, bool), v, "a number")
+    if not 1 <= v <= 65535:
+        raise ValueError("is not a port number (1-65535)")
     return v
 
 
 def _bool(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ValueError("must be true or false")
+    _need(isinstance(v, bool), v, "true or false")
     return v
+
+
+_bool.takes_yaml_booleans = True     # `synchronous_mode: yes` means what it says
 
 
 def _one_of(*choices: str) -> Callable[[Any], str]:
     def check(v: Any) -> str:
+        _need(isinstance(v, str), v, f"one of {', '.join(choices)}")
         if v not in choices:
             raise ValueError(f"must be one of {', '.join(choices)}")
         return v
@@ -74,30 +103,33 @@ def _one_of(*choices: str) -> Callable[[Any], str]:
 
 def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], list]:
     def check(v: Any) -> list:
-        if not isinstance(v, list):
-            raise ValueError("must be a list")
+        _need(isinstance(v, list), v, "a list such as [node4]")
         return [item(x) for x in v]
     return check
 
 
 def _roles(v: Any) -> list[str]:
-    if not isinstance(v, list) or not v:
-        raise ValueError("must be a non-empty list")
+    _need(isinstance(v, list) and bool(v), v, "a non-empty list such as [postgres, haproxy]")
     for r in v:
+        if r == "etcd":
+            raise WrongType("'etcd' is not a node role: list the node under etcd.members instead "
+                            f"(roles: {', '.join(ROLES)})")
         if r not in ROLES:
-            raise ValueError(f"has unknown role {r!r} (known: {', '.join(ROLES)})")
+            raise ValueError(f"has {unknown('role', str(r), ROLES)}")
     return list(v)
 
 
 def _credentials(v: Any) -> dict:
     if not isinstance(v, dict) or set(v) != {"username", "password"}:
-        raise ValueError("must be {username: ..., password: ...}")
+        raise WrongType(f"must be {{username: ..., password: ...}}, got {describe(v)}")
+    for k, x in v.items():
+        # A whole number prints back as typed (YAML's surprises are caught before this).
+        _need(isinstance(x, str) or (isinstance(x, int) and not isinstance(x, bool)), x, f"{k}: a string")
     return {k: str(x) for k, x in v.items()}
 
 
 def _mapping(v: Any) -> dict:
-    if not isinstance(v, dict):
-        raise ValueError("must be a mapping")
+    _need(isinstance(v, dict), v, "a mapping")
     return v
 
 
@@ -123,13 +155,46 @@ SCHEMA: dict[str, dict[str, Any]] = {
 TOP_LEVEL = ("lab", "nodes", "vips", "ports", "cluster", "etcd", "options")
 
 
+def _coerced_in(value: Any, where: str) -> tuple[str, Coerced] | None:
+    """The first value in ``value`` (recursively) that YAML read as something else than typed,
+    with its key path."""
+    if isinstance(value, Coerced):
+        return where, value
+    if isinstance(value, dict):
+        inner = [(f"{where}.{k}", k) for k in value] + [(f"{where}.{k}", v) for k, v in value.items()]
+    elif isinstance(value, list):
+        inner = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        inner = []
+    for path, v in inner:
+        found = _coerced_in(v, path)
+        if found:
+            return found
+    return None
+
+
+def _as_typed(where: str, value: Any, check: Callable[[Any], Any]) -> Any:
+    """``value``, or a TopologyError if YAML changed what the user typed where the check needs text."""
+    found = _coerced_in(value, where)
+    if found is None:
+        return value
+    path, c = found
+    if c is value and isinstance(c.value, bool) and getattr(check, "takes_yaml_booleans", False):
+        return c.value
+    fix = f'"{c}"' if path.endswith("]") else f'{path.rsplit(".", 1)[-1]}: "{c}"'
+    raise TopologyError(f"{path}: YAML reads {c} as {describe(c.value)}, not as the text you typed; "
+                        f"write it in quotes: {fix}", line=c.line)
+
+
 def _section(where: str, data: Any, schema: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise TopologyError(f"{where}: must be a mapping, got {data!r}")
+        raise TopologyError(f"{where}: must be a mapping, got {describe(data)}")
+    lines = getattr(data, "lines", {})
     known = {k.rstrip("?") for k in schema}
     for key in data:
         if key not in known:
-            raise TopologyError(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
+            raise TopologyError(f"{where}.{key}: {unknown('key', str(key), sorted(known))}",
+                                line=lines.get(key))
     out: dict[str, Any] = {}
     for key, check in schema.items():
         name = key.rstrip("?")
@@ -139,10 +204,13 @@ def _section(where: str, data: Any, schema: dict[str, Any]) -> dict[str, Any]:
                 continue
             raise TopologyError(f"{where}.{name}: missing")
         fn = check[1] if key.endswith("?") else check
+        value = _as_typed(f"{where}.{name}", data[name], fn)
         try:
-            out[name] = fn(data[name])
+            out[name] = fn(value)
+        except WrongType as e:
+            raise TopologyError(f"{where}.{name}: {e}", line=lines.get(name)) from None
         except ValueError as e:
-            raise TopologyError(f"{where}.{name}: {data[name]!r} {e}") from None
+            raise TopologyError(f"{where}.{name}: {value!r} {e}", line=lines.get(name)) from None
     return out
 
 
@@ -178,7 +246,7 @@ class Topology:
         for n in self.nodes:
             if name in (n.name, n.member):
                 return n
-        raise KeyError(f"no node or member named {name!r} (known: {', '.join(self.names)})")
+        raise KeyError(unknown("node", name, self.names + [n.member for n in self.nodes]))
 
     @property
     def names(self) -> list[str]:
@@ -237,7 +305,8 @@ def parse(data: Any, path: Path = DEFAULT_PATH) -> Topology:
         raise TopologyError(f"{where}: must be a mapping of {', '.join(TOP_LEVEL)}")
     for key in data:
         if key not in TOP_LEVEL:
-            raise TopologyError(f"{where}: {key}: unknown key (known: {', '.join(TOP_LEVEL)})")
+            raise TopologyError(f"{where}: {key}: {unknown('key', str(key), TOP_LEVEL)}",
+                                line=getattr(data, "lines", {}).get(key))
     for key in TOP_LEVEL:
         if key not in data and key != "options":
             raise TopologyError(f"{where}: {key}: missing")
@@ -329,11 +398,25 @@ def load(path: str | os.PathLike | None = None) -> Topology:
         text = p.read_text()
     except OSError as e:
         raise TopologyError(f"{p}: cannot read ({e.strerror})") from None
+    lines = text.splitlines()
+
+    def at(line: int) -> str:
+        quoted = re.sub(r"\s+#.*$", "", lines[line - 1]).strip() if 0 < line <= len(lines) else ""
+        return f"{p.name} line {line} (`{quoted}`)"
+
     try:
-        data = yaml.safe_load(text)
+        data = strict_yaml.load(text)
+    except strict_yaml.DuplicateKey as e:
+        raise TopologyError(f"{at(e.line)}: {e.key} given twice in one mapping "
+                            f"(first on line {e.first}); keep one") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
+        place = f" at line {mark.line + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise TopologyError(f"{p.name}: not valid YAML{at}: {problem}") from None
-    return parse(data, p)
+        raise TopologyError(f"{p.name}: not valid YAML{place}: {problem}") from None
+    try:
+        return parse(data, p)
+    except TopologyError as e:
+        if e.line is None:
+            raise
+        raise TopologyError(f"{at(e.line)}: {e}", line=e.line) from None
