@@ -13,10 +13,11 @@ import json
 import subprocess
 
 from lab import state as lab_state
+from lab.exitcodes import Refusal
 from lab.topology import Topology
 
 
-class GuardError(RuntimeError):
+class GuardError(Refusal, RuntimeError):
     """A connection the guard refused; the message says why and what to do."""
 
 

@@ -16,6 +16,7 @@ from lab import guard, sshconfig
 from lab import progress as lab_progress
 from lab import state as lab_state
 from lab import providers
+from lab.exitcodes import Refusal
 from lab.providers.base import Machines, Provider, ProviderError
 from lab.topology import Topology
 
@@ -26,15 +27,33 @@ class LabError(RuntimeError):
     """A lifecycle step that cannot go on; the message is one line and says what to do."""
 
 
+class Refused(Refusal, LabError):
+    """The lifecycle refused before creating anything (wrong order, a missing prerequisite)."""
+
+
+HOW_TO_CHOOSE = ("choose another with `invoke up --provider NAME`, INVOKE_LAB_PROVIDER=NAME "
+                 "or lab.provider in invoke.yaml")
+
+
+def provider_choice(requested: str | None, settings: Mapping[str, Any]) -> tuple[str, str]:
+    """The provider named by option, else by configuration, else detected here; and why."""
+    if requested:
+        name, why = requested, "from --provider"
+    elif settings.get("provider") and settings["provider"] != "auto":
+        name, why = settings["provider"], "from INVOKE_LAB_PROVIDER or invoke.yaml lab.provider"
+    else:
+        from lab.providers.vagrant import detect
+        name, why = detect()
+        why = f"auto: {why}"
+    if name not in providers.NAMES:
+        from lab.suggest import unknown
+        raise Refused(f"provider: {unknown('provider', name, ('auto',) + providers.NAMES)}")
+    return name, why
+
+
 def choose_provider(requested: str | None, settings: Mapping[str, Any]) -> str:
     """The provider named by option, else by configuration, else detected on this host."""
-    name = requested or settings.get("provider") or "auto"
-    if name == "auto":
-        from lab.providers.vagrant import detect
-        name = detect()
-    if name not in providers.NAMES:
-        raise ProviderError(f"provider: unknown provider {name!r} (known: auto, {', '.join(providers.NAMES)})")
-    return name
+    return provider_choice(requested, settings)[0]
 
 
 def expected_interface(prov: Provider, topo: Topology, st: lab_state.State) -> str | None:
@@ -98,12 +117,15 @@ def create(topo: Topology, provider_name: str, settings: Mapping[str, Any], repo
     """Create (or reuse) the machines and make them reachable; phase becomes ``created``."""
     st = lab_state.load()
     if st.is_up and st.provider != provider_name:
-        raise LabError(f"the lab is up with provider {st.provider}; run `invoke down` before using {provider_name}")
+        raise Refused(f"the lab is up with provider {st.provider}; run `invoke down` before using {provider_name}")
     if st.is_up and st.topology and st.topology != str(topo.path):
-        raise LabError(f"the lab in {lab_state.lab_dir()} was built from {st.topology}, not {topo.path}; "
-                       "run `invoke down` first or use another LAB_DIR")
-    prov = providers.get(provider_name, settings)
-    prov.preflight(topo)
+        raise Refused(f"the lab in {lab_state.lab_dir()} was built from {st.topology}, not {topo.path}; "
+                      "run `invoke down` first or use another LAB_DIR")
+    try:
+        prov = providers.get(provider_name, settings)
+        prov.preflight(topo)
+    except ProviderError as e:       # nothing exists yet: a missing prerequisite is a refusal
+        raise Refused(str(e)) from None
     guard.check_subnet_free(topo, expected_interface(prov, topo, st))
 
     reuse = st.is_up

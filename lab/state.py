@@ -12,12 +12,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from lab.exitcodes import Refusal
 from lab.topology import ROOT
 
 PHASES = ("absent", "created", "provisioned")
 
 
-class LabStateError(RuntimeError):
+class LabStateError(Refusal, RuntimeError):
     """A command that cannot run in the lab's current phase."""
 
 

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Callable, Iterable
 
 from lab import progress as lab_progress
+from lab.suggest import unknown
 from lab.topology import Node, Topology
 
 
@@ -27,7 +28,7 @@ def selection(topo: Topology, steps: Iterable[str] | None, nodes: Iterable[str] 
         wanted = list(steps)
         for s in wanted:
             if s not in STEPS:
-                raise SelectionError(f"unknown step {s!r} (known: {', '.join(STEPS)})")
+                raise SelectionError(unknown("step", s, STEPS))
         chosen_steps = [m for m in ORDER if m.NAME in wanted]
     chosen_nodes = None
     if nodes:
@@ -36,7 +37,7 @@ def selection(topo: Topology, steps: Iterable[str] | None, nodes: Iterable[str] 
             try:
                 chosen_nodes.add(topo.node(n).name)
             except KeyError:
-                raise SelectionError(f"unknown node {n!r} (known: {', '.join(topo.names)})") from None
+                raise SelectionError(unknown("node", n, topo.names)) from None
     return chosen_steps, chosen_nodes
 
 

@@ -14,7 +14,7 @@ from invoke import Exit, task
 from rich.console import Console
 from rich.table import Table
 
-from lab import guard, lifecycle, sshconfig, status as lab_status, topology
+from lab import exitcodes, guard, lifecycle, settings as lab_settings, sshconfig, status as lab_status, topology
 from lab import progress as lab_progress
 from lab.providers import image
 from lab import state as lab_state
@@ -22,15 +22,15 @@ from lab.providers.base import ProviderError
 
 PROVIDER_HELP = "docker | libvirt | virtualbox | pulumi | hosts (default: invoke.yaml lab.provider, auto = detect)"
 ERRORS = (topology.TopologyError, lab_state.LabStateError, ProviderError, guard.GuardError,
-          lifecycle.LabError, image.ImageError)
+          lifecycle.LabError, image.ImageError, lab_settings.SettingsError)
 
 console = Console(highlight=False)
 
 
 def settings(c: Any) -> dict[str, Any]:
-    """The ``lab`` section of the Invoke configuration (invoke.yaml + INVOKE_LAB_* env)."""
+    """The ``lab`` section of the Invoke configuration (invoke.yaml + INVOKE_LAB_* env), checked."""
     lab = c.config.get("lab") if hasattr(c, "config") else None
-    return {k: lab[k] for k in lab} if lab else {}
+    return lab_settings.validate({k: lab[k] for k in lab} if lab else {})
 
 
 def reporter() -> lab_progress.Reporter:
@@ -39,7 +39,8 @@ def reporter() -> lab_progress.Reporter:
 
 
 def fail(e: Exception) -> Exit:
-    return Exit(f"error: {e}", code=1)
+    """One line on stderr; exit 2 if nothing was changed (a refusal), else 1 (lab.exitcodes)."""
+    return Exit(f"error: {e}", code=exitcodes.code_for(e))
 
 
 @task(help={"provider": PROVIDER_HELP,
@@ -49,7 +50,9 @@ def up(c, provider=None, machines_only=False):
     try:
         topo = topology.load()
         cfg = settings(c)
-        name = lifecycle.choose_provider(provider, cfg)
+        name, why = lifecycle.provider_choice(provider, cfg)
+        # Said before anything is created, so a wrong choice costs nothing.
+        console.print(f"provider {name} ({why}); {lifecycle.HOW_TO_CHOOSE}")
         # In a terminal: a live status line (step n/11, what it waits for, seconds) under the log.
         progress = lab_progress.for_console(console)
         with progress:
@@ -121,11 +124,11 @@ def ssh(c, node, command=""):
     """Open a shell on a node (or run one command) through the lab's ssh_config."""
     try:
         topo = topology.load()
-        st = lab_state.require("created", "provisioned", action=f"ssh to {node}")
         try:
-            n = topo.node(node)
+            n = topo.node(node)     # a typo is named before the lab's state is looked at
         except KeyError as e:
-            raise ProviderError(f"node: {e.args[0]}") from None
+            raise Exit(f"error: ssh: {e.args[0]}", code=exitcodes.REFUSED) from None
+        st = lab_state.require("created", "provisioned", action=f"ssh to {node}")
         guard.check(n.address, topo, st)
     except ERRORS as e:
         raise fail(e) from None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from invoke import Exit, task
 
-from lab import guard, lifecycle, topology
+from lab import exitcodes, guard, lifecycle, topology
 from lab import state as lab_state
 from lab.cli.machines import console, reporter
 
@@ -40,9 +40,9 @@ def provision(c, step=None, node=None, list_steps=False):
         lab_state.require("created", "provisioned", action="provision")
         provisioning.run(topo, steps=steps, nodes=nodes, report=reporter())
     except provisioning.SelectionError as e:
-        raise Exit(f"error: {e}", code=1) from None
+        raise Exit(f"error: {e}", code=exitcodes.REFUSED) from None
     except ERRORS as e:
-        raise Exit(f"error: {e}", code=1) from None
+        raise Exit(f"error: {e}", code=exitcodes.code_for(e)) from None
     except Exception as e:       # a failed change: one line, the machines are kept as they are
         raise Exit(f"error: provisioning failed: {e}", code=1) from None
 

@@ -81,7 +81,7 @@ def test_ssh_before_up_refuses(unrouted, monkeypatch):
     no_traffic(monkeypatch)
     with pytest.raises(Exit) as e:
         machines.ssh(Context(), "node1")
-    assert "the lab is not up" in str(e.value.message) and e.value.code == 1
+    assert "the lab is not up" in str(e.value.message) and e.value.code == 2
 
 
 def test_a_bad_topology_fails_fast_with_its_message(tmp_path, monkeypatch):
@@ -123,14 +123,39 @@ def test_provider_comes_from_invoke_yaml_then_env_then_option(monkeypatch):
 def test_auto_picks_docker_without_a_usable_hypervisor(monkeypatch, tmp_path):
     monkeypatch.setattr(vagrant_provider, "LIBVIRT_SOCKETS", (str(tmp_path / "no-sock"),))
     monkeypatch.setattr(vagrant_provider.shutil, "which", lambda name: None)
-    assert lifecycle.choose_provider(None, {"provider": "auto"}) == "docker"
+    name, why = lifecycle.provider_choice(None, {"provider": "auto"})
+    assert name == "docker" and why.startswith("auto: no Docker engine, libvirtd or VirtualBox")
 
 
-def test_auto_picks_libvirt_when_libvirtd_listens(monkeypatch, tmp_path):
+def test_auto_prefers_docker_when_its_engine_answers_even_with_libvirtd(monkeypatch, tmp_path):
     sock = tmp_path / "libvirt-sock"
     sock.touch()
     monkeypatch.setattr(vagrant_provider, "LIBVIRT_SOCKETS", (str(sock),))
-    assert lifecycle.choose_provider(None, {}) == "libvirt"
+    monkeypatch.setattr(vagrant_provider, "docker_answers", lambda: True)
+    name, why = lifecycle.provider_choice(None, {})
+    assert name == "docker" and "the Docker engine answers" in why
+
+
+def test_auto_picks_libvirt_only_when_docker_does_not_answer(monkeypatch, tmp_path):
+    sock = tmp_path / "libvirt-sock"
+    sock.touch()
+    monkeypatch.setattr(vagrant_provider, "LIBVIRT_SOCKETS", (str(sock),))
+    monkeypatch.setattr(vagrant_provider, "docker_answers", lambda: False)
+    name, why = lifecycle.provider_choice(None, {})
+    assert name == "libvirt" and "libvirtd is running" in why
+
+
+def test_docker_answers_asks_the_engine(monkeypatch):
+    calls = []
+    monkeypatch.setattr(vagrant_provider.shutil, "which", lambda name: "/usr/bin/docker")
+    monkeypatch.setattr(vagrant_provider.subprocess, "run",
+                        lambda args, **kw: calls.append(args) or subprocess.CompletedProcess(args, 1))
+    assert vagrant_provider.docker_answers() is False and calls[0][:2] == ["docker", "info"]
+
+
+def test_chosen_provider_and_its_reason_come_from_the_option_then_settings():
+    assert lifecycle.provider_choice("hosts", {"provider": "docker"}) == ("hosts", "from --provider")
+    assert lifecycle.provider_choice(None, {"provider": "libvirt"})[1].startswith("from INVOKE_LAB_PROVIDER")
 
 
 def test_virtualbox_network_range_is_explained(tmp_path):

@@ -1,0 +1,75 @@
+"""What every command shares, applied by ``tasks.py`` to each task.
+
+* Settings first: ``INVOKE_LAB_*`` is checked when ``tasks.py`` loads (before
+  Invoke casts it), the merged invoke.yaml/environment settings before each
+  command runs.
+* One exit-code convention (:mod:`lab.exitcodes`): a :class:`Refusal` that a
+  command did not turn into its own message exits 2 in one line.
+* Ctrl-C: the command is named with the state it left and the command that
+  finishes the job, exit 130, instead of Invoke's silent exit 1.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+from invoke import Exit, Task
+
+from lab import exitcodes, settings
+from lab import state as lab_state
+
+
+def check_environment() -> None:
+    """Refuse bad ``INVOKE_LAB_*`` variables in one line (Invoke would print a traceback)."""
+    try:
+        settings.check_environment()
+    except settings.SettingsError as e:
+        raise Exit(f"error: {e}", code=exitcodes.REFUSED) from None
+
+
+def _phase() -> str:
+    try:
+        return lab_state.load().phase
+    except lab_state.LabStateError:
+        return "unknown"
+
+
+def interrupted(command: str, args: dict[str, Any]) -> str:
+    """The one line shown after Ctrl-C: what was interrupted, what it left, what to run next."""
+    phase = _phase()
+    head = f"interrupted during `invoke {command}`"
+    if command in ("up", "rebuild", "provision"):
+        if phase == "absent":
+            return f"{head}: nothing was left behind; run `invoke up` to start again"
+        return (f"{head}: the machines are kept, not provisioned (phase {phase}); run `invoke up` "
+                "to finish (it reuses them and provisions again), or `invoke down` to remove them")
+    if command == "exercise":
+        drill = args.get("drill") or ""
+        head = f"interrupted during `invoke exercise{' ' + drill if drill else ''}`"
+        return (f"{head}: the drill ran its restore before stopping (a second Ctrl-C cuts it short); "
+                "check `invoke status`, and if the lab is not healthy run `invoke up` to provision it again")
+    if command == "down":
+        return f"{head}: some machines may remain; run `invoke down` again to finish"
+    return f"{head}: nothing was changed"
+
+
+def wrap(task: Task) -> Task:
+    """A copy of ``task`` that follows the conventions above (the module's task stays as written)."""
+    body = task.body
+    name = task.name
+
+    @functools.wraps(body)
+    def run(c: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            lab = c.config.get("lab") if hasattr(c, "config") else None
+            settings.validate(dict(lab) if lab else {})
+            return body(c, *args, **kwargs)
+        except KeyboardInterrupt:
+            raise Exit(interrupted(name, kwargs), code=exitcodes.INTERRUPTED) from None
+        except exitcodes.Refusal as e:
+            raise Exit(f"error: {e}", code=exitcodes.REFUSED) from None
+
+    wrapped = copy.copy(task)
+    wrapped.body = run
+    return wrapped
