@@ -48,7 +48,7 @@ def interrupted(command: str, args: dict[str, Any]) -> str:
         drill = args.get("drill") or ""
         head = f"interrupted during `invoke exercise{' ' + drill if drill else ''}`"
         return (f"{head}: the drill ran its restore before stopping (a second Ctrl-C cuts it short); "
-                "check `invoke status`, and if the lab is not healthy run `invoke up` to provision it again")
+                "`invoke status --check` says whether the lab is at its baseline, `invoke heal` brings it back")
     if command == "down":
         return f"{head}: some machines may remain; run `invoke down` again to finish"
     return f"{head}: nothing was changed"
