@@ -27,6 +27,7 @@ PACKAGES=(
     python3 python3-venv python3-pip git ca-certificates openssh-client iproute2 postgresql-client
     docker.io vagrant vagrant-libvirt mmdebstrap debian-archive-keyring
     haproxy keepalived shellcheck xsltproc systemd
+    chromium tmux   # the report test renders the HTML headless; the `invoke up` test reads a pseudo-terminal
 )
 say "installing host packages (apt, no recommends)"
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -2,7 +2,7 @@
 and must bring the lab back to.
 
 Baseline = etcd healthy; exactly one Patroni leader; every other member a
-streaming replica; PostgreSQL agrees (one primary, the rest in recovery); each
+streaming replica; PostgreSQL agrees (one primary, every other answers in recovery); each
 VIP held by exactly one node (the read-write VIP by the leader's node).
 """
 from __future__ import annotations
@@ -46,6 +46,11 @@ def findings(probe: Probe) -> list[Finding]:
     prim = probe.primaries()
     out.append(Finding("PostgreSQL: one primary", prim == leaders and len(prim) == 1,
                        f"pg_is_in_recovery() = false on: {', '.join(prim) or 'none'}"))
+    # Asked of PostgreSQL itself: Patroni's view stays "streaming" for up to a loop_wait after a
+    # replica's PostgreSQL was stopped by hand.
+    silent = [m for m in expected if m not in prim and probe.in_recovery(m) is None]
+    out.append(Finding("PostgreSQL answers on every member", not silent,
+                       f"no answer from: {', '.join(silent)}" if silent else f"{len(expected)} answer"))
 
     holders = probe.vip_holders()
     for role, nodes in holders.items():

@@ -25,36 +25,49 @@ class Figures:
     """What a trainer quotes for one drill, each with its source: the drill's result where it has
     the figure, else measured from the event stream; None where nothing could be observed."""
     rto: dict[str, float | None]
-    outage: dict[str, float | None]      # longest stretch a path refused writes
-    attempts: dict[str, tuple[int, int]]  # path -> (ok, failed)
+    outage: dict[str, float | None]      # seconds a path refused writes (None: it never came back)
+    to_survivor: dict[str, float | None]  # fault -> first write on the timeline that survived
+    after_fork: dict[str, int | None]    # acknowledged writes a primary took after the fork
+    attempts: dict[str, tuple[int, int]]  # path -> (ok, failed), from the events
     lost: Any
     split_brain_s: float | None
     samples: int
     sample_errors: int
+    watch: dict[str, Any]
 
 
 def figures(d: DrillRun) -> Figures:
     ln = timeline.lanes(d)
     res = d.result
+    writes = res.get("writes") or {}
+    per_path = writes.get("paths") or {}
     rto = {str(k): v for k, v in (res.get("rto_s") or {}).items()}
     outage: dict[str, float | None] = {}
     attempts: dict[str, tuple[int, int]] = {}
-    for path, pts in ln.writes.items():
-        gaps = timeline.write_gaps(pts)
-        closed = [b - a for a, b in gaps if b is not None]
-        outage[path] = None if any(b is None for _, b in gaps) else round(max(closed, default=0.0), 1)
+    for path in list(rto) + [p for p in per_path if p not in rto] + [p for p in ln.writes if p not in rto]:
+        rto.setdefault(path, (per_path.get(path) or {}).get("rto_s"))
+        pts = ln.writes.get(path, [])
         attempts[path] = (sum(1 for _, ok in pts if ok), sum(1 for _, ok in pts if not ok))
-        rto.setdefault(path, None)
+        fig = per_path.get(path) or {}
+        if "outage_s" in fig:
+            outage[path] = None if fig.get("open") else fig["outage_s"]
+        elif pts:                        # runs written before the runner kept per-path figures
+            gaps = timeline.write_gaps(pts)
+            closed = [b - a for a, b in gaps if b is not None]
+            outage[path] = None if any(b is None for _, b in gaps) else round(sum(closed), 1)
     samples = len(d.of_type("sample"))
-    sb = res.get("split_brain") or {}
+    sb = res.get("split_brain") or res.get("watch") or {}
     if "double_primary_seconds" in sb and sb.get("samples", samples):
         split = float(sb["double_primary_seconds"])
     elif samples:
         split = round(sum(b - a for a, b in timeline.double_primary(ln)), 1)
     else:
         split = None                     # no sample is not "no split brain"
-    lost = (res.get("writes") or {}).get("lost") if res.get("writes") else None
-    return Figures(rto, outage, attempts, lost, split, samples, len(d.of_type("sample_error")))
+    return Figures(rto, outage,
+                   {p: (per_path.get(p) or {}).get("to_surviving_timeline_s") for p in rto},
+                   {p: (per_path.get(p) or {}).get("after_fork") for p in rto},
+                   attempts, writes.get("lost") if writes else None, split, samples,
+                   len(d.of_type("sample_error")), res.get("watch") or {})
 
 
 def _claim(d: DrillRun) -> str:
@@ -130,18 +143,25 @@ def _html_drill(d: DrillRun, chart_png: bytes) -> str:
              f"<p><b>Verdict:</b> {_e(d.verdict)}"
              + (f" because {_e(res.get('reason'))}" if res.get("reason") else
                 " — every check of the drill held" if d.verdict == "pass" else "") + "</p>"]
-    if f.rto or f.attempts:
+    if f.rto:
         parts.append("<table><tr><th>write path</th><th>RTO (fault to writable)</th>"
-                     "<th>longest outage seen</th><th>writes ok</th><th>writes failed</th></tr>")
+                     "<th>refused writes for</th><th>fault to surviving timeline</th>"
+                     "<th>acknowledged after the fork</th><th>writes ok</th><th>writes failed</th></tr>")
         for path in f.rto:
             ok, bad = f.attempts.get(path, (0, 0))
+            fork = f.after_fork.get(path)
             parts.append(f"<tr><td>{_e(path)}</td><td class=num>{_e(_seconds(f.rto[path]))}</td>"
                          f"<td class=num>{_e(_seconds(f.outage.get(path), 'until the end'))}</td>"
+                         f"<td class=num>{_e(_seconds(f.to_survivor.get(path), '-'))}</td>"
+                         f"<td class=num>{'-' if fork is None else fork}</td>"
                          f"<td class=num>{ok}</td><td class=num>{bad}</td></tr>")
         parts.append("</table>")
+    w = f.watch
     parts.append(f"<p><b>Lost acknowledged writes:</b> {_e(_lost(f.lost))} &nbsp; "
                  f"<b>Two primaries at once:</b> {_e(_split(f))} &nbsp; "
-                 f"<b>Watch samples:</b> {f.samples}"
+                 f"<b>Watch:</b> {f.samples} samples"
+                 + (f", {_e(w['samples_per_s'])}/s, longest gap {_e(_seconds(w.get('longest_gap_s'), '-'))}"
+                    if "samples_per_s" in w else "")
                  + (f' (<span class="bad">{f.sample_errors} sampling errors</span>)' if f.sample_errors else "")
                  + "</p>")
     if d.bad_lines:
@@ -218,8 +238,11 @@ def markdown(run: Run, chart_files: dict[str, str]) -> str:
                   f"watch samples: {f.samples}" + (f" ({f.sample_errors} sampling errors)" if f.sample_errors else "")]
         for path in f.rto:
             ok, bad = f.attempts.get(path, (0, 0))
-            lines.append(f"- Writes through {path}: RTO {_seconds(f.rto[path])}, longest outage seen "
-                         f"{_seconds(f.outage.get(path), 'until the end')}, {ok} ok, {bad} failed")
+            fork = f.after_fork.get(path)
+            lines.append(f"- Writes through {path}: RTO {_seconds(f.rto[path])}, refused writes for "
+                         f"{_seconds(f.outage.get(path), 'until the end')}"
+                         + ("" if fork is None else f", {fork} acknowledged after the fork")
+                         + f"; {ok} ok, {bad} failed")
         lines += ["", f"![timeline of {d.name}]({chart_files[d.name]})"]
     return "\n".join(lines) + "\n"
 

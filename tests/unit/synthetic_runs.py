@@ -2,8 +2,8 @@
 
 ``primary_patroni_kill`` is shaped like a real run of that drill without a watchdog: the
 leader's Patroni is killed at t=4, pg2 is promoted at t=26 while pg1's PostgreSQL stays primary
-until the undo at t=40 (two primaries, the read-write VIP on node1 and node2), and the writes
-through the VIP stop for two seconds before landing on pg2.
+until the undo at t=40 (two primaries, the read-write VIP on node1 and node2); the writes
+through the VIP go on to pg1 after the fork (lost), stop for a second and land on pg2.
 """
 from __future__ import annotations
 
@@ -62,11 +62,11 @@ def primary_patroni_kill() -> tuple[dict[str, Any], Events]:
     i = 0
     t = 0.05
     while t < 60.0:
-        vip_ok = not (25.0 <= t < 27.0)
+        vip_ok = not (28.0 <= t < 29.0)
         ev.add(t, "write", path="vip", ok=vip_ok, id=i, latency_s=0.004 if vip_ok else 3.0,
-               server=("pg1" if t < 25.0 else "pg2") if vip_ok else None, timeline=None,
+               server=("pg1" if t < 28.0 else "pg2") if vip_ok else None, timeline=None,
                error=None if vip_ok else "server closed the connection unexpectedly")
-        hp_ok = not (7.0 <= t < 29.0)
+        hp_ok = not (7.0 <= t < 30.0)
         ev.add(t + 0.05, "write", path="haproxy", ok=hp_ok, id=i + 1, latency_s=0.004 if hp_ok else 1.0,
                server=("pg1" if t < 7 else "pg2") if hp_ok else None, timeline=None,
                error=None if hp_ok else "no server available")
@@ -84,8 +84,16 @@ def primary_patroni_kill() -> tuple[dict[str, Any], Events]:
               "claim": "kill -9 of the leader's Patroni: a replica is promoted after ttl while the old "
                        "primary still accepts writes (two primaries)",
               "verdict": "pass", "reason": "", "mode": "auto", "scale": 1.0, "started": _iso(0),
-              "duration_s": 60.0, "rto_s": {"vip": 23.0, "haproxy": 25.0},
-              "writes": {"attempted": 1200, "acknowledged": 1000, "lost": 1},
+              "duration_s": 60.0, "rto_s": {"vip": 25.0, "haproxy": 26.0},
+              "writes": {"attempted": 1200, "acknowledged": 1000, "lost": 20, "after_fork": 20,
+                         "surviving_timeline": 2,
+                         "paths": {"vip": {"outage_s": 1.0, "open": False, "to_surviving_timeline_s": 25.0,
+                                           "after_fork": 20, "rto_s": 25.0},
+                                   "haproxy": {"outage_s": 23.0, "open": False,
+                                               "to_surviving_timeline_s": 26.0, "after_fork": 0,
+                                               "rto_s": 26.0}}},
+              "watch": {"samples": 120, "samples_per_s": 2.0, "longest_gap_s": 1.0, "missed_cycles": 1,
+                        "double_primary": True, "double_primary_seconds": 15.0},
               "split_brain": {"samples": 120, "double_primary": True, "double_primary_seconds": 15.0,
                               "double_primary_nodes": ["pg1", "pg2"]},
               "checks": [], "notes": []}

@@ -122,3 +122,37 @@ def test_watch_stops_when_told_and_a_failing_section_shows_its_error():
     out = io.StringIO()
     drawn = watch.watch(lambda: [sec], Console(file=out, width=100), interval=5, stop=stop)
     assert drawn == 1 and "TimeoutError: node2 did not answer" in out.getvalue()
+
+
+class StaleProbe:
+    """Patroni still says pg3 streams (its loop has not run yet), but pg3's PostgreSQL is stopped."""
+
+    def __init__(self, pg3_answers: bool) -> None:
+        from test_provision_support import topology
+        self.topo = topology()
+        self.pg3_answers = pg3_answers
+
+    def etcd_healthy(self):
+        return {"node4": True}
+
+    def members(self):
+        return [{"name": "pg1", "role": "leader", "state": "running"},
+                {"name": "pg2", "role": "replica", "state": "streaming"},
+                {"name": "pg3", "role": "replica", "state": "streaming"}]
+
+    def primaries(self):
+        return ["pg1"]
+
+    def in_recovery(self, member):
+        return None if member == "pg3" and not self.pg3_answers else member != "pg1"
+
+    def vip_holders(self):
+        return {"read_write": ["node1"], "read_only": ["node2"], "haproxy": ["node1"]}
+
+
+def test_the_gate_asks_postgresql_itself_not_only_patroni():
+    from lab.exercises import health as gate
+
+    assert health.off_baseline(gate.findings(StaleProbe(pg3_answers=True))) == []
+    assert health.off_baseline(gate.findings(StaleProbe(pg3_answers=False))) == [
+        "PostgreSQL answers on every member: no answer from: pg3"]

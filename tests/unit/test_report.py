@@ -45,8 +45,8 @@ def test_lanes_hold_the_overlap_the_vip_on_two_nodes_and_the_write_gap(lab_dir):
     assert timeline.double_primary(ln) == [(26.0, 41.0)]
     assert any(s.value == ("node1", "node2") and s.start == 26.5 for s in ln.vips["read_write"])
     gaps = timeline.write_gaps(ln.writes["vip"])
-    assert len(gaps) == 1 and gaps[0][0] == pytest.approx(24.95) and gaps[0][1] == pytest.approx(27.05)
-    assert ln.rto == {"vip": (4.0, 23.0), "haproxy": (4.0, 25.0)}
+    assert len(gaps) == 1 and gaps[0][0] == pytest.approx(27.95) and gaps[0][1] == pytest.approx(29.05)
+    assert ln.rto == {"vip": (4.0, 25.0), "haproxy": (4.0, 26.0)}
     assert [name for _, name, _ in ln.marks] == ["fault", "promotion", "undo"]
 
 
@@ -118,11 +118,15 @@ def test_the_page_needs_no_network(lab_dir):
 def test_figures_say_what_was_measured_and_what_was_not(lab_dir):
     d = kill_drill(lab_dir)
     f = render.figures(d)
-    assert f.rto == {"vip": 23.0, "haproxy": 25.0} and f.lost == 1 and f.split_brain_s == 15.0
-    assert f.outage["vip"] == pytest.approx(2.1) and f.attempts["vip"][1] == 20
-    d.result.pop("writes"), d.result.pop("split_brain")
+    assert f.rto == {"vip": 25.0, "haproxy": 26.0} and f.lost == 20 and f.split_brain_s == 15.0
+    assert f.outage == {"vip": 1.0, "haproxy": 23.0} and f.after_fork == {"vip": 20, "haproxy": 0}
+    assert f.attempts["vip"] == (590, 10)
+    d.result["writes"]["paths"]["haproxy"]["open"] = True            # it never came back
+    assert render.figures(d).outage["haproxy"] is None
+    d.result.pop("writes"), d.result.pop("split_brain"), d.result.pop("watch")
     f = render.figures(d)
     assert render._lost(f.lost) == "not counted"
+    assert f.outage["vip"] == pytest.approx(1.1)          # from the write events: 27.95 to 29.05
     assert f.split_brain_s == 15.0          # measured from the samples when the result lacks it
     d.events = [e for e in d.events if e["type"] != "sample"]
     assert render._split(render.figures(d)) == "not observed (no sample)"
