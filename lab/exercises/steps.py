@@ -80,11 +80,16 @@ def replicas_stream(lab: Lab, at_least: int = 0) -> Condition:
     return check
 
 
+def rw_vip_only_on(lab: Lab, node: str) -> Condition:
+    """The read-write VIP is on ``node``, and only there."""
+    return lambda: lab.probe.vip_holders()["read_write"] == [node]
+
+
 def rw_vip_on_leader(lab: Lab) -> Condition:
     """The read-write VIP is on the leader's node, and only there."""
     def check() -> bool:
         lead = lab.probe.leader()
-        return bool(lead) and lab.probe.vip_holders()["read_write"] == [lab.node_of(lead)]
+        return bool(lead) and rw_vip_only_on(lab, lab.node_of(lead))()
     return check
 
 

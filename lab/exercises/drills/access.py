@@ -1,7 +1,6 @@
 """Article §7: how clients reach the primary: multi-host URLs, two VIPs, haproxy."""
 from __future__ import annotations
 
-from lab import remote
 from lab.clients import arp, jdbc, multihost
 from lab.exercises import steps as S
 from lab.exercises.context import Lab
@@ -166,7 +165,7 @@ removes it by hand and starts Patroni again; the node rejoins as a replica."""
         vip = topo.vips["read_write"]
         leader = lab.leader()
         lab.command(lab.node_of(leader), "ip -4 -o addr show | grep -w " + vip)
-        lab.expect(lambda: lab.probe.vip_holders()["read_write"] == [lab.node_of(leader)],
+        lab.expect(S.rw_vip_only_on(lab, lab.node_of(leader)),
                    f"{vip} is on {lab.node_of(leader)} only", within=20, every=2)
         macs = {n.name: S.mac_of(lab, n.name) for n in topo.postgres_nodes}
         S.on_control_host(lab, f"psql -h {vip} -U postgres -c 'select 1'; ip neigh show {vip}")
@@ -184,7 +183,7 @@ removes it by hand and starts Patroni again; the node rejoins as a replica."""
         since = S.node_epoch(lab, lab.node_of(leader))
         old, new, took = S.switchover(lab)
         lab.measure("switchover_s", took)
-        lab.expect(lambda: lab.probe.vip_holders()["read_write"] == [lab.node_of(new)],
+        lab.expect(S.rw_vip_only_on(lab, lab.node_of(new)),
                    f"{vip} left {lab.node_of(old)} and is on {lab.node_of(new)}", within=30, every=0.5)
         lab.command(lab.node_of(new), f"sudo journalctl -t {VIP_LOG_TAG} -o short-unix --since @{int(since)}")
         events: dict[str, float | None] = {}
@@ -228,7 +227,7 @@ removes it by hand and starts Patroni again; the node rejoins as a replica."""
         lab.step("Clean up by hand", f"Remove {vip} from {pnode}, then start its Patroni again.")
         lab.command(pnode, clean)
         lab.run_on(pnode, clean)
-        lab.expect(lambda: lab.probe.vip_holders()["read_write"] == [successor], f"{vip} is on {successor} only",
+        lab.expect(S.rw_vip_only_on(lab, successor), f"{vip} is on {successor} only",
                    within=10, every=1)
         S.undo_then_rejoined(lab, primary, within=90, measure="old_primary_rejoined_s")
 
@@ -285,18 +284,6 @@ primary. With the replicas streaming again, .211 returns to a replica
         lab.expect(lambda: got is not None and got[1] is True, f"a connection to {vip} reaches a replica", within=1)
 
 
-def stats(lab: Lab) -> dict[tuple[str, str], str]:
-    status, body = remote.http(lab.topo, lab.topo.vips["haproxy"], lab.topo.ports["haproxy_stats"], "/;csv")
-    if status != 200 or not isinstance(body, str):
-        raise RuntimeError(f"stats page answered {status}")
-    return haproxy_stats.parse(body)
-
-
-def backends(lab: Lab, proxy: str) -> dict[str, bool]:
-    servers = {n.member: (n.member, n.address) for n in lab.topo.postgres_nodes}
-    return haproxy_stats.servers_up(stats(lab), proxy, servers)
-
-
 @drill
 class Haproxy(Drill):
     name = "haproxy"
@@ -350,15 +337,15 @@ in pgsql_read."""
         lab.measure("replica_port_landings", list(landed))
         S.on_control_host(lab, f"curl -s 'http://{hvip}:{topo.ports['haproxy_stats']}/;csv'")
         expect_rw = {m: m == leader for m in [n.member for n in topo.postgres_nodes]}
-        lab.expect(lambda: backends(lab, proxy) == expect_rw
-                   and backends(lab, proxy_read) == {m: not up for m, up in expect_rw.items()},
+        lab.expect(lambda: haproxy_stats.backends(lab.topo, proxy) == expect_rw
+                   and haproxy_stats.backends(lab.topo, proxy_read) == {m: not up for m, up in expect_rw.items()},
                    f"stats: only {leader} UP in {proxy}; only the replicas UP in {proxy_read}", within=20, every=2)
 
         lab.step("Stop the leader's Patroni", "A replica is promoted; haproxy must notice.")
         lab.inject(F.stop_patroni(lab.facts, leader))
         lab.expect(lambda: (lab.probe.leader() or leader) != leader, "a replica holds the leader key", within=40)
         new = lab.leader()
-        took = lab.expect(lambda: backends(lab, proxy).get(new) is True and backends(lab, proxy).get(leader) is False,
+        took = lab.expect(lambda: haproxy_stats.backends(lab.topo, proxy).get(new) is True and haproxy_stats.backends(lab.topo, proxy).get(leader) is False,
                           f"stats: {new} UP and {leader} DOWN in {proxy}", within=40, every=0.5)
         lab.measure("haproxy_detection_s", lab.since_fault())
         lab.expect(lambda: sql.whoami(topo, hvip, rw) == (address(lab, new), False), f":{rw} lands on {new}, writable",
@@ -366,7 +353,7 @@ in pgsql_read."""
         lab.measure("haproxy_writable_after_fault_s", lab.since_fault())
         lab.undo()
         S.rejoined(lab, leader, within=90)
-        lab.expect(lambda: backends(lab, proxy_read).get(leader) is True, f"stats: {leader} UP in {proxy_read}",
+        lab.expect(lambda: haproxy_stats.backends(lab.topo, proxy_read).get(leader) is True, f"stats: {leader} UP in {proxy_read}",
                    within=30, every=1)
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 import csv
 import io
 
+from lab import remote
+from lab.topology import Topology
+
 
 def parse(text: str) -> dict[tuple[str, str], str]:
     """(proxy, server) -> status (UP, DOWN, "UP 1/3", MAINT, no check ...) for every server row."""
@@ -38,3 +41,17 @@ def servers_up(stats: dict[tuple[str, str], str], proxy: str,
 def _names(server: str, name: str) -> bool:
     # "postgresql_192.168.234.201_5432" must not match .20 or .2011
     return server == name or any(part == name for part in server.replace(":", "_").split("_"))
+
+
+def read(topo: Topology) -> dict[tuple[str, str], str]:
+    """The stats page, through haproxy's own VIP, parsed (raises when it does not answer)."""
+    status, body = remote.http(topo, topo.vips["haproxy"], topo.ports["haproxy_stats"], "/;csv")
+    if status != 200 or not isinstance(body, str):
+        raise RuntimeError(f"stats page answered {status}")
+    return parse(body)
+
+
+def backends(topo: Topology, proxy: str) -> dict[str, bool]:
+    """member -> is its server UP in ``proxy`` (server named after the member or its address)."""
+    servers = {n.member: (n.member, n.address) for n in topo.postgres_nodes}
+    return servers_up(read(topo), proxy, servers)
