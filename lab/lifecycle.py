@@ -19,6 +19,7 @@ from lab import providers
 from lab.exitcodes import Refusal
 from lab.providers.base import Machines, Provider, ProviderError
 from lab.topology import Topology
+from labcore import poll
 
 Report = Callable[[str], None]
 
@@ -91,15 +92,15 @@ def wait_for_ssh(topo: Topology, st: lab_state.State, timeout: float, report: Re
     for n in topo.nodes:
         guard.check(n.address, topo, st)
     pending = list(topo.names)
-    deadline = time.monotonic() + timeout
-    while pending:
-        pending = [n for n in pending if not ssh_answers(n, timeout=5)]
-        if not pending:
-            break
-        if time.monotonic() > deadline:
-            raise LabError(f"no ssh answer from {', '.join(pending)} within {timeout:.0f} s "
-                           f"(try `ssh -F {sshconfig.path()} {pending[0]}`)")
-        time.sleep(1)
+
+    def all_answer() -> bool:
+        pending[:] = [n for n in pending if not ssh_answers(n, timeout=5)]
+        return not pending
+    try:
+        poll.wait_for("ssh on every node", all_answer, timeout, every=1)
+    except poll.WaitTimeout:
+        raise LabError(f"no ssh answer from {', '.join(pending)} within {poll.scaled(timeout):.0f} s "
+                       f"(try `ssh -F {sshconfig.path()} {pending[0]}`)") from None
     report(f"ssh answers on {', '.join(topo.names)}")
 
 

@@ -1,30 +1,18 @@
 """Bounded polls used between waves of a step (never fixed sleeps)."""
 from __future__ import annotations
 
-import time
 from typing import Callable, TypeVar
 
 from lab import remote
 from lab.topology import Node, Topology
+from labcore import poll
 
 T = TypeVar("T")
 
-
-class WaitTimeout(RuntimeError):
-    """A condition that did not come true in time; the message says which and what was last seen."""
-
-
 def until(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 1.0) -> T:
-    """Call ``probe`` until it returns something truthy, at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = probe()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+    """Call ``probe`` until it returns something truthy, at most ``timeout`` seconds (stretched by
+    the timeout multiplier)."""
+    return poll.wait_for(what, probe, timeout, every=interval)
 
 
 def rest(topo: Topology, node: Node, path: str) -> tuple[int, object]:

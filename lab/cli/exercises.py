@@ -8,6 +8,7 @@ from invoke import Exit, task
 
 from lab import state as lab_state
 from lab.topology import TopologyError, load
+from labcore import poll
 
 
 def _drill_name_may_be_omitted() -> None:
@@ -53,7 +54,7 @@ def _table(results) -> str:
         "drill": "a drill name (see --list), or 'all'",
         "list": "list the drills, one line each",
         "auto": "inject the faults automatically (default: guided, waits for you at each step)",
-        "scale": "multiply every time bound (slow providers, e.g. 2 for VMs); also $LAB_TIMEOUT_SCALE",
+        "scale": "multiply every time bound (slow providers, e.g. 2 for VMs); wins over $LAB_TIMEOUT_SCALE",
     },
 )
 def exercise(c, drill=None, list_=False, auto=False, scale=None):
@@ -70,7 +71,7 @@ def exercise(c, drill=None, list_=False, auto=False, scale=None):
             return
     try:
         classes = lookup([name])
-        factor = timeout_scale(scale if scale is not None else (c.config.get("exercise") or {}).get("timeout_scale"))
+        factor = timeout_scale((c.config.get("exercise") or {}).get("timeout_scale"), option=scale)
     except DrillError as e:
         raise Exit(f"exercise: {e}", code=2)
     if name == "all" and not auto:
@@ -81,6 +82,7 @@ def exercise(c, drill=None, list_=False, auto=False, scale=None):
     except (TopologyError, lab_state.LabStateError) as e:
         raise Exit(f"exercise: {e}", code=2)
 
+    poll.set_scale(factor)           # every later wait of this command (not only the drills' bounds)
     results_dir = lab_state.lab_dir() / "drills"
     started = time.monotonic()
     results = [run_drill(cls, Lab(topo, auto=auto, scale=factor, results_dir=results_dir)) for cls in classes]

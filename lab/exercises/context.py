@@ -13,7 +13,7 @@ from lab.exercises.kit.facts import Facts
 from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import Output, Shell, SshShell, ssh_hint
 from lab.exercises.model import ExpectationFailed, Result, Check
-from lab.exercises.timing import Clock, poll_holds, poll_until
+from labcore import poll
 from lab.topology import Topology
 
 GUIDED_WAIT = 900.0          # how long a guided drill waits for the trainee to act
@@ -29,14 +29,14 @@ class Lab:
     """What a drill sees while it runs: roles, faults, expectations, config changes."""
 
     def __init__(self, topo: Topology, *, auto: bool, console: Console | None = None, scale: float = 1.0,
-                 clock: Clock | None = None, shell: Shell | None = None, probe: Probe | None = None,
+                 clock: poll.Clock | None = None, shell: Shell | None = None, probe: Probe | None = None,
                  watch_probe: Probe | None = None, results_dir: Path | None = None,
                  writer_paths: list[tuple[str, str, int]] | None = None) -> None:
         self.topo = topo
         self.auto = auto
         self.console = console or TerminalConsole(interactive=not auto)
         self.scale = scale
-        self.clock = clock or Clock()
+        self.clock = clock or poll.SYSTEM
         self.shell = shell or SshShell(topo)
         self.probe = probe or Probe(topo, self.shell)
         self.watch_probe = watch_probe
@@ -117,14 +117,14 @@ class Lab:
         """``description`` must come true within ``within`` seconds (scaled). Returns the seconds it took."""
         bound = self.bound(within)
         self.say(f"   expect: {description} (within {bound:g} s) ...")
-        ok, elapsed, last = poll_until(cond, bound, every, self.clock)
+        ok, elapsed, last = poll.until(cond, bound, every, self.clock)
         return self._record("expect", description, ok, bound, elapsed, last)
 
     def hold(self, cond: Callable[[], Any], description: str, for_: float, every: float = 1.0) -> float:
         """``description`` must stay true for ``for_`` seconds (scaled)."""
         bound = self.bound(for_)
         self.say(f"   expect: {description} (for {bound:g} s) ...")
-        ok, elapsed, last = poll_holds(cond, bound, every, self.clock)
+        ok, elapsed, last = poll.holds(cond, bound, every, self.clock)
         return self._record("hold", description, ok, bound, elapsed, last)
 
     def _record(self, kind: str, description: str, ok: bool, bound: float, elapsed: float, last: str) -> float:
@@ -174,7 +174,7 @@ class Lab:
         else:
             self.say("   Type it on the node now; the drill is watching. "
                      "(Or type 'go' and Enter here, and the drill runs it for you.)")
-            ok, _, _ = poll_until(self._trainee_or_go(action, command), GUIDED_WAIT, 0.5, self.clock)
+            ok, _, _ = poll.until(self._trainee_or_go(action, command), GUIDED_WAIT, 0.5, self.clock)
             if not ok:
                 raise ExpectationFailed(f"the {kind} was not done within {GUIDED_WAIT:g} s")
             self.say(f"   seen: the {kind} is in effect")

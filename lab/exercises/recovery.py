@@ -6,7 +6,7 @@ from __future__ import annotations
 from lab.exercises import health
 from lab.exercises.context import Lab
 from lab.exercises.kit.actions import undo_all_commands
-from lab.exercises.timing import poll_until
+from labcore import poll
 
 
 def gate(lab: Lab, within: float) -> tuple[bool, list[health.Finding]]:
@@ -17,7 +17,7 @@ def gate(lab: Lab, within: float) -> tuple[bool, list[health.Finding]]:
         nonlocal found
         found = health.findings(lab.probe)
         return health.healthy(found)
-    ok, _, _ = poll_until(check, lab.bound(within), 2.0, lab.clock)
+    ok, _, _ = poll.until(check, lab.bound(within), 2.0, lab.clock)
     return ok, found
 
 
@@ -27,9 +27,9 @@ def repair(lab: Lab) -> None:
     for node, cmds in undo_all_commands(lab.topo).items():
         for cmd in cmds:
             lab.shell.run(node, cmd)
-    poll_until(lab.probe.leader, lab.bound(90), 2.0, lab.clock)
+    poll.until(lab.probe.leader, lab.bound(90), 2.0, lab.clock)
     for n in lab.topo.postgres_nodes:
         if n.member != lab.probe.leader():
-            if not poll_until(lambda m=n.member: lab.probe.streaming(m), lab.bound(60), 2.0, lab.clock)[0]:
+            if not poll.until(lambda m=n.member: lab.probe.streaming(m), lab.bound(60), 2.0, lab.clock)[0]:
                 lab.note(f"repair: reinitialising {n.member} from the leader")
                 lab.probe.rest(n.member, "/reinitialize", method="POST", body={"force": True}, timeout=10)

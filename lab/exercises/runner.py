@@ -16,7 +16,7 @@ from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import SshShell
 from lab.exercises.model import Drill, ExpectationFailed, Result
 from lab.exercises.monitor import SplitBrainWatch
-from lab.exercises.timing import poll_until
+from labcore import poll
 from lab.exercises.writer import Writer, ids_present
 
 
@@ -89,7 +89,7 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None,
         res.gate_after = _findings(found)
         if writer is not None and ok:
             # haproxy's health checks lag the cluster by a few intervals: let every path come back
-            if not poll_until(writer.all_paths_writing, lab.bound(60), 1.0, lab.clock)[0]:
+            if not poll.until(writer.all_paths_writing, lab.bound(60), 1.0, lab.clock)[0]:
                 res.fail("a read-write path did not accept writes again after the restore")
         watch.stop()
         if writer is not None:

@@ -14,13 +14,13 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
 from lab import guard
+from labcore import poll
 from lab import pulumi_program as program
 from lab import state as lab_state
 from lab.providers.base import Machines, ProviderError, Report, SshHost
@@ -163,10 +163,11 @@ class PulumiProvider:
         """Bounded poll: every VM answers SSH with the lab user and cloud-init has finished."""
         state = lab_state.State(phase="created", interface=machines.interface)
         pending = dict(machines.hosts)
-        deadline = time.monotonic() + BOOT_TIMEOUT
-        while pending:
+        for h in pending.values():
+            guard.check(h.hostname, topo, state)
+
+        def all_booted() -> bool:
             for name, h in list(pending.items()):
-                guard.check(h.hostname, topo, state)
                 try:
                     with socket.create_connection((h.hostname, h.port), timeout=5):
                         pass
@@ -177,11 +178,13 @@ class PulumiProvider:
                 if status == 0:
                     report(f"pulumi: {name} {h.hostname} booted")
                     del pending[name]
-            if pending and time.monotonic() > deadline:
-                raise ProviderError(f"pulumi: {', '.join(pending)} did not finish booting within "
-                                    f"{BOOT_TIMEOUT}s; see `virsh console {topo.name}-{next(iter(pending))}`")
-            if pending:
-                time.sleep(5)
+            return not pending
+        try:
+            poll.wait_for("every VM to boot", all_booted, BOOT_TIMEOUT, every=5)
+        except poll.WaitTimeout:
+            raise ProviderError(f"pulumi: {', '.join(pending)} did not finish booting within "
+                                f"{poll.scaled(BOOT_TIMEOUT):.0f}s; see `virsh console {topo.name}-{next(iter(pending))}`"
+                                ) from None
 
     def destroy(self, topo: Topology, report: Report) -> None:
         if not (lab_dir() / "pulumi" / "state").exists():

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 from typing import Callable, TypeVar
 
@@ -16,6 +15,7 @@ import pytest
 from lab import remote
 from lab import state as lab_state
 from lab.topology import Node, Topology
+from labcore import poll
 
 pytestmark = pytest.mark.live
 
@@ -23,17 +23,11 @@ T = TypeVar("T")
 
 
 def eventually(probe: Callable[[], T], what: str, within: float = 60, every: float = 1) -> T:
-    deadline = time.monotonic() + within
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-            if last:
-                return last
-        except Exception as e:      # a node still settling: look again
-            last = e
-        time.sleep(every)
-    raise AssertionError(f"{what}: not true within {within:.0f}s (last seen: {last!r})")
+    """A bounded poll (stretched by the timeout multiplier); an exception is "not yet"."""
+    try:
+        return poll.wait_for(what, probe, within, every=every)
+    except poll.WaitTimeout as e:
+        raise AssertionError(f"{what}: not true within {poll.scaled(within):.0f}s ({e})") from None
 
 
 def sh(topo: Topology, node: str, command: str) -> str:

@@ -6,7 +6,8 @@ import re
 import pytest
 
 from lab.exercises import DRILLS, DrillError, lookup
-from lab.exercises.timing import poll_holds, poll_until, timeout_scale
+from lab.exercises.timing import timeout_scale
+from labcore.poll import holds as poll_holds, until as poll_until
 
 from fake_clock import FakeClock
 
@@ -114,3 +115,9 @@ def test_a_check_kept_its_bound_by_its_kind():
     assert Check("expect", "a new leader", True, 30.0, 21.4).kept_bound
     assert not Check("expect", "a new leader", True, 30.0, 33.0).kept_bound
     assert not Check("expect", "a new leader", False, 30.0, 30.0).kept_bound
+
+
+def test_the_scale_option_wins_over_the_environment(monkeypatch):
+    monkeypatch.setenv("LAB_TIMEOUT_SCALE", "3")
+    assert timeout_scale("2.5", option="2") == 2.0
+    assert timeout_scale("2.5") == 3.0

@@ -12,6 +12,7 @@ from typing import Callable
 
 import pytest
 
+from labcore import poll
 from provision import engine, platforms
 from provision.context import Context, NodeFacts
 from provision.steps import STEPS
@@ -311,12 +312,7 @@ def _state(tmp_path: Path) -> str:
 
 
 def _wait(pred: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
+    return poll.until(pred, seconds, every=0.1)[0]
 
 
 def test_fencer_kills_patroni_and_postmaster_when_keepalives_stop(tmp_path):

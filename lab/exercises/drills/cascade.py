@@ -8,7 +8,7 @@ from lab.exercises.context import Lab
 from lab.exercises.kit import actions as F
 from lab.exercises.kit.patroni_config import PATRONI_UNIT
 from lab.exercises.model import Drill, ExpectationFailed, drill
-from lab.exercises.timing import poll_until
+from labcore import poll
 from lab.exercises.kit import ctl, sql
 
 PROBE_TABLE = "lab_standby_probe"
@@ -256,7 +256,7 @@ directory, start Patroni: a new base backup through .210)."""
         lab.run_on(sb.node, cmd)
         token = write_token(lab)
         lab.say(f"   waiting: does {sb.member} stream from the VIP again by itself (pg_rewind if it diverged)?")
-        followed, _, _ = poll_until(lambda: sb.streams_from_vip() and sb.sees(token), lab.bound(90), 2, lab.clock)
+        followed, _, _ = poll.until(lambda: sb.streams_from_vip() and sb.sees(token), lab.bound(90), 2, lab.clock)
         if followed:
             lab.measure("standby_rebuilt", False)
         else:

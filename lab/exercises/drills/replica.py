@@ -9,7 +9,7 @@ from lab.exercises import steps as S
 from lab.exercises.context import Lab
 from lab.exercises.kit import actions as F
 from lab.exercises.model import Drill, drill
-from lab.exercises.timing import poll_until
+from labcore import poll
 
 
 @drill
@@ -176,7 +176,7 @@ and haproxy follow the leader key, not pg_is_in_recovery()."""
         took = lab.expect(lambda: lab.probe.in_recovery(replica) is True,
                           f"Patroni puts {replica} back into recovery", within=2 * t["loop_wait"] + 40)
         lab.measure("rogue_primary_lived_s", took)
-        streams = poll_until(S.streams(lab, replica), lab.bound(t["loop_wait"] * 4 + 20), 2.0,
+        streams = poll.until(S.streams(lab, replica), lab.bound(t["loop_wait"] * 4 + 20), 2.0,
                              lab.clock)[0]
         lab.measure("rejoined_without_help", streams)
         if not streams:
