@@ -138,6 +138,7 @@ def create(topo: Topology, provider_name: str, settings: Mapping[str, Any], repo
         sshconfig.write(topo, machines)
         st = lab_state.State(phase="created", provider=provider_name, platform=machines.platform,
                              interface=machines.interface, topology=str(topo.path),
+                             profile=st.profile if reuse else None,
                              timings={"create": round(time.monotonic() - t0, 1)})
         lab_state.save(st)
         with lab_progress.of(report).waiting("waiting until every node answers ssh"):
@@ -153,30 +154,44 @@ def create(topo: Topology, provider_name: str, settings: Mapping[str, Any], repo
     return st
 
 
-def provision(topo: Topology, report: Report) -> lab_state.State:
+def provision(topo: Topology, report: Report, *, rotate_secrets: bool = False) -> lab_state.State:
     """Provision running machines; phase becomes ``provisioned`` only when every step passed."""
     st = lab_state.require("created", "provisioned", action="provision")
     import provision as provisioning  # late: the provisioning package may be replaced while we run
+    from lab import credentials
 
+    profile, why = credentials.choose(topo, st.provider)
+    if st.profile and st.profile != profile:
+        raise LabError(f"the lab was provisioned with the {st.profile} profile and would now get {profile} "
+                       f"({why}); switching a running lab is not supported: run `invoke rebuild`")
+    report(f"security profile: {profile} ({why})")
+    if rotate_secrets:
+        if profile != "secure" or st.profile != "secure":
+            raise LabError("--rotate-secrets needs a provisioned lab in the secure profile "
+                           "(the article profile's passwords are the article's)")
+        from lab import rotation
+        rotation.rotate(topo, report)
+    creds = credentials.build(topo, profile, source=credentials.control_source(topo))
     st.phase = "created"
     lab_state.save(st)
     t0 = time.monotonic()
     try:
-        provisioning.run(topo, report=report)
+        provisioning.run(topo, report=report, credentials=creds)
     except Exception as e:
         raise LabError(f"provisioning failed: {e}; the machines are kept: fix it and run "
                        "`invoke provision`, or remove them with `invoke down`") from e
     st.timings["provision"] = round(time.monotonic() - t0, 1)
     st.phase = "provisioned"
+    st.profile = profile
     lab_state.save(st)
     report(f"provisioned in {st.timings['provision']:.1f} s")
     return st
 
 
 def up(topo: Topology, provider_name: str, settings: Mapping[str, Any], report: Report,
-       *, machines_only: bool = False) -> lab_state.State:
+       *, machines_only: bool = False, rotate_secrets: bool = False) -> lab_state.State:
     st = create(topo, provider_name, settings, report)
-    return st if machines_only else provision(topo, report)
+    return st if machines_only else provision(topo, report, rotate_secrets=rotate_secrets)
 
 
 def down(topo: Topology, provider_name: str | None, settings: Mapping[str, Any], report: Report) -> None:

@@ -37,6 +37,7 @@ class State:
     platform: str | None = None
     interface: str | None = None      # host-side interface of the lab network
     topology: str | None = None       # the topology file the lab was built from
+    profile: str | None = None        # security profile last provisioned (article | secure)
     updated: float = field(default_factory=time.time)
     timings: dict[str, float] = field(default_factory=dict)
 

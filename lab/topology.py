@@ -26,6 +26,7 @@ DEFAULT_PATH = ROOT / "topology.yml"
 
 ROLES = ("postgres", "haproxy", "standby")
 FIREWALL_MODES = ("article", "open-ports")
+PROFILES = ("article", "secure")
 WATCHDOG_MODES = ("off", "automatic", "required")
 
 
@@ -147,7 +148,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
                 "standby_slot": _str(r"[a-z0-9_]+"), "data_dir": _str(r"/\S+"),
                 "superuser": _credentials, "replication": _credentials},
     "etcd": {"members": _list_of(NAME)},
-    "options": {"firewall?": ("article", _one_of(*FIREWALL_MODES)),
+    # profile: None = chosen by provider at `up` (lab/credentials.py: secure on hosts, else article)
+    "options": {"profile?": (None, _one_of(*PROFILES)),
+                "firewall?": ("article", _one_of(*FIREWALL_MODES)),
                 "watchdog_mode?": ("automatic", _one_of(*WATCHDOG_MODES)),
                 "synchronous_mode?": (False, _bool),
                 "replicatefrom?": ({}, _mapping)},

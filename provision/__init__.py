@@ -42,11 +42,14 @@ def selection(topo: Topology, steps: Iterable[str] | None, nodes: Iterable[str] 
 
 
 def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[str] | None = None,
-        report: Callable[[str], None] = print, platform: str | None = None) -> int:
+        report: Callable[[str], None] = print, platform: str | None = None,
+        credentials: Any = None) -> int:
     """Run the provisioning steps; return how many changes were made.
 
+    ``credentials`` (:class:`lab.credentials.Credentials`) default to the lab's active profile.
     Unknown step or node names raise :class:`SelectionError` before any node is touched.
     """
+    from lab import credentials as lab_credentials
     from lab import remote
     from lab import state as lab_state
     from provision import engine, platforms, wheelhouse
@@ -54,6 +57,7 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
 
     chosen_steps, chosen_nodes = selection(topo, steps, nodes)
     plat = platforms.get(platform or lab_state.load().platform)
+    creds = credentials or lab_credentials.for_lab(topo)
     if plat.uses_wheelhouse and any(m.NAME in ("patroni", "standby") for m in chosen_steps):
         report(f"wheelhouse: {wheelhouse.ensure(plat.python)}")
 
@@ -67,7 +71,7 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
 
     def on_node(step: Any, node: Node, part: str | None) -> engine.NodeResult:
         conn = remote.connect(topo, node.name)
-        ctx = Context(topo, node, plat, facts_of(conn, node))
+        ctx = Context(topo, node, plat, facts_of(conn, node), creds)
         resources = step.resources(ctx, part) if part else step.resources(ctx)
         changes = engine.plan(resources, engine.gather(conn, resources))
         engine.apply(conn, node.name, changes)
@@ -107,7 +111,7 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
 
 
 def preview(topo: Topology, step: str, node: str, platform: str, *, iface: str = "eth1",
-            container: bool = False, facts: list[str] | None = None) -> list:
+            container: bool = False, facts: list[str] | None = None, credentials: Any = None) -> list:
     """The changes a step would make on a node, without a machine (pure; for tests and fixtures).
 
     ``facts=None`` stands for a blank node where nothing is installed yet.
@@ -117,5 +121,5 @@ def preview(topo: Topology, step: str, node: str, platform: str, *, iface: str =
     from provision.steps import STEPS
 
     (module,), _ = selection(topo, [step], None)
-    ctx = Context(topo, topo.node(node), platforms.get(platform), NodeFacts(iface, container))
+    ctx = Context(topo, topo.node(node), platforms.get(platform), NodeFacts(iface, container), credentials)
     return engine.plan(module.resources(ctx), facts)

@@ -7,6 +7,7 @@ from typing import Any
 
 import jinja2
 
+from lab.credentials import Credentials, build as build_credentials
 from lab.topology import Node, Topology
 from provision.engine import Command, Packages, Resource
 from provision.platforms import Platform
@@ -32,6 +33,12 @@ class Context:
     node: Node
     platform: Platform
     facts: NodeFacts
+    credentials: Credentials | None = None   # None: the article's, from the topology
+
+    @property
+    def creds(self) -> Credentials:
+        """Passwords and trusted networks of the profile being provisioned."""
+        return self.credentials or build_credentials(self.topo, "article")
 
     # --- derived values every template may need ---
     @property
@@ -56,7 +63,7 @@ class Context:
 
     def render(self, template: str, **extra: Any) -> str:
         values: dict[str, Any] = dict(topo=self.topo, node=self.node, platform=self.platform,
-                                      facts=self.facts, ctx=self, libexec=LIBEXEC,
+                                      facts=self.facts, ctx=self, creds=self.creds, libexec=LIBEXEC,
                                       patroni_conf_dir=PATRONI_CONF_DIR)
         values.update(extra)
         return _env().get_template(template).render(**values)

@@ -44,9 +44,11 @@ def fail(e: Exception) -> Exit:
 
 
 @task(help={"provider": PROVIDER_HELP,
-            "machines_only": "create the machines and stop before provisioning"})
-def up(c, provider=None, machines_only=False):
+            "machines_only": "create the machines and stop before provisioning",
+            "rotate_secrets": "secure profile: new passwords in PostgreSQL, Patroni, etcd and $LAB_DIR/secrets.yml"})
+def up(c, provider=None, machines_only=False, rotate_secrets=False):
     """Create the 4 machines, then provision them (on a lab that is up: provision again)."""
+    from lab.credentials import CredentialsError
     try:
         topo = topology.load()
         cfg = settings(c)
@@ -56,8 +58,9 @@ def up(c, provider=None, machines_only=False):
         # In a terminal: a live status line (step n/11, what it waits for, seconds) under the log.
         progress = lab_progress.for_console(console)
         with progress:
-            st = lifecycle.up(topo, name, cfg, progress, machines_only=machines_only)
-    except ERRORS as e:
+            st = lifecycle.up(topo, name, cfg, progress, machines_only=machines_only,
+                              rotate_secrets=rotate_secrets)
+    except (*ERRORS, CredentialsError) as e:
         raise fail(e) from None
     progress.summary(st.timings)
     console.print(f"the lab is {st.phase}: `invoke status`, `invoke ssh {topo.names[0]}`")

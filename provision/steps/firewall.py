@@ -2,7 +2,9 @@
 
 Mode ``article`` turns them off as the article does; mode ``open-ports`` keeps
 the firewall running and opens only the lab's ports (PostgreSQL, Patroni, etcd,
-haproxy, ssh, NTP) and VRRP.
+haproxy, NTP) and VRRP, and only to the lab's networks (its subnet, plus the
+control host when it comes from outside it); ssh stays open. The secure
+profile always uses ``open-ports``.
 """
 from __future__ import annotations
 
@@ -20,7 +22,12 @@ def nodes(topo: Topology) -> list[Node]:
 
 
 def tcp_ports(ctx: Context) -> list[int]:
-    return [22, *sorted(ctx.topo.ports.values())]
+    """The lab's own ports; ssh (22) is opened separately, to every source."""
+    return sorted(ctx.topo.ports.values())
+
+
+def mode(ctx: Context) -> str:
+    return "open-ports" if ctx.creds.secure else ctx.topo.options["firewall"]
 
 
 UDP_PORTS = [123]   # chrony between the nodes
@@ -60,26 +67,28 @@ def _disabled(ctx: Context) -> list[Resource]:
 
 def _open_nftables(ctx: Context) -> list[Resource]:
     conf = File("/etc/nftables.conf", ctx.render("nftables.conf.j2", tcp_ports=tcp_ports(ctx),
-                                                 udp_ports=UDP_PORTS), mode="755")
+                                                 udp_ports=UDP_PORTS, sources=ctx.creds.trusted), mode="755")
     return [*ctx.packages("firewall-open"), conf, Service("nftables", restart_on=(conf.key,))]
 
 
 def _open_firewalld(ctx: Context) -> list[Resource]:
+    # ssh is in firewalld's default zone already; the lab's ports get rich rules per source network.
     out: list[Resource] = [*ctx.packages("firewall-open"), Service("firewalld")]
-    rules = [f"--add-port={p}/tcp" for p in tcp_ports(ctx)] + [f"--add-port={p}/udp" for p in UDP_PORTS]
-    for rule in rules:
-        query = rule.replace("--add-", "--query-")
-        out.append(Command(f"firewalld allows {rule[len('--add-port='):]}",
-                           (f"firewall-cmd --permanent {rule}", f"firewall-cmd {rule}"),
-                           f"firewall-cmd --permanent {query} && firewall-cmd {query}"))
-    vrrp = "--add-rich-rule='rule protocol value=\"vrrp\" accept'"
-    out.append(Command("firewalld allows VRRP", (f"firewall-cmd --permanent {vrrp}", f"firewall-cmd {vrrp}"),
-                       f"firewall-cmd --permanent {vrrp.replace('--add-', '--query-')}"))
+    for net in ctx.creds.trusted:
+        src = f'rule family=\"ipv4\" source address=\"{net}\"'
+        rules = [(f"{p}/tcp from {net}", f'{src} port port=\"{p}\" protocol=\"tcp\" accept')
+                 for p in tcp_ports(ctx)]
+        rules += [(f"{p}/udp from {net}", f'{src} port port=\"{p}\" protocol=\"udp\" accept') for p in UDP_PORTS]
+        rules.append((f"VRRP from {net}", f'{src} protocol value=\"vrrp\" accept'))
+        for what, rule in rules:
+            add, query = f"--add-rich-rule=\"{rule}\"", f"--query-rich-rule=\"{rule}\""
+            out.append(Command(f"firewalld allows {what}", (f"firewall-cmd --permanent {add}", f"firewall-cmd {add}"),
+                               f"firewall-cmd --permanent {query} && firewall-cmd {query}"))
     return out
 
 
 def resources(ctx: Context) -> list[Resource]:
-    if ctx.topo.options["firewall"] == "article":
+    if mode(ctx) == "article":
         return _selinux(ctx) + _disabled(ctx)
     opener = _open_firewalld if ctx.platform.firewall == "firewalld" else _open_nftables
     return _selinux(ctx) + opener(ctx)

@@ -52,8 +52,15 @@ def hosts_lab(live_lab, tmp_path):
                          "key": entry["identityfile"][0], "port": int(entry.get("port", 22))}
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"hosts": hosts}))
+    # The hosts provider defaults to the secure profile; these nodes run the docker lab's
+    # article profile, which the second lab keeps by saying so (re-securing them would
+    # change the lab the other live tests use).
+    data = yaml.safe_load(topo.path.read_text())
+    data.setdefault("options", {})["profile"] = "article"
+    topology_file = tmp_path / "topology.yml"
+    topology_file.write_text(yaml.safe_dump(data))
     env = {**os.environ, "LAB_DIR": str(tmp_path / "hosts-lab"), "LAB_INVENTORY": str(inventory),
-           "LAB_TOPOLOGY": str(topo.path), "COLUMNS": "400"}   # no wrapped report lines
+           "LAB_TOPOLOGY": str(topology_file), "COLUMNS": "400"}   # no wrapped report lines
     return topo, env, tmp_path / "hosts-lab"
 
 
@@ -69,6 +76,7 @@ def test_up_with_hosts_provisions_existing_machines_and_down_keeps_them(hosts_la
     assert f"lab interface {topo.bridge}" in out, out
     for n in topo.nodes:
         assert f"hosts: {n.name} {n.address} reachable" in out and "platform debian12" in out, out
+    assert "security profile: article (options.profile in topology.yml)" in out, out
     # Provisioning does not know the provider: on the already provisioned nodes it changes nothing.
     assert "provisioning: 0 change(s)" in out, out
 

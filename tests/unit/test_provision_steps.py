@@ -111,14 +111,20 @@ def test_chrony_runs_with_minus_x_only_in_containers():
         assert has_dropin is container
 
 
-def test_open_ports_mode_keeps_the_firewall_and_opens_the_lab_ports():
+def test_open_ports_mode_keeps_the_firewall_and_opens_the_lab_ports_to_the_lab_subnet_only():
     topo = topology(firewall="open-ports")
     el7 = [c for c in provision.preview(topo, "firewall", "node1", "el7")]
     allowed = {c.what for c in el7}
     for port in ("5432/tcp", "8008/tcp", "2379/tcp", "2380/tcp", "5000/tcp", "6000/tcp", "7000/tcp"):
-        assert f"firewalld allows {port}" in allowed
-    assert "firewalld allows VRRP" in allowed
+        assert f"firewalld allows {port} from 192.168.234.0/24" in allowed
+    assert "firewalld allows VRRP from 192.168.234.0/24" in allowed
+    assert not any("--add-port" in cmd for c in el7 for cmd in c.commands)     # no port open to every source
     assert not any("disable" in c.what for c in el7)
+    nft = next(c for c in provision.preview(topo, "firewall", "node1", "debian12") if c.what == "write /etc/nftables.conf")
+    import base64
+    text = base64.b64decode(next(cmd for cmd in nft.commands if "base64 -d" in cmd).split()[1]).decode()
+    assert "ip saddr { 192.168.234.0/24 } tcp dport { 2379, 2380, 5000, 5432, 6000, 7000, 8008 } accept" in text
+    assert "tcp dport 22 accept" in text
 
 
 def test_the_watchdog_is_a_fencer_in_containers_and_a_device_on_machines():
