@@ -55,18 +55,25 @@ def _table(results) -> str:
         "list": "list the drills, one line each",
         "auto": "inject the faults automatically (default: guided, waits for you at each step)",
         "scale": "multiply every time bound (slow providers, e.g. 2 for VMs); wins over $LAB_TIMEOUT_SCALE",
+        "lang": "zh or en: the story, commands and verdicts in that language "
+                "(default: $LAB_LANG, else the locale: LANG/LC_ALL zh* is zh)",
     },
 )
-def exercise(c, drill=None, list_=False, auto=False, scale=None):
+def exercise(c, drill=None, list_=False, auto=False, scale=None, lang=None):
     """Run a drill of article §5 on the live lab: guided (you inject the fault) or --auto."""
     from lab.exercises import DRILLS, DrillError, Lab, lookup, run_drill
+    from lab.exercises.i18n import LangError, drill_text, resolve_lang, t
     from lab.exercises.timing import timeout_scale
 
+    try:
+        language = resolve_lang(lang)
+    except LangError as e:
+        raise Exit(f"exercise: {e}", code=2)
     name = drill or ""
     if list_ or not name:
         width = max(len(n) for n in DRILLS)
         for n, cls in DRILLS.items():
-            print(f"{n:{width}}  {cls.summary}")
+            print(f"{n:{width}}  {drill_text(n, 'summary', language, cls.summary)}")
         if not name:
             return
     try:
@@ -85,9 +92,10 @@ def exercise(c, drill=None, list_=False, auto=False, scale=None):
     poll.set_scale(factor)           # every later wait of this command (not only the drills' bounds)
     results_dir = lab_state.lab_dir() / "drills"
     started = time.monotonic()
-    results = [run_drill(cls, Lab(topo, auto=auto, scale=factor, results_dir=results_dir)) for cls in classes]
+    results = [run_drill(cls, Lab(topo, auto=auto, scale=factor, results_dir=results_dir, lang=language))
+               for cls in classes]
     wall = round(time.monotonic() - started, 1)
-    print("\n" + _table(results) + f"\n\nwall time: {wall} s; results in {results_dir}")
+    print("\n" + _table(results) + "\n\n" + t("wall_time", language, wall=wall, where=results_dir))
     if len(results) > 1:
         (results_dir / "summary.json").write_text(json.dumps(
             {"wall_time_s": wall, "scale": factor,

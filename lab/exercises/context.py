@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lab.exercises.console import Console, TerminalConsole
+from lab.exercises.i18n import resolve_lang, t
 from lab.exercises.kit.actions import Action, Operation
 from lab.exercises.kit.facts import Facts
 from lab.exercises.kit.probe import Probe
@@ -31,8 +32,9 @@ class Lab:
     def __init__(self, topo: Topology, *, auto: bool, console: Console | None = None, scale: float = 1.0,
                  clock: poll.Clock | None = None, shell: Shell | None = None, probe: Probe | None = None,
                  watch_probe: Probe | None = None, results_dir: Path | None = None,
-                 writer_paths: list[tuple[str, str, int]] | None = None) -> None:
+                 writer_paths: list[tuple[str, str, int]] | None = None, lang: str | None = None) -> None:
         self.topo = topo
+        self.lang = resolve_lang(lang)       # what the trainee reads; results stay in English
         self.auto = auto
         self.console = console or TerminalConsole(interactive=not auto)
         self.scale = scale
@@ -54,6 +56,10 @@ class Lab:
 
     # --- talking ---------------------------------------------------------------------
 
+    def tr(self, key: str, default: str | None = None, **fields: Any) -> str:
+        """A runner phrase in the trainee's language."""
+        return t(key, self.lang, default, **fields)
+
     def say(self, text: str) -> None:
         self.console.show(text)
 
@@ -61,19 +67,20 @@ class Lab:
         """A step of the story; guided mode waits for Enter before going on."""
         self.say(f"\n== {title}" + (f"\n{indent(text)}" if text else ""))
         if not self.auto:
-            self.console.pause("   [Enter] to go on")
+            self.console.pause("   " + self.tr("enter"))
 
     def command(self, node: str, command: str, why: str = "") -> None:
         """Show the command a trainee would type, and where."""
-        self.say(f"   on {node}:  {ssh_hint(node)}\n   $ {command}" + (f"\n   ({why})" if why else ""))
+        self.say("   " + self.tr("on_node", node=node, hint=ssh_hint(node)) + f"\n   $ {command}"
+                 + (f"\n   ({why})" if why else ""))
 
     def note(self, text: str) -> None:
-        self.say(f"   note: {text}")
+        self.say("   " + self.tr("note", text=text))
         if self.result:
             self.result.notes.append(text)
 
     def measure(self, key: str, value: Any) -> None:
-        self.say(f"   measured {key}: {value}")
+        self.say("   " + self.tr("measured", what=key, value=value))
         if self.result:
             self.result.metrics[key] = value
 
@@ -113,28 +120,32 @@ class Lab:
     def bound(self, seconds: float) -> float:
         return seconds * self.scale
 
-    def expect(self, cond: Callable[[], Any], description: str, within: float, every: float = 1.0) -> float:
-        """``description`` must come true within ``within`` seconds (scaled). Returns the seconds it took."""
+    def expect(self, cond: Callable[[], Any], description: str, within: float, every: float = 1.0,
+               shown: str | None = None) -> float:
+        """``description`` must come true within ``within`` seconds (scaled). Returns the seconds it took.
+        ``shown``: the description in the trainee's language, when it differs from the recorded one."""
         bound = self.bound(within)
-        self.say(f"   expect: {description} (within {bound:g} s) ...")
+        self.say("   " + self.tr("expect_within", what=shown or description, bound=bound))
         ok, elapsed, last = poll.until(cond, bound, every, self.clock)
-        return self._record("expect", description, ok, bound, elapsed, last)
+        return self._record("expect", description, ok, bound, elapsed, last, shown)
 
     def hold(self, cond: Callable[[], Any], description: str, for_: float, every: float = 1.0) -> float:
         """``description`` must stay true for ``for_`` seconds (scaled)."""
         bound = self.bound(for_)
-        self.say(f"   expect: {description} (for {bound:g} s) ...")
+        self.say("   " + self.tr("expect_for", what=description, bound=bound))
         ok, elapsed, last = poll.holds(cond, bound, every, self.clock)
         return self._record("hold", description, ok, bound, elapsed, last)
 
-    def _record(self, kind: str, description: str, ok: bool, bound: float, elapsed: float, last: str) -> float:
+    def _record(self, kind: str, description: str, ok: bool, bound: float, elapsed: float, last: str,
+                shown: str | None = None) -> float:
         elapsed = round(elapsed, 2)
         if self.result is not None:
             self.result.checks.append(Check(kind, description, ok, bound, elapsed, last))
+        what = shown or description
         if ok:
-            self.say(f"   ok: {description} ({'after' if kind == 'expect' else 'held'} {elapsed:g} s)")
+            self.say("   " + self.tr("ok_after" if kind == "expect" else "ok_held", what=what, elapsed=elapsed))
             return elapsed
-        self.say(f"   FAILED: {description} (after {elapsed:g} s; last seen: {last or 'false'})")
+        self.say("   " + self.tr("failed", what=what, elapsed=elapsed, last=last or "false"))
         raise ExpectationFailed(f"{description}: not true within {bound:g} s")
 
     # --- faults ----------------------------------------------------------------------------
@@ -149,13 +160,13 @@ class Lab:
     def inject(self, fault: Action, observe_within: float = 30) -> float:
         """Break it: auto runs the command; guided shows it and waits for the trainee (or 'go').
         Returns the moment the fault was seen in effect; the first action is the drill's t=0."""
-        self.say(f"\n!! fault: {fault.what}")
+        self.say("\n" + self.tr("fault", what=fault.what))
         return self._act(fault, observe_within)
 
     def perform(self, operation: Action, observe_within: float = 30) -> float:
         """An operation a person makes on purpose (switchover, edit-config, ...), run like a fault:
         shown, typed (or run in auto mode), observed. Only an operation with an undo is undone."""
-        self.say(f"\n>> operation: {operation.what}")
+        self.say("\n" + self.tr("operation", what=operation.what))
         return self._act(operation, observe_within)
 
     def _act(self, action: Action, observe_within: float) -> float:
@@ -170,14 +181,13 @@ class Lab:
             t = self.clock.monotonic()      # t=0 is when the command is issued, as for a person
             self.run_on(action.node, command)
             self.expect(action.observed, f"the {kind} is in effect on {action.node}", within=observe_within,
-                        every=0.5)
+                        every=0.5, shown=self.tr(f"{kind}_in_effect", node=action.node))
         else:
-            self.say("   Type it on the node now; the drill is watching. "
-                     "(Or type 'go' and Enter here, and the drill runs it for you.)")
+            self.say("   " + self.tr("type_it"))
             ok, _, _ = poll.until(self._trainee_or_go(action, command), GUIDED_WAIT, 0.5, self.clock)
             if not ok:
                 raise ExpectationFailed(f"the {kind} was not done within {GUIDED_WAIT:g} s")
-            self.say(f"   seen: the {kind} is in effect")
+            self.say("   " + self.tr(f"{kind}_seen"))
             t = self.clock.monotonic()
         if self.t_fault is None:
             self.t_fault = t
@@ -197,10 +207,10 @@ class Lab:
             return
         action = action or self._undos[-1]
         self._undos.remove(action)
-        self.say(f"\n<< undo: {action.what}")
+        self.say("\n" + self.tr("undo", what=action.what))
         self.command(action.node, action.undo)
         if not self.auto:
-            self.console.pause("   [Enter] and the drill runs it (running it yourself first is fine too)")
+            self.console.pause("   " + self.tr("undo_enter"))
         self.run_on(action.node, action.undo)
 
     def on_restore(self, label: str, undo: Callable[[], None]) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Callable
 from lab import remote
 from lab.exercises import health, recovery, steps
 from lab.exercises.context import Lab, indent
+from lab.exercises.i18n import drill_text
 from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import SshShell
 from lab.exercises.model import Drill, ExpectationFailed, Result
@@ -40,8 +41,10 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None,
                  started=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     lab.result, lab.t_fault, lab.marks = res, None, {}
     start = lab.clock.monotonic()
-    lab.say(f"\n#### {cls.name} — {cls.section}\n{indent(cls.summary)}")
-    lab.step("The story", cls.story + (f"\n\nPatroni 4 vs the article: {cls.differs}" if cls.differs else ""))
+    def text(field: str) -> str:      # the drill's own words, in the trainee's language
+        return drill_text(cls.name, field, lab.lang, getattr(cls, field))
+    lab.say("\n" + lab.tr("header", name=cls.name, section=text("section")) + "\n" + indent(text("summary")))
+    lab.step(lab.tr("story"), text("story") + ("\n\n" + lab.tr("differs", text=text("differs")) if cls.differs else ""))
 
     ok, found = recovery.gate(lab, within=90)
     res.gate_before = _findings(found)
@@ -73,7 +76,7 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None,
     except Exception as e:
         res.fail(f"{type(e).__name__}: {e}", verdict="error")
     finally:
-        lab.step("Restore", "Undo the fault and any configuration change, then wait for the healthy baseline.")
+        lab.step(lab.tr("restore"), lab.tr("restore_text"))
         for err in lab.undo_everything():
             res.fail(err)
         steps.revive_patroni(lab)
@@ -134,16 +137,17 @@ def _account_writes(lab: Lab, writer: Writer, res: Result, t0: float) -> None:
         res.writes.update(lost=len(missing), lost_ids=missing[:50], counted_on=leader)
     except Exception as e:
         res.notes.append(f"lost writes not counted: {e}")
-    lab.say(f"   writes: {res.writes['acknowledged']} acknowledged, lost {res.writes['lost']}; "
-            f"RTO {', '.join(f'{k} {v} s' for k, v in res.rto_s.items())}")
+    lab.say("   " + lab.tr("writes", acked=res.writes["acknowledged"], lost=res.writes["lost"],
+                           rto=", ".join(f"{k} {v} s" for k, v in res.rto_s.items())))
 
 
 def _finish(lab: Lab, res: Result, start: float) -> Result:
     res.duration_s = round(lab.clock.monotonic() - start, 1)
     sb = res.split_brain
-    lab.say(f"\n>>> {res.drill}: {res.verdict.upper()}" + (f" — {res.reason}" if res.reason else "")
-            + (f"\n    split brain seen: {sb.get('double_primary')} (max primaries at once "
-               f"{sb.get('max_primaries_at_once')}); duration {res.duration_s} s" if sb else ""))
+    lab.say("\n" + lab.tr("verdict", drill=res.drill, verdict=lab.tr(f"verdict_{res.verdict}", default=res.verdict.upper()))
+            + (lab.tr("reason", reason=res.reason) if res.reason else "")
+            + ("\n    " + lab.tr("split_brain_seen", seen=sb.get("double_primary"),
+                                  most=sb.get("max_primaries_at_once"), duration=res.duration_s) if sb else ""))
     if lab.results_dir is not None:
         save_result(res, lab.results_dir)
     return res

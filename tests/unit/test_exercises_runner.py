@@ -90,6 +90,7 @@ class StopAReplica(Drill):
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
     monkeypatch.setenv("LAB_DIR", str(tmp_path))
+    monkeypatch.setenv("LAB_LANG", "en")     # these tests read the English screens, whatever the host's locale
     return FakeCluster(load())
 
 

@@ -67,11 +67,14 @@ def catalog(lang: str) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
-def t(key: str, lang: str = DEFAULT, **fields: Any) -> str:
-    """A UI string in ``lang`` (English where that language lacks it), formatted with ``fields``."""
+def t(key: str, lang: str = DEFAULT, default: str | None = None, **fields: Any) -> str:
+    """A UI string in ``lang`` (English where that language lacks it), formatted with ``fields``.
+    A key no catalog has is a bug (KeyError), unless the caller gives a ``default``."""
     text = (catalog(lang).get("ui") or {}).get(key)
     if text is None:
-        text = catalog(DEFAULT)["ui"][key]     # a key missing in English is a bug: KeyError
+        text = (catalog(DEFAULT).get("ui") or {}).get(key, default)
+    if text is None:
+        raise KeyError(f"no text for {key!r} in {DEFAULT}.yml")
     return text.format(**fields) if fields else text
 
 
