@@ -11,31 +11,6 @@ from lab.topology import TopologyError, load
 from labcore import poll
 
 
-def _drill_name_may_be_omitted() -> None:
-    """Invoke treats a positional argument as required, but `invoke exercise --list` names no
-    drill. Before Invoke checks a task's positional arguments, give an unset drill name the
-    empty string (the task then only lists). Affects only this task's `drill` argument."""
-    from invoke.parser.parser import ParseMachine
-
-    original = ParseMachine.complete_context
-    if getattr(original, "_lab_optional_drill", False):
-        return
-
-    def complete_context(self) -> None:
-        ctx = self.context
-        if ctx is not None and ctx.name == "exercise":
-            for arg in ctx.positional_args:
-                if arg.name == "drill" and arg.value is None:
-                    arg.set_value("", cast=False)
-        original(self)
-
-    complete_context._lab_optional_drill = True
-    ParseMachine.complete_context = complete_context
-
-
-_drill_name_may_be_omitted()
-
-
 def _table(results) -> str:
     rows = [f"{'drill':24} {'verdict':7} {'RTO vip':>8} {'RTO haproxy':>11} {'lost':>5} {'2 primaries':>11} {'time':>6}"]
     for r in results:
@@ -48,19 +23,23 @@ def _table(results) -> str:
     return "\n".join(rows)
 
 
+LIST = "--list"
+
+
+# `invoke exercise --list`: the task has no --list option, so Invoke's parser gives the token to the
+# positional `drill` it still waits for (unknown flags fill missing positional arguments first).
 @task(
     positional=["drill"],
     help={
-        "drill": "a drill name (see --list), or 'all'",
-        "list": "list the drills, one line each",
+        "drill": "a drill name, 'all' (with --auto), or --list to list the drills, one line each",
         "auto": "inject the faults automatically (default: guided, waits for you at each step)",
         "scale": "multiply every time bound (slow providers, e.g. 2 for VMs); wins over $LAB_TIMEOUT_SCALE",
         "lang": "zh or en: the story, commands and verdicts in that language "
                 "(default: $LAB_LANG, else the locale: LANG/LC_ALL zh* is zh)",
     },
 )
-def exercise(c, drill=None, list_=False, auto=False, scale=None, lang=None):
-    """Run a drill of article §5 on the live lab: guided (you inject the fault) or --auto."""
+def exercise(c, drill, auto=False, scale=None, lang=None):
+    """Run a drill of the article on the live lab: guided (you inject the fault) or --auto; --list lists them."""
     from lab.exercises import DRILLS, DrillError, Lab, lookup, run_drill
     from lab.exercises.i18n import LangError, drill_text, resolve_lang, t
     from lab.exercises.timing import timeout_scale
@@ -69,13 +48,12 @@ def exercise(c, drill=None, list_=False, auto=False, scale=None, lang=None):
         language = resolve_lang(lang)
     except LangError as e:
         raise Exit(f"exercise: {e}", code=2)
-    name = drill or ""
-    if list_ or not name:
+    if drill == LIST:
         width = max(len(n) for n in DRILLS)
         for n, cls in DRILLS.items():
             print(f"{n:{width}}  {drill_text(n, 'summary', language, cls.summary)}")
-        if not name:
-            return
+        return
+    name = drill
     try:
         classes = lookup([name])
         factor = timeout_scale((c.config.get("exercise") or {}).get("timeout_scale"), option=scale)

@@ -21,7 +21,7 @@ def empty_lab_dir(monkeypatch, tmp_path):
 
 
 def test_list_prints_one_line_per_drill(capsys):
-    exercise(Context(), list_=True)
+    exercise(Context(), drill="--list")
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == len(DRILLS)
     assert all(line.split()[0] in DRILLS for line in lines)
@@ -60,3 +60,41 @@ def test_invoke_exercise_dash_dash_list_from_the_shell(tmp_path):
     bad = subprocess.run([INVOKE, "exercise", "nope", "--auto"], cwd=ROOT, capture_output=True, text=True,
                          timeout=60, env={"PATH": "/usr/bin:/bin", "LAB_DIR": str(tmp_path)})
     assert bad.returncode == 2 and "unknown drill nope" in bad.stderr
+
+
+def run_program(argv: list[str], capsys) -> tuple[int, str, str]:
+    """The project's real Invoke program (tasks.py's collection), run in this process."""
+    from invoke import Program
+    import tasks
+    code = 0
+    try:
+        Program(namespace=tasks.ns, name="invoke", binary="invoke").run(["invoke", *argv])
+    except SystemExit as e:
+        code = e.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("argv", [["exercise", "--list"], ["exercise", "--scale", "2", "--list"]])
+def test_an_invoke_program_lists_the_drills_without_a_drill_name(argv, capsys):
+    code, out, err = run_program(argv, capsys)
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == len(DRILLS) and "etcd-failsafe" in out
+
+
+def test_an_invoke_program_asks_for_a_drill_when_none_is_named(capsys):
+    code, out, err = run_program(["exercise"], capsys)
+    assert code != 0 and "drill" in err and not out
+
+
+def test_an_invoke_program_takes_the_drill_name_as_typed(capsys):
+    code, _, err = run_program(["exercise", "etcd-dwon", "--auto"], capsys)
+    assert code == 2 and "unknown drill etcd-dwon" in err and "etcd-down" in err
+    code, _, err = run_program(["exercise", "all"], capsys)
+    assert code == 2 and "--auto" in err
+
+
+def test_invoke_is_not_patched():
+    from invoke.parser.parser import ParseMachine
+    import tasks  # noqa: F401  (loading the tasks must leave Invoke as it is)
+    assert ParseMachine.complete_context.__module__.startswith("invoke.")
