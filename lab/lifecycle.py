@@ -61,10 +61,7 @@ def expected_interface(prov: Provider, topo: Topology, st: lab_state.State) -> s
     """The lab network's host interface if it is known before creating anything."""
     if st.is_up and st.interface:
         return st.interface
-    hook = getattr(prov, "expected_interface", None)
-    if hook:
-        return hook(topo)
-    return topo.bridge if prov.name == "docker" else None
+    return prov.expected_interface(topo) or (topo.bridge if prov.name == "docker" else None)
 
 
 def verify_routes(topo: Topology, machines: Machines) -> None:

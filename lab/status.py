@@ -28,8 +28,7 @@ def machines(topo: Topology, st: lab_state.State, settings: dict[str, Any] | Non
     """Per node: the container/VM state (from the provider) and whether ssh answers."""
     from lab import providers
     prov = providers.get(st.provider or "docker", settings or {})
-    hook = getattr(prov, "machine_states", None)
-    states = hook(topo) if hook else {}
+    states = prov.machine_states(topo)
     def reach(node: str) -> str:
         try:
             guard.check(topo.node(node).address, topo, st)

@@ -91,7 +91,7 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
             progress("  ok: no selected node takes part in this step")
             progress.step_done()
             continue
-        waves = step.waves(topo, targets) if hasattr(step, "waves") else [engine.Wave(targets)]
+        waves = step.waves(topo, targets)
         for wave in waves:
             wave_changes = 0
             with ThreadPoolExecutor(max_workers=len(wave.nodes)) as pool:
@@ -102,7 +102,7 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
                     progress.node_done(r.line(step.NAME))
                     wave_changes += len(r.changes)
             total += wave_changes
-            if wave_changes and hasattr(step, "settle"):
+            if wave_changes and step.settle is not None:
                 with progress.waiting(f"{step.NAME}: waiting for the nodes to settle"):
                     step.settle(topo, wave, progress)
         progress.step_done()

@@ -44,3 +44,15 @@ class Provider(Protocol):
 
     def destroy(self, topo: Topology, report: Report) -> None:
         """Remove everything this provider created for the lab, and nothing else."""
+
+    # Optional hooks: a provider that subclasses Provider inherits these defaults.
+
+    def expected_interface(self, topo: Topology) -> str | None:
+        """The lab network's host interface if it is known before creating anything (the guard checks
+        routes against it). Default: not known until the machines exist."""
+        return None
+
+    def machine_states(self, topo: Topology) -> dict[str, str]:
+        """node name -> running / exited / not created ..., asked without traffic to the nodes
+        (`invoke status`). Default: nothing known ("?")."""
+        return {}

@@ -26,7 +26,7 @@ import yaml
 
 from lab import guard
 from lab import state as lab_state
-from lab.providers.base import Machines, ProviderError, Report, SshHost
+from lab.providers.base import Machines, Provider, ProviderError, Report, SshHost
 from lab.topology import Topology
 
 HOST_KEYS = {"address", "user", "key", "port"}
@@ -229,7 +229,7 @@ def check_host(entry: Entry, topo: Topology, interface: str) -> str:
 
 # --- the provider ---------------------------------------------------------------------
 
-class HostsProvider:
+class HostsProvider(Provider):
     name = "hosts"
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:

@@ -23,7 +23,7 @@ from lab import guard
 from labcore import poll
 from lab import pulumi_program as program
 from lab import state as lab_state
-from lab.providers.base import Machines, ProviderError, Report, SshHost
+from lab.providers.base import Machines, Provider, ProviderError, Report, SshHost
 from lab.providers.hosts import Entry, specific_route, ssh_run
 from lab.topology import ROOT, Topology
 
@@ -72,7 +72,7 @@ def find_libvirt_plugin(cli: str) -> bool:
     return any(p.get("name") == "libvirt" and p.get("kind") == "resource" for p in plugins or [])
 
 
-class PulumiProvider:
+class PulumiProvider(Provider):
     name = "pulumi"
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 from lab import guard
 from lab.providers import image
-from lab.providers.base import Machines, ProviderError, Report, SshHost
+from lab.providers.base import Machines, Provider, ProviderError, Report, SshHost
 from lab.state import lab_dir
 from lab.topology import ROOT, Topology
 
@@ -74,7 +74,7 @@ def virtualbox_network_problem(subnet: ipaddress.IPv4Network,
             f"'* {subnet}' to {conf} (as root) or choose lab.subnet inside {VBOX_DEFAULT_RANGE}")
 
 
-class VagrantProvider:
+class VagrantProvider(Provider):
     """The docker, libvirt and virtualbox providers: ``vagrant`` with this repo's Vagrantfile."""
 
     def __init__(self, backend: str, settings: Mapping[str, Any]):
@@ -140,7 +140,9 @@ class VagrantProvider:
             image.insecure_key()
         except image.ImageError as e:
             raise ProviderError(str(e)) from None
-        getattr(self, f"_preflight_{self.name}")(topo)
+        preflights = {"docker": self._preflight_docker, "libvirt": self._preflight_libvirt,
+                      "virtualbox": self._preflight_virtualbox}
+        preflights[self.name](topo)
 
     def _preflight_docker(self, topo: Topology) -> None:
         if not shutil.which("docker"):
@@ -205,7 +207,8 @@ class VagrantProvider:
             rc = self.vagrant(topo, "destroy", "--force", report=report, check=False).returncode
             if rc != 0:
                 report(f"vagrant destroy returned {rc}; removing leftovers directly")
-        getattr(self, f"_sweep_{self.name}")(topo, report)
+        sweeps = {"docker": self._sweep_docker, "libvirt": self._sweep_libvirt, "virtualbox": self._sweep_virtualbox}
+        sweeps[self.name](topo, report)
         shutil.rmtree(dotdir, ignore_errors=True)
 
     # --- state of the machines (for `invoke status`) ---------------------------

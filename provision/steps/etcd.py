@@ -18,6 +18,7 @@ from lab.topology import Node, Topology
 from provision import waits
 from provision.context import Context
 from provision.engine import Command, File, Resource, Service, Wave
+from provision.step import one_wave as waves  # noqa: F401  (the default order: all nodes at once)
 
 NAME = "etcd"
 SECTION = "3"

@@ -4,10 +4,12 @@ from __future__ import annotations
 from lab.topology import Node, Topology
 from provision.context import LIBEXEC, PATRONI_CONF_DIR, Context
 from provision.engine import Command, File, Resource, Service
+from provision.step import one_wave as waves  # noqa: F401  (the default order: all nodes at once)
 
 NAME = "vip"
 SECTION = "7.2"
 TITLE = "read-write VIP moved by the Patroni callback"
+settle = None                # nothing to wait for after a wave
 
 SCRIPT = f"{LIBEXEC}/vip-callback"
 CONFIG = f"{PATRONI_CONF_DIR}/30-callbacks.yml"

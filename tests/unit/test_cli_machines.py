@@ -15,7 +15,7 @@ from lab.providers import image
 from lab import state as lab_state
 from lab.cli import machines
 from lab.providers import vagrant as vagrant_provider
-from lab.providers.base import Machines, ProviderError, SshHost
+from lab.providers.base import Machines, Provider, ProviderError, SshHost
 from lab.topology import ROOT
 
 
@@ -180,7 +180,7 @@ def test_no_base_image_at_all_is_a_clear_error(monkeypatch):
 
 # --- lifecycle with a provider that creates nothing real --------------------------------
 
-class FakeProvider:
+class FakeProvider(Provider):
     name = "docker"
 
     def __init__(self, fail_create: bool = False):

@@ -12,6 +12,7 @@ from rich.console import Console
 import provision
 import provision.steps
 from lab import progress, remote
+from provision.step import one_wave
 from test_provision_support import topology
 
 
@@ -69,6 +70,8 @@ class SlowSecondNode:
     """A provisioning step on node1 and node2 where node2 finishes only after node1's line was
     shown: with lines printed per wave, node2 would wait for its own end and time out."""
     NAME, SECTION, TITLE = "fake", "4", "a step for the test"
+    waves = staticmethod(one_wave)
+    settle = None
 
     def __init__(self) -> None:
         self.node1_reported = threading.Event()

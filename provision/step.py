@@ -1,0 +1,39 @@
+"""What a provisioning step is: a module of ``provision/steps/`` with these names.
+
+Every step declares all of them; the optional hooks take the defaults below
+(``from provision.step import one_wave as waves`` / ``settle = None``), so the
+engine calls them without asking whether they exist.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol, runtime_checkable
+
+from lab.topology import Node, Topology
+from provision.engine import Resource, Wave
+
+Report = Callable[[str], None]
+Settle = Callable[[Topology, Wave, Report], None]
+
+
+@runtime_checkable
+class Step(Protocol):
+    NAME: str                  # `invoke provision --step NAME`
+    SECTION: str               # the article's section it implements
+    TITLE: str
+
+    def nodes(self, topo: Topology) -> list[Node]:
+        """The nodes this step configures."""
+
+    def resources(self, ctx: Any, *part: str) -> list[Resource]:
+        """The desired state of one node (of one ``part`` of the step, for a step in waves)."""
+
+    def waves(self, topo: Topology, selected: list[Node]) -> list[Wave]:
+        """Optional: the order in which the selected nodes are handled. Default: :func:`one_wave`."""
+
+    settle: Settle | None
+    """Optional: wait after a wave that changed something (e.g. a member to stream); None: no wait."""
+
+
+def one_wave(topo: Topology, selected: list[Node]) -> list[Wave]:
+    """The default order: every selected node at once."""
+    return [Wave(selected)]
