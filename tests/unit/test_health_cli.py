@@ -51,14 +51,16 @@ def provisioned(monkeypatch):
 
 
 def test_check_is_silent_and_zero_on_the_baseline(provisioned, capsys):
-    health.check(lambda topo: FakeRecovery(HEALTHY))
+    health.check(lambda topo: FakeRecovery(REPLICA_DOWN, after=HEALTHY))     # a blip, gone on the next read
     assert capsys.readouterr().out.startswith("healthy: 3 checks")
 
 
 def test_check_names_each_finding_on_its_own_line_and_exits_one(provisioned):
     found = REPLICA_DOWN + [F("VIP read_only held once", False, "192.168.242.211 held by nobody")]
+    rec = FakeRecovery(found, after=found)
     with pytest.raises(Exit) as e:
-        health.check(lambda topo: FakeRecovery(found))
+        health.check(lambda topo: rec)
+    assert rec.waited == health.CONFIRM_WITHIN and not rec.repaired     # confirmed, never repaired
     assert e.value.code == 1
     assert e.value.message.splitlines() == ["replicas streaming: not streaming: pg3=stopped",
                                             "VIP read_only held once: 192.168.242.211 held by nobody"]
