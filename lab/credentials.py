@@ -190,12 +190,33 @@ def build(topo: Topology, profile: str, *, source: str | None = None,
 
 def for_lab(topo: Topology, st: lab_state.State | None = None) -> Credentials:
     """The running lab's credentials for its active profile (what drills, audit and clients use)."""
-    st = st or lab_state.load()
+    profile = _profile_with_secrets(topo, st or lab_state.load())
+    return build(topo, profile, source=control_source(topo) if profile == "secure" else None)
+
+
+def _profile_with_secrets(topo: Topology, st: lab_state.State) -> str:
     profile = active_profile(topo, st)
     if profile == "secure" and read_secrets() is None:
-        raise CredentialsError(f"{secrets_path()} is missing: the lab's secure-profile passwords are lost; "
-                               "run `invoke up --rotate-secrets` to set new ones")
-    return build(topo, profile, source=control_source(topo) if profile == "secure" else None)
+        raise CredentialsError(f"{secrets_path()} is missing: the secure lab's passwords are unknown here; "
+                               "restore the file, or `invoke rebuild` for new machines and new passwords")
+    return profile
+
+
+def current(topo: Topology) -> Credentials:
+    """:func:`for_lab` without the network facts, cached while the state and secrets files stay the
+    same: clients call it for every connection (drills probe several times a second)."""
+    def stamp(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:
+            return 0.0
+    key = (str(topo.path), str(lab_state.path()), stamp(lab_state.path()), stamp(secrets_path()))
+    if _current.get("key") != key:
+        _current.update(key=key, creds=build(topo, _profile_with_secrets(topo, lab_state.load())))
+    return _current["creds"]
+
+
+_current: dict[str, Any] = {}
 
 
 def describe(creds: Credentials, show: bool) -> list[str]:

@@ -6,6 +6,7 @@ topology addresses only.
 """
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
 import urllib.request
@@ -46,12 +47,16 @@ def new_connection(name: str, ssh_config: str | None = None) -> Connection:
 
 
 def http(topo: Topology, address: str, port: int, path: str, *, method: str = "GET",
-         body: Any = None, timeout: float = 3.0) -> tuple[int, Any]:
-    """One HTTP request to a lab address; returns (status, parsed JSON or text). Status 0 = no answer."""
+         body: Any = None, timeout: float = 3.0, auth: tuple[str, str] | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """One HTTP request to a lab address; returns (status, parsed JSON or text). Status 0 = no answer.
+    ``auth`` = (user, password) for basic auth (Patroni's unsafe endpoints in the secure profile)."""
     guard.check(address, topo)
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(f"http://{address}:{port}{path}", data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    if auth:
+        sent["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+    req = urllib.request.Request(f"http://{address}:{port}{path}", data=data, method=method, headers=sent)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             status, raw = r.status, r.read()
@@ -68,11 +73,13 @@ def http(topo: Topology, address: str, port: int, path: str, *, method: str = "G
 
 def pg_connect(topo: Topology, address: str, port: int | None = None, *, dbname: str = "postgres",
                timeout: int = 3, **kw: Any):
-    """A psycopg2 connection to a lab address as the cluster's superuser."""
+    """A psycopg2 connection to a lab address as the cluster's superuser (of the lab's profile)."""
     import psycopg2
 
+    from lab import credentials
+
     guard.check(address, topo)
-    su = topo.cluster["superuser"]
+    su = credentials.current(topo).superuser
     return psycopg2.connect(host=address, port=port or topo.ports["postgres"], dbname=dbname,
                             user=su["username"], password=su["password"],
                             connect_timeout=timeout, **kw)

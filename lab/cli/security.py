@@ -26,4 +26,28 @@ def secrets(c, show=False, env=False):
         print(f"stored in {credentials.secrets_path()} (mode 0600)")
 
 
-TASKS = [secrets]
+@task
+def audit(c):
+    """Report what the running lab lets in without credentials and its weak settings (harmless probes);
+    exit 1 in the secure profile when anything is found or cannot be checked, 0 in the article profile."""
+    from lab import audit as lab_audit
+    from lab import exitcodes, guard
+
+    try:
+        topo = topology.load()
+        lab_state.require("provisioned", action="audit the lab")
+        rep = lab_audit.run(topo)
+    except (topology.TopologyError, lab_state.LabStateError, credentials.CredentialsError, guard.GuardError) as e:
+        raise Exit(f"error: {e}", code=exitcodes.REFUSED) from None
+    for line in lab_audit.render(rep):
+        print(line)
+    if rep.profile == "article":
+        if rep.findings:
+            print("these are the article's choices (profile article); `options.profile: secure` closes them")
+        return
+    if rep.findings or rep.unobserved:
+        what = f"{len(rep.findings)} finding(s)" + (f", {len(rep.unobserved)} not observed" if rep.unobserved else "")
+        raise Exit(f"audit: the secure profile has {what}", code=exitcodes.FAILED)
+
+
+TASKS = [secrets, audit]

@@ -118,7 +118,8 @@ def probe(topo: Topology, url: str, count: int = 1, *, run: Runner = subprocess.
           state: lab_state.State | None = None, timeout: float = 120) -> list[Landing | str]:
     """Run the JDBC probe against ``url`` after the guard passed every host in it."""
     guard_hosts(topo, url_hosts(url), state)
-    su = topo.cluster["superuser"]
+    from lab import credentials
+    su = credentials.current(topo).superuser
     done = run(probe_command(url, su["username"], su["password"], count),
                capture_output=True, text=True, timeout=timeout)
     results = parse_probe_output(done.stdout)

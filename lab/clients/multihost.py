@@ -75,7 +75,8 @@ def connect(topo: Topology, target_session_attrs: str = "read-write", *, timeout
     url = libpq_url(topo, target_session_attrs, extra=extra)
     guard_hosts(topo, url_hosts(url), state)
     # connect_timeout applies per host, so a dead first member costs at most `timeout` s.
-    return psycopg2.connect(url, password=topo.cluster["superuser"]["password"],
+    from lab import credentials
+    return psycopg2.connect(url, password=credentials.current(topo).superuser["password"],
                             connect_timeout=timeout, application_name="patroni-lab-multihost")
 
 

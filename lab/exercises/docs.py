@@ -38,12 +38,28 @@ def page(d: Any, lang: str = DEFAULT) -> str:
     sep = ": " if lang == DEFAULT else "："
     for where, code, comment in commands(d.name, lang, list(d.commands)):
         lines.append(f"- {where}{sep}`{code}" + (f"   # {comment}" if comment else "") + "`")
+    lines += ["", f"## {tr('page_profile')}", "", *[f"- {tr(k)}" for k in profile_notes(d.commands)]]
     lines += ["", f"## {tr('page_expected')}", "", text("expected"), "",
               f"- {tr('page_split_brain', judged=judged)}",
               f"- {tr('page_lossless', rule=tr('page_lossless_true' if d.lossless else 'page_lossless_false'))}",
               f"- {tr('page_writes', rule=tr('page_writes_true' if d.writes else 'page_writes_false'))}", "",
               f"## {tr('page_differs')}", "", text("differs"), ""]
     return "\n".join(lines)
+
+
+def profile_notes(commands: Any) -> list[str]:
+    """Which of the trainee's commands change in the secure profile (docs/security.md), by what they run."""
+    text = " ".join(str(c) for c in commands)
+    keys = []
+    if "psql -h" in text or "psql '" in text or "jdbc:" in text:
+        keys.append("page_profile_sql")
+    if "etcdctl" in text:
+        keys.append("page_profile_etcd")
+    if "curl" in text and any(m in text for m in ("-X POST", "-XPOST", "-X PATCH", "-XPATCH")):
+        keys.append("page_profile_rest")
+    if "patronictl" in text:
+        keys.append("page_profile_ctl")
+    return keys or ["page_profile_same"]
 
 
 def index_block(lang: str = DEFAULT) -> str:

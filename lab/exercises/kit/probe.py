@@ -10,7 +10,7 @@ import base64
 import json
 from typing import Any
 
-from lab import remote, vips
+from lab import credentials, remote, vips
 from lab.exercises.kit import sql
 from lab.exercises.kit.shell import Shell
 from lab.topology import Topology
@@ -29,9 +29,12 @@ class Probe:
 
     def rest(self, member: str, path: str, *, method: str = "GET", body: Any = None,
              timeout: float = 3.0) -> tuple[int, Any]:
+        """A request to a member's REST API. Unsafe methods carry the profile's credentials (the
+        secure profile requires them); GETs go without, as keepalived's and haproxy's checks do."""
         n = self.topo.node(member)
+        auth = credentials.current(self.topo).rest_auth() if method != "GET" else None
         return remote.http(self.topo, n.address, self.topo.ports["patroni"], path,
-                           method=method, body=body, timeout=timeout)
+                           method=method, body=body, timeout=timeout, auth=auth)
 
     def cluster(self) -> dict | None:
         """GET /cluster from the first member that answers (any member knows the whole picture)."""
@@ -159,19 +162,32 @@ class Probe:
         Patroni's etcd3 keys are read through the v3 JSON gateway, its etcd (v2) keys through /v2/keys."""
         key = f"{self.topo.cluster['namespace'].rstrip('/')}/{self.topo.cluster['scope']}/{name}"
         port = self.topo.ports["etcd_client"]
+        creds = credentials.current(self.topo).etcd_auth()
         for n in self.topo.etcd_nodes:
             if self._etcd_api in (None, "v3"):
                 body = {"key": base64.b64encode(key.encode()).decode()}
-                status, resp = remote.http(self.topo, n.address, port, "/v3/kv/range", method="POST", body=body)
+                headers = etcd_token(self.topo, n.address, creds)
+                status, resp = remote.http(self.topo, n.address, port, "/v3/kv/range", method="POST", body=body,
+                                           headers=headers)
                 if status == 200 and isinstance(resp, dict) and resp.get("kvs"):
                     self._etcd_api = "v3"
                     return _json_or_text(base64.b64decode(resp["kvs"][0]["value"]).decode())
             if self._etcd_api in (None, "v2"):
-                status, resp = remote.http(self.topo, n.address, port, f"/v2/keys{key}")
+                status, resp = remote.http(self.topo, n.address, port, f"/v2/keys{key}", auth=creds)
                 if status == 200 and isinstance(resp, dict) and "node" in resp:
                     self._etcd_api = "v2"
                     return _json_or_text(resp["node"].get("value", ""))
         return None
+
+
+def etcd_token(topo: Topology, address: str, auth: tuple[str, str] | None) -> dict[str, str] | None:
+    """The header an authenticated v3 gateway request carries (etcd auth on), or None (auth off)."""
+    if not auth:
+        return None
+    status, resp = remote.http(topo, address, topo.ports["etcd_client"], "/v3/auth/authenticate",
+                               method="POST", body={"name": auth[0], "password": auth[1]})
+    token = resp.get("token") if status == 200 and isinstance(resp, dict) else None
+    return {"Authorization": token} if token else None
 
 
 def _json_or_text(raw: str) -> Any:
