@@ -231,3 +231,50 @@ def test_secure_firewall_is_open_ports_limited_to_the_lab_even_if_the_topology_s
     changes = provision.preview(topo, "firewall", "node1", "debian12", credentials=creds_for(topo, "secure"))
     assert "write /etc/nftables.conf" in {c.what for c in changes}
     assert not any("disable" in c.what for c in changes)
+
+
+# --- invoke audit: exit status by profile -----------------------------------------------------
+
+@pytest.mark.parametrize("profile,findings,unobserved,code", [
+    ("article", [("default-password", "postgres on node1")], [], 0),
+    ("secure", [("etcd-unauthenticated-write", "node4")], [], 1),
+    ("secure", [], ["PostgreSQL on node3: no answer"], 1),     # not seen is not clean
+    ("secure", [], [], 0),
+])
+def test_audit_exit_status_follows_the_profile(profile, findings, unobserved, code, monkeypatch, capsys):
+    from invoke import Context, Exit
+    from lab import audit as lab_audit
+    from lab.cli import security
+
+    lab_state.save(lab_state.State(phase="provisioned", provider="docker", platform="debian12", profile=profile))
+    monkeypatch.setenv("LAB_TOPOLOGY", str(ROOT / "topology.yml"))
+    monkeypatch.setattr(lab_audit, "run", lambda topo: lab_audit.Report(profile, list(findings), [], list(unobserved)))
+    if code:
+        with pytest.raises(Exit) as e:
+            security.audit(Context())
+        assert e.value.code == code
+    else:
+        security.audit(Context())
+    out = capsys.readouterr().out
+    for name, _ in findings:
+        assert name in out
+    assert ("findings: none" in out) is (not findings)
+
+
+def test_audit_refuses_before_the_lab_is_provisioned(monkeypatch):
+    from invoke import Context, Exit
+    from lab.cli import security
+    with pytest.raises(Exit) as e:
+        security.audit(Context())
+    assert e.value.code == 2 and "invoke up" in str(e.value)
+
+
+def test_drill_pages_say_where_the_secure_profile_changes_what_a_trainee_types():
+    from lab.exercises import DRILLS
+    from lab.exercises.docs import page, profile_notes
+    assert profile_notes(DRILLS["sync-mode"].commands) == ["page_profile_sql", "page_profile_etcd", "page_profile_ctl"]
+    assert profile_notes(["on node1: sudo systemctl stop patroni"]) == ["page_profile_same"]
+    assert profile_notes(["curl -s -XPOST http://127.0.0.1:8008/restart"]) == ["page_profile_rest"]
+    text = page(DRILLS["sync-mode"])
+    assert "## Security profile" in text and "etcdctl --user patroni" in text
+    assert "## 安全配置档" in page(DRILLS["sync-mode"], "zh")
