@@ -1,4 +1,4 @@
-"""Pulumi entry point: the program lives in lab/pulumi_program.py (tests import it)."""
-from lab.pulumi_program import main
+"""Pulumi entry point: the program lives in lab/providers/pulumi_program.py (tests import it)."""
+from lab.providers.pulumi_program import main
 
 main()

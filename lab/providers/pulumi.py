@@ -1,4 +1,4 @@
-"""libvirt VMs through Pulumi's Automation API (the program is :mod:`lab.pulumi_program`).
+"""libvirt VMs through Pulumi's Automation API (the program is :mod:`lab.providers.pulumi_program`).
 
 The stack is named after the lab (``lab.name``), its state lives in a local
 backend under ``$LAB_DIR/pulumi``, and its settings in the usual per-stack file
@@ -21,7 +21,7 @@ import yaml
 
 from lab import guard
 from labcore import poll
-from lab import pulumi_program as program
+from lab.providers import pulumi_program as program
 from lab import state as lab_state
 from lab.providers.base import Machines, Provider, ProviderError, Report, SshHost
 from lab.providers.hosts import Entry, specific_route, ssh_run
@@ -37,7 +37,7 @@ BOOT_TIMEOUT = 600                 # seconds for all VMs to boot and finish clou
 
 def lab_dir() -> Path:
     """LAB_DIR without creating it (preflight must not write anything)."""
-    return Path(os.environ.get("LAB_DIR") or ROOT / ".lab")
+    return lab_state.lab_dir(create=False)
 
 
 def stack_file(topo: Topology) -> Path:

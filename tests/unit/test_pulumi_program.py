@@ -37,7 +37,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 MOCKS = RecordingMocks()
 pulumi.runtime.set_mocks(MOCKS, project="patroni-lab", stack="test", preview=False)
 
-from lab import pulumi_program as program  # noqa: E402
+from lab.providers import pulumi_program as program  # noqa: E402
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly lab@test"
 TOPO = topology.load(topology.DEFAULT_PATH)
@@ -252,7 +252,7 @@ def test_project_file_names_the_config_namespace_and_a_python_runtime():
     assert data["name"] == program.PROJECT
     assert data["runtime"]["name"] == "python" and data["runtime"]["options"]["virtualenv"] == ".venv"
     main = (root / "__main__.py").read_text()
-    assert "from lab.pulumi_program import main" in main and "\nmain()\n" in main
+    assert "from lab.providers.pulumi_program import main" in main and "\nmain()\n" in main
 
 
 # --- cloud-init's own tools read what the program writes ------------------------------

@@ -15,7 +15,6 @@ wrong input fails with one line and nothing is created.
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,8 +156,8 @@ def settings_from(get: Mapping[str, Any] | Any) -> Settings:
 
 def default_public_key_file() -> str:
     """The key the pulumi provider generates: ``$LAB_DIR/pulumi/id_ed25519.pub``."""
-    from lab.topology import ROOT
-    return str(Path(os.environ.get("LAB_DIR") or ROOT / ".lab") / "pulumi" / "id_ed25519.pub")
+    from lab.state import lab_dir
+    return str(lab_dir(create=False) / "pulumi" / "id_ed25519.pub")
 
 
 # --- what each node gets -------------------------------------------------------
