@@ -20,9 +20,9 @@ import stat
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from lab import credentials, guard, remote
-from lab import state as lab_state
-from lab.topology import Topology
+from labcore import credentials, guard, remote
+from labcore import state as lab_state
+from labcore.topology import Topology
 
 ARTICLE_PASSWORD = "123456"
 SCRATCH_KEY = "/patroni-lab-audit/scratch"

@@ -12,13 +12,14 @@ import subprocess
 import time
 from typing import Any, Callable, Mapping
 
-from lab import guard, sshconfig
-from lab import progress as lab_progress
-from lab import state as lab_state
+from lab import sshconfig
+from labcore import guard
+from labcore import progress as lab_progress
+from labcore import state as lab_state
 from lab import providers
-from lab.exitcodes import Refusal
+from labcore.exitcodes import Refusal
 from lab.providers.base import Machines, Provider, ProviderError
-from lab.topology import Topology
+from labcore.topology import Topology
 from labcore import poll
 
 Report = Callable[[str], None]
@@ -47,7 +48,7 @@ def provider_choice(requested: str | None, settings: Mapping[str, Any]) -> tuple
         name, why = detect()
         why = f"auto: {why}"
     if name not in providers.NAMES:
-        from lab.suggest import unknown
+        from labcore.suggest import unknown
         raise Refused(f"provider: {unknown('provider', name, ('auto',) + providers.NAMES)}")
     return name, why
 
@@ -155,7 +156,7 @@ def provision(topo: Topology, report: Report, *, rotate_secrets: bool = False) -
     """Provision running machines; phase becomes ``provisioned`` only when every step passed."""
     st = lab_state.require("created", "provisioned", action="provision")
     import provision as provisioning  # late: the provisioning package may be replaced while we run
-    from lab import credentials
+    from labcore import credentials
 
     profile, why = credentials.choose(topo, st.provider)
     if st.profile and st.profile != profile:

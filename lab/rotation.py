@@ -16,9 +16,9 @@ from __future__ import annotations
 import io
 from typing import Callable
 
-from lab import credentials, remote
-from lab import state as lab_state
-from lab.topology import Topology
+from labcore import credentials, remote
+from labcore import state as lab_state
+from labcore.topology import Topology
 
 Report = Callable[[str], None]
 

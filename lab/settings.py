@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Mapping
 
-from lab.exitcodes import Refusal
-from lab.strict_yaml import describe
-from lab.suggest import unknown
+from labcore.exitcodes import Refusal
+from labcore.strict_yaml import describe
+from labcore.suggest import unknown
 
 ENV_PREFIX = "INVOKE_LAB_"
 PROVIDERS = ("auto", "docker", "libvirt", "virtualbox", "pulumi", "hosts")

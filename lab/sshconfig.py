@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab.providers.base import Machines
-from lab.state import lab_dir
-from lab.topology import Topology
+from labcore.state import lab_dir
+from labcore.topology import Topology
 
 
 def path() -> Path:

@@ -2,7 +2,7 @@
 
 Each section is a function ``(topo, state) -> Section | None`` listed in
 :data:`SECTIONS`; the CLI renders them in order. Sections only talk to lab
-addresses through :mod:`lab.remote` (guarded), and only when the lab is up.
+addresses through :mod:`labcore.remote` (guarded), and only when the lab is up.
 """
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from lab import guard, lifecycle, remote
+from lab import lifecycle
+from labcore import guard, remote
 from lab import vips as vip_addresses
-from lab import state as lab_state
-from lab.topology import Topology
+from labcore import state as lab_state
+from labcore.topology import Topology
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Who holds a VIP, read from the nodes' own addresses (``ip -o -4 addr show`` on each node)."""
 from __future__ import annotations
 
-from lab.topology import Topology
+from labcore.topology import Topology
 
 ADDRESSES_COMMAND = "ip -o -4 addr show"
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Callable, Iterable
 
-from lab import progress as lab_progress
-from lab.suggest import unknown
-from lab.topology import Node, Topology
+from labcore import progress as lab_progress
+from labcore.suggest import unknown
+from labcore.topology import Node, Topology
 
 
 class SelectionError(ValueError):
@@ -46,12 +46,12 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
         credentials: Any = None) -> int:
     """Run the provisioning steps; return how many changes were made.
 
-    ``credentials`` (:class:`lab.credentials.Credentials`) default to the lab's active profile.
+    ``credentials`` (:class:`labcore.credentials.Credentials`) default to the lab's active profile.
     Unknown step or node names raise :class:`SelectionError` before any node is touched.
     """
-    from lab import credentials as lab_credentials
-    from lab import remote
-    from lab import state as lab_state
+    from labcore import credentials as lab_credentials
+    from labcore import remote
+    from labcore import state as lab_state
     from provision import engine, platforms, wheelhouse
     from provision.context import NODE_FACTS_SCRIPT, Context, NodeFacts, parse_node_facts
 

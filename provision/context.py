@@ -7,8 +7,8 @@ from typing import Any
 
 import jinja2
 
-from lab.credentials import Credentials, build as build_credentials
-from lab.topology import Node, Topology
+from labcore.credentials import Credentials, build as build_credentials
+from labcore.topology import Node, Topology
 from provision.engine import Command, Packages, Resource
 from provision.platforms import Platform
 

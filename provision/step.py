@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Protocol, runtime_checkable
 
-from lab.topology import Node, Topology
+from labcore.topology import Node, Topology
 from provision.engine import Resource, Wave
 
 Report = Callable[[str], None]

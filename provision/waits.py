@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
-from lab import remote
-from lab.topology import Node, Topology
+from labcore import remote
+from labcore.topology import Node, Topology
 from labcore import poll
 
 T = TypeVar("T")

@@ -3,7 +3,7 @@
 * Settings first: ``INVOKE_LAB_*`` is checked when ``tasks.py`` loads (before
   Invoke casts it), the merged invoke.yaml/environment settings before each
   command runs.
-* One exit-code convention (:mod:`lab.exitcodes`): a :class:`Refusal` that a
+* One exit-code convention (:mod:`labcore.exitcodes`): a :class:`Refusal` that a
   command did not turn into its own message exits 2 in one line.
 * Ctrl-C: the command is named with the state it left and the command that
   finishes the job, exit 130, instead of Invoke's silent exit 1.
@@ -16,8 +16,9 @@ from typing import Any
 
 from invoke import Exit, Task
 
-from lab import exitcodes, settings
-from lab import state as lab_state
+from lab import settings
+from labcore import exitcodes
+from labcore import state as lab_state
 
 
 def check_environment() -> None:

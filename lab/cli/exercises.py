@@ -6,8 +6,8 @@ import time
 
 from invoke import Exit, task
 
-from lab import state as lab_state
-from lab.topology import TopologyError, load
+from labcore import state as lab_state
+from labcore.topology import TopologyError, load
 from labcore import poll
 
 

@@ -115,7 +115,7 @@ class _Recorder:
 
 
 def _provisioned_topology():
-    from lab import state as lab_state, topology
+    from labcore import state as lab_state, topology
 
     try:
         topo = topology.load()

@@ -14,10 +14,11 @@ from invoke import Exit, task
 from rich.console import Console
 from rich.table import Table
 
-from lab import exitcodes, guard, lifecycle, settings as lab_settings, sshconfig, status as lab_status, topology
-from lab import progress as lab_progress
+from lab import lifecycle, settings as lab_settings, sshconfig, status as lab_status
+from labcore import exitcodes, guard, topology
+from labcore import progress as lab_progress
 from lab.providers import image
-from lab import state as lab_state
+from labcore import state as lab_state
 from lab.providers.base import ProviderError
 
 PROVIDER_HELP = "docker | libvirt | virtualbox | pulumi | hosts (default: invoke.yaml lab.provider, auto = detect)"
@@ -39,7 +40,7 @@ def reporter() -> lab_progress.Reporter:
 
 
 def fail(e: Exception) -> Exit:
-    """One line on stderr; exit 2 if nothing was changed (a refusal), else 1 (lab.exitcodes)."""
+    """One line on stderr; exit 2 if nothing was changed (a refusal), else 1 (labcore.exitcodes)."""
     return Exit(f"error: {e}", code=exitcodes.code_for(e))
 
 
@@ -48,7 +49,7 @@ def fail(e: Exception) -> Exit:
             "rotate_secrets": "secure profile: new passwords in PostgreSQL, Patroni, etcd and $LAB_DIR/secrets.yml"})
 def up(c, provider=None, machines_only=False, rotate_secrets=False):
     """Create the 4 machines, then provision them (on a lab that is up: provision again)."""
-    from lab.credentials import CredentialsError
+    from labcore.credentials import CredentialsError
     try:
         topo = topology.load()
         cfg = settings(c)

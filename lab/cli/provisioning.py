@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from invoke import Exit, task
 
-from lab import exitcodes, guard, lifecycle, topology
-from lab import state as lab_state
+from lab import lifecycle
+from labcore import exitcodes, guard, topology
+from labcore import state as lab_state
 from lab.cli.machines import console, reporter
 
 ERRORS = (topology.TopologyError, lab_state.LabStateError, guard.GuardError, lifecycle.LabError)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from invoke import Exit, task
 
-from lab import credentials, topology
-from lab import state as lab_state
+from labcore import credentials, topology
+from labcore import state as lab_state
 
 
 @task(help={"show": "print the passwords themselves (default: masked)",
@@ -31,7 +31,7 @@ def audit(c):
     """Report what the running lab lets in without credentials and its weak settings (harmless probes);
     exit 1 in the secure profile when anything is found or cannot be checked, 0 in the article profile."""
     from lab import audit as lab_audit
-    from lab import exitcodes, guard
+    from labcore import exitcodes, guard
 
     try:
         topo = topology.load()

@@ -14,9 +14,9 @@ import subprocess
 from pathlib import Path
 from typing import Callable
 
-from lab import state as lab_state
+from labcore import state as lab_state
 from lab.clients.multihost import Landing, guard_hosts, member_endpoints, url_hosts
-from lab.topology import Topology
+from labcore.topology import Topology
 
 PROBE_SOURCE = Path(__file__).with_name("MultiHostProbe.java")
 DEFAULT_JAR = Path("/usr/share/java/postgresql.jar")
@@ -118,7 +118,7 @@ def probe(topo: Topology, url: str, count: int = 1, *, run: Runner = subprocess.
           state: lab_state.State | None = None, timeout: float = 120) -> list[Landing | str]:
     """Run the JDBC probe against ``url`` after the guard passed every host in it."""
     guard_hosts(topo, url_hosts(url), state)
-    from lab import credentials
+    from labcore import credentials
     su = credentials.current(topo).superuser
     done = run(probe_command(url, su["username"], su["password"], count),
                capture_output=True, text=True, timeout=timeout)

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 from urllib.parse import urlencode, urlsplit
 
-from lab import guard
-from lab import state as lab_state
-from lab.topology import Topology
+from labcore import guard
+from labcore import state as lab_state
+from labcore.topology import Topology
 
 # libpq 10+ knows read-write and any; libpq 14+ adds the rest.
 LIBPQ_SESSION_ATTRS = ("read-write", "any", "read-only", "primary", "standby", "prefer-standby")
@@ -75,7 +75,7 @@ def connect(topo: Topology, target_session_attrs: str = "read-write", *, timeout
     url = libpq_url(topo, target_session_attrs, extra=extra)
     guard_hosts(topo, url_hosts(url), state)
     # connect_timeout applies per host, so a dead first member costs at most `timeout` s.
-    from lab import credentials
+    from labcore import credentials
     return psycopg2.connect(url, password=credentials.current(topo).superuser["password"],
                             connect_timeout=timeout, application_name="patroni-lab-multihost")
 

@@ -15,7 +15,7 @@ from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import Output, Shell, SshShell, ssh_hint
 from lab.exercises.model import ExpectationFailed, Result, Check
 from labcore import poll
-from lab.topology import Topology
+from labcore.topology import Topology
 
 GUIDED_WAIT = 900.0          # how long a guided drill waits for the trainee to act
 

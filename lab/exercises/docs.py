@@ -11,7 +11,7 @@ from typing import Any
 
 from lab.exercises import DRILLS
 from lab.exercises.i18n import DEFAULT, LANGS, commands, drill_text, t
-from lab.topology import ROOT
+from labcore.topology import ROOT
 
 DOCS = ROOT / "docs" / "drills"
 BEGIN, END = "<!-- drills:begin (generated) -->", "<!-- drills:end -->"

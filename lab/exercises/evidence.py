@@ -61,7 +61,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from lab import state as lab_state
+from labcore import state as lab_state
 from lab.exercises.verdict import tally
 
 RUNS = "runs"

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from lab import remote
+from labcore import remote
 from lab.exercises import health, recovery, steps
 from lab.exercises.context import Lab, indent
 from lab.exercises.i18n import drill_text

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from lab.topology import Topology
+from labcore.topology import Topology
 
 Report = Callable[[str], None]
 

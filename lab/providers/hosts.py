@@ -24,10 +24,10 @@ from typing import Any, Mapping
 
 import yaml
 
-from lab import guard
-from lab import state as lab_state
+from labcore import guard
+from labcore import state as lab_state
 from lab.providers.base import Machines, Provider, ProviderError, Report, SshHost
-from lab.topology import Topology
+from labcore.topology import Topology
 
 HOST_KEYS = {"address", "user", "key", "port"}
 SSH_TIMEOUT = 10

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from lab.topology import ROOT
+from labcore.topology import ROOT
 
 DOCKER_DIR = ROOT / "docker"
 NODE_IMAGE = os.environ.get("LAB_NODE_IMAGE", "patroni-lab/node:bookworm")

@@ -19,13 +19,13 @@ from typing import Any, Mapping
 
 import yaml
 
-from lab import guard
+from labcore import guard
 from labcore import poll
 from lab.providers import pulumi_program as program
-from lab import state as lab_state
+from labcore import state as lab_state
 from lab.providers.base import Machines, Provider, ProviderError, Report, SshHost
 from lab.providers.hosts import Entry, specific_route, ssh_run
-from lab.topology import ROOT, Topology
+from labcore.topology import ROOT, Topology
 
 PLUGIN_VERSION = "v0.5.4"          # the provider plugin matching pulumi-libvirt 0.5.4
 INSTALL_CLI = "install the Pulumi CLI (https://www.pulumi.com/docs/install/, e.g. `curl -fsSL https://get.pulumi.com | sh`)"

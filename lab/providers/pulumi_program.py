@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-from lab.topology import Topology
+from labcore.topology import Topology
 
 PROJECT = "patroni-lab"                    # also the stack config namespace
 
@@ -156,7 +156,7 @@ def settings_from(get: Mapping[str, Any] | Any) -> Settings:
 
 def default_public_key_file() -> str:
     """The key the pulumi provider generates: ``$LAB_DIR/pulumi/id_ed25519.pub``."""
-    from lab.state import lab_dir
+    from labcore.state import lab_dir
     return str(lab_dir(create=False) / "pulumi" / "id_ed25519.pub")
 
 
@@ -296,5 +296,5 @@ def main() -> dict[str, Any]:
     """Entry point of ``__main__.py``: the topology from LAB_TOPOLOGY, settings from the stack config."""
     import pulumi
 
-    from lab import topology
+    from labcore import topology
     return build(topology.load(), settings_from(pulumi.Config(PROJECT)))

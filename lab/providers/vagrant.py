@@ -21,11 +21,11 @@ import subprocess
 from pathlib import Path
 from typing import Any, Mapping
 
-from lab import guard
+from labcore import guard
 from lab.providers import image
 from lab.providers.base import Machines, Provider, ProviderError, Report, SshHost
-from lab.state import lab_dir
-from lab.topology import ROOT, Topology
+from labcore.state import lab_dir
+from labcore.topology import ROOT, Topology
 
 BACKENDS = ("docker", "libvirt", "virtualbox")
 PLATFORMS = {"docker": "debian12", "libvirt": "el7", "virtualbox": "el7"}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab import state as lab_state
+from labcore import state as lab_state
 
 
 class RunError(ValueError):

@@ -5,7 +5,7 @@ Off unless the topology's ``options.replicatefrom`` maps a member to its source
 """
 from __future__ import annotations
 
-from lab.topology import Node, Topology
+from labcore.topology import Node, Topology
 from provision.context import PATRONI_CONF_DIR, Context
 from provision.engine import File, Resource, Service
 from provision.step import one_wave as waves  # noqa: F401  (the default order: all nodes at once)

@@ -8,7 +8,7 @@ profile always uses ``open-ports``.
 """
 from __future__ import annotations
 
-from lab.topology import Node, Topology
+from labcore.topology import Node, Topology
 from provision.context import Context
 from provision.engine import Command, File, Resource, Service
 from provision.step import one_wave as waves  # noqa: F401  (the default order: all nodes at once)

@@ -5,7 +5,7 @@ article's .210, so that it and the callback's rw VIP both work at once.
 """
 from __future__ import annotations
 
-from lab.topology import Node, Topology
+from labcore.topology import Node, Topology
 from provision.context import Context
 from provision.engine import Command, File, Resource, Service
 from provision.steps.keepalived import main_config, vrid

@@ -1,7 +1,7 @@
 """Step 8, article §7.3: the read-only VIP held by keepalived on a replica."""
 from __future__ import annotations
 
-from lab.topology import Node, Topology
+from labcore.topology import Node, Topology
 from provision.context import Context
 from provision.engine import File, Resource, Service
 from provision.step import one_wave as waves  # noqa: F401  (the default order: all nodes at once)

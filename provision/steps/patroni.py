@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from lab.topology import Node, Topology
+from labcore.topology import Node, Topology
 from provision import waits, wheelhouse
 from provision.context import LIBEXEC, PATRONI_CONF_DIR, PATRONI_DROPINS, PATRONI_UNIT, WHEELHOUSE_REMOTE, Context
 from provision.engine import Command, Directory, File, Resource, Service, Wave

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import posixpath
 
-from lab.topology import Node, Topology
+from labcore.topology import Node, Topology
 from provision.context import Context
 from provision.engine import Command, Directory, File, Resource
 from provision.step import one_wave as waves  # noqa: F401  (the default order: all nodes at once)

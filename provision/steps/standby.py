@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from lab.topology import Node, Topology
+from labcore.topology import Node, Topology
 from provision import waits
 from provision.context import PATRONI_CONF_DIR, Context
 from provision.engine import Command, File, Resource, Service, Wave

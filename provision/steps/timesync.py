@@ -1,7 +1,7 @@
 """Step 1, article §2: one clock for the lab (chrony; the article uses ntpdate)."""
 from __future__ import annotations
 
-from lab.topology import Node, Topology
+from labcore.topology import Node, Topology
 from provision.context import Context
 from provision.engine import File, Resource, Service
 from provision.step import one_wave as waves  # noqa: F401  (the default order: all nodes at once)

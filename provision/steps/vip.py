@@ -1,7 +1,7 @@
 """Step 7, article §7.2: the read-write VIP follows the primary through Patroni's callbacks."""
 from __future__ import annotations
 
-from lab.topology import Node, Topology
+from labcore.topology import Node, Topology
 from provision.context import LIBEXEC, PATRONI_CONF_DIR, Context
 from provision.engine import Command, File, Resource, Service
 from provision.step import one_wave as waves  # noqa: F401  (the default order: all nodes at once)

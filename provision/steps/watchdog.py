@@ -9,7 +9,7 @@ blocks waiting for a reader.
 """
 from __future__ import annotations
 
-from lab.topology import Node, Topology
+from labcore.topology import Node, Topology
 from provision.context import LIBEXEC, PATRONI_CONF_DIR, PATRONI_DROPINS, WATCHDOG_FIFO_DIR, Context
 from provision.engine import Command, File, Resource, Service
 from provision.step import one_wave as waves  # noqa: F401  (the default order: all nodes at once)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import state as lab_state
-from lab import topology
+from labcore import state as lab_state
+from labcore import topology
 
 ROOT = Path(__file__).resolve().parents[2]
 INVOKE = str(Path(sys.executable).with_name("invoke"))

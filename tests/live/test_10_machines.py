@@ -6,8 +6,9 @@ import subprocess
 
 import pytest
 
-from lab import guard, remote, sshconfig
-from lab import state as lab_state
+from lab import sshconfig
+from labcore import guard, remote
+from labcore import state as lab_state
 
 pytestmark = pytest.mark.live
 

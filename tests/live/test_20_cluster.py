@@ -12,9 +12,9 @@ from typing import Callable, TypeVar
 
 import pytest
 
-from lab import remote
-from lab import state as lab_state
-from lab.topology import Node, Topology
+from labcore import remote
+from labcore import state as lab_state
+from labcore.topology import Node, Topology
 from labcore import poll
 
 pytestmark = pytest.mark.live

@@ -10,12 +10,12 @@ import threading
 
 import pytest
 
-from lab import remote
-from lab import state as lab_state
+from labcore import remote
+from labcore import state as lab_state
 from lab.exercises import DRILLS, Lab, run_drill
 from lab.exercises.console import ScriptedConsole
 from lab.exercises.timing import timeout_scale
-from lab.topology import load
+from labcore.topology import load
 
 pytestmark = [pytest.mark.live, pytest.mark.drills]
 

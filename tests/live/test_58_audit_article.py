@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lab import remote
-from lab import state as lab_state
+from labcore import remote
+from labcore import state as lab_state
 
 pytestmark = pytest.mark.live
 

@@ -20,7 +20,7 @@ import paramiko
 import pytest
 import yaml
 
-from lab.state import lab_dir
+from labcore.state import lab_dir
 
 pytestmark = pytest.mark.live
 

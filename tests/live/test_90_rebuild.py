@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from lab import sshconfig
-from lab import state as lab_state
+from labcore import state as lab_state
 
 pytestmark = pytest.mark.live
 LABEL = "patroni-lab.lab"

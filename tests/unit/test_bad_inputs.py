@@ -1,5 +1,5 @@
 """Every bad input through the real `invoke` program: one line naming what is wrong, the
-exit code of the convention (lab.exitcodes: 2 = refused, nothing changed), nothing created."""
+exit code of the convention (labcore.exitcodes: 2 = refused, nothing changed), nothing created."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import exitcodes, topology
+from labcore import exitcodes, topology
 from lab.providers.vagrant import LABEL, docker_answers
 
 INVOKE = str(Path(sys.executable).with_name("invoke"))
@@ -86,7 +86,7 @@ def test_off_where_a_word_from_a_list_is_expected(run):
 
 def test_yes_where_a_boolean_is_expected_is_fine():
     f = lab_text().replace("synchronous_mode: false", "synchronous_mode: yes")
-    from lab import strict_yaml
+    from labcore import strict_yaml
     assert topology.parse(strict_yaml.load(f)).options["synchronous_mode"] is True
 
 

@@ -10,13 +10,14 @@ import pytest
 import yaml
 from invoke import Config, Context, Exit
 
-from lab import lifecycle, sshconfig, topology
+from lab import lifecycle, sshconfig
+from labcore import topology
 from lab.providers import image
-from lab import state as lab_state
+from labcore import state as lab_state
 from lab.cli import machines
 from lab.providers import vagrant as vagrant_provider
 from lab.providers.base import Machines, Provider, ProviderError, SshHost
-from lab.topology import ROOT
+from labcore.topology import ROOT
 
 
 @pytest.fixture(autouse=True)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from lab import guard
-from lab import state as lab_state
+from labcore import guard
+from labcore import state as lab_state
 from lab.clients import arp, jdbc, multihost
-from lab.topology import load
+from labcore.topology import load
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 from invoke import Collection, Program, task
 
-from lab import exitcodes, lifecycle, topology
-from lab import state as lab_state
+from lab import lifecycle
+from labcore import exitcodes, topology
+from labcore import state as lab_state
 from lab.cli import conventions, machines
 from lab.providers.base import ProviderError
 

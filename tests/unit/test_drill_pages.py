@@ -13,7 +13,7 @@ import pytest
 from lab.exercises import DRILLS
 from lab.exercises import i18n
 from lab.exercises.docs import expected_files, folder, page
-from lab.topology import ROOT
+from labcore.topology import ROOT
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

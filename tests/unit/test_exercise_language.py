@@ -14,7 +14,7 @@ from lab.exercises.i18n import drill_text, t
 from lab.exercises.monitor import SplitBrainWatch
 from test_exercises_runner import FakeCluster, StopAReplica, make_lab
 
-from lab.topology import load
+from labcore.topology import load
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

@@ -11,7 +11,7 @@ from lab.exercises import Drill, Lab, run_drill
 from lab.exercises.monitor import SplitBrainWatch
 from lab.exercises.kit.shell import Output
 from lab.exercises.writer import Writer
-from lab.topology import load
+from labcore.topology import load
 
 from fake_clock import FakeClock
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import guard, topology
-from lab.state import State
+from labcore import guard, topology
+from labcore.state import State
 
 GOOD = yaml.safe_load(topology.DEFAULT_PATH.read_text())
 

@@ -12,7 +12,7 @@ from lab.exercises.monitor import SplitBrainWatch
 from lab.exercises.drills import cascade
 from lab.exercises.kit import sql
 from lab.exercises.kit.shell import Output
-from lab.topology import load, parse
+from labcore.topology import load, parse
 
 from fake_clock import FakeClock
 

@@ -11,7 +11,7 @@ from rich.console import Console
 
 import provision
 import provision.steps
-from lab import progress, remote
+from labcore import progress, remote
 from provision.step import one_wave
 from test_provision_support import topology
 

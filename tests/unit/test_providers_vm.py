@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import topology
+from labcore import topology
 from lab.providers import ProviderError
 from lab.providers import hosts as hosts_mod
 from lab.providers import pulumi as pulumi_mod
@@ -266,8 +266,8 @@ def test_platform_from_os_release(text, platform):
 
 
 def test_check_host_refuses_an_address_the_guard_does_not_route_via_the_lab(monkeypatch, key):
-    from lab.guard import GuardError
-    monkeypatch.setattr("lab.guard.route_interface", lambda a: "eth9")
+    from labcore.guard import GuardError
+    monkeypatch.setattr("labcore.guard.route_interface", lambda a: "eth9")
     e = hosts_mod.Entry("node1", TOPO.node("node1").address, "admin", str(key))
     with pytest.raises(GuardError, match="routes it via eth9, not the lab network eth0"):
         hosts_mod.check_host(e, TOPO, "eth0")
@@ -333,7 +333,7 @@ def test_pulumi_create_drives_the_stack_in_lab_dir_and_maps_outputs(with_cli, mo
 def test_down_after_hosts_asks_only_the_hosts_provider(tmp_path, monkeypatch):
     """`invoke down` of a hosts lab must not let an auto-detected provider sweep same-named machines."""
     from lab import lifecycle, providers
-    from lab import state as lab_state
+    from labcore import state as lab_state
 
     monkeypatch.setenv("LAB_DIR", str(tmp_path))
     lab_state.save(lab_state.State(phase="provisioned", provider="hosts", interface="eth0"))

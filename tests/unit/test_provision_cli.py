@@ -12,7 +12,7 @@ def no_lab(tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_DIR", str(tmp_path))      # an empty state dir: the lab is absent
     monkeypatch.delenv("LAB_TOPOLOGY", raising=False)
     contacted = []
-    monkeypatch.setattr("lab.remote.connect", lambda *a, **k: contacted.append(a))
+    monkeypatch.setattr("labcore.remote.connect", lambda *a, **k: contacted.append(a))
     return contacted
 
 

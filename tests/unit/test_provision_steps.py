@@ -137,7 +137,7 @@ def test_the_watchdog_is_a_fencer_in_containers_and_a_device_on_machines():
 
 def test_three_etcd_members_form_one_cluster_and_patroni_knows_all_three():
     import yaml
-    from lab.topology import ROOT, parse
+    from labcore.topology import ROOT, parse
     data = yaml.safe_load((ROOT / "topology.yml").read_text())
     data["etcd"]["members"] = ["node1", "node2", "node3"]
     topo = parse(data)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from lab.topology import ROOT, Topology, parse
+from labcore.topology import ROOT, Topology, parse
 from provision import engine
 
 

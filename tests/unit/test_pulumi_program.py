@@ -15,7 +15,7 @@ import pulumi
 import pytest
 import yaml
 
-from lab import topology
+from labcore import topology
 
 
 class RecordingMocks(pulumi.runtime.Mocks):

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 import provision
-from lab import credentials
-from lab import state as lab_state
-from lab.topology import ROOT, TopologyError, parse
+from labcore import credentials
+from labcore import state as lab_state
+from labcore.topology import ROOT, TopologyError, parse
 from provision.engine import Command
 
 from test_provision_support import loopback_topology, topology

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab import state as lab_state
+from labcore import state as lab_state
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,5 @@
 """The "did you mean" of every unknown name."""
-from lab.suggest import unknown
+from labcore.suggest import unknown
 
 
 def test_the_closest_name_is_suggested():

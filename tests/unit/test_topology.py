@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import topology
-from lab.topology import TopologyError
+from labcore import topology
+from labcore.topology import TopologyError
 
 GOOD = yaml.safe_load(topology.DEFAULT_PATH.read_text())
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab.topology import DEFAULT_PATH, ROOT
+from labcore.topology import DEFAULT_PATH, ROOT
 
 pytestmark = pytest.mark.skipif(not shutil.which("vagrant"), reason="vagrant is not installed")
 

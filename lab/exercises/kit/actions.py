@@ -19,7 +19,7 @@ from typing import Any, Callable
 from lab.exercises.kit import ctl
 from lab.exercises.kit.facts import Facts
 from lab.exercises.kit.patroni_config import ETCD_UNIT, PATRONI_UNIT
-from lab.topology import Topology
+from labcore.topology import Topology
 
 Text = str | Callable[[], str]       # shell text, or how to compute it when the action runs
 

@@ -7,7 +7,7 @@ import yaml
 
 from lab.exercises.kit.patroni_config import PATRONI_CONFIG, PATRONI_UNIT, deep_merge
 from lab.exercises.kit.shell import Shell
-from lab.topology import Topology
+from labcore.topology import Topology
 
 
 class Facts:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import csv
 import io
 
-from lab import remote
-from lab.topology import Topology
+from labcore import remote
+from labcore.topology import Topology
 
 
 def parse(text: str) -> dict[tuple[str, str], str]:

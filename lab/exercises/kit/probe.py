@@ -10,10 +10,11 @@ import base64
 import json
 from typing import Any
 
-from lab import credentials, remote, vips
+from lab import vips
+from labcore import credentials, remote
 from lab.exercises.kit import sql
 from lab.exercises.kit.shell import Shell
-from lab.topology import Topology
+from labcore.topology import Topology
 
 # Patroni 4 says "primary" where 3.x and older said "master".
 PRIMARY_ROLES = ("leader", "primary", "master")

@@ -12,9 +12,9 @@ from typing import Protocol
 
 from fabric import Connection
 
-from lab import guard
-from lab import remote
-from lab.topology import Topology
+from labcore import guard
+from labcore import remote
+from labcore.topology import Topology
 
 
 @dataclass

@@ -6,8 +6,8 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from lab import remote
-from lab.topology import Topology
+from labcore import remote
+from labcore.topology import Topology
 
 
 @contextmanager

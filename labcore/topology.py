@@ -16,10 +16,10 @@ from typing import Any, Callable
 
 import yaml
 
-from lab import strict_yaml
-from lab.exitcodes import Refusal
-from lab.strict_yaml import Coerced, describe
-from lab.suggest import unknown
+from labcore import strict_yaml
+from labcore.exitcodes import Refusal
+from labcore.strict_yaml import Coerced, describe
+from labcore.suggest import unknown
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATH = ROOT / "topology.yml"
@@ -148,7 +148,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
                 "standby_slot": _str(r"[a-z0-9_]+"), "data_dir": _str(r"/\S+"),
                 "superuser": _credentials, "replication": _credentials},
     "etcd": {"members": _list_of(NAME)},
-    # profile: None = chosen by provider at `up` (lab/credentials.py: secure on hosts, else article)
+    # profile: None = chosen by provider at `up` (labcore/credentials.py: secure on hosts, else article)
     "options": {"profile?": (None, _one_of(*PROFILES)),
                 "firewall?": ("article", _one_of(*FIREWALL_MODES)),
                 "watchdog_mode?": ("automatic", _one_of(*WATCHDOG_MODES)),

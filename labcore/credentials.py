@@ -28,8 +28,8 @@ from typing import Any
 
 import yaml
 
-from lab import state as lab_state
-from lab.topology import Topology
+from labcore import state as lab_state
+from labcore.topology import Topology
 
 PROFILES = ("article", "secure")
 SECRETS_FILE = "secrets.yml"

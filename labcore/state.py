@@ -12,8 +12,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lab.exitcodes import Refusal
-from lab.topology import ROOT
+from labcore.exitcodes import Refusal
+from labcore.topology import ROOT
 
 PHASES = ("absent", "created", "provisioned")
 

@@ -12,9 +12,9 @@ import ipaddress
 import json
 import subprocess
 
-from lab import state as lab_state
-from lab.exitcodes import Refusal
-from lab.topology import Topology
+from labcore import state as lab_state
+from labcore.exitcodes import Refusal
+from labcore.topology import Topology
 
 
 class GuardError(Refusal, RuntimeError):

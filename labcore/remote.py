@@ -15,9 +15,9 @@ from typing import Any
 
 from fabric import Config, Connection
 
-from lab import guard
-from lab import state as lab_state
-from lab.topology import Topology
+from labcore import guard
+from labcore import state as lab_state
+from labcore.topology import Topology
 
 
 def ssh_config_path() -> str:
@@ -76,7 +76,7 @@ def pg_connect(topo: Topology, address: str, port: int | None = None, *, dbname:
     """A psycopg2 connection to a lab address as the cluster's superuser (of the lab's profile)."""
     import psycopg2
 
-    from lab import credentials
+    from labcore import credentials
 
     guard.check(address, topo)
     su = credentials.current(topo).superuser
