@@ -212,7 +212,7 @@ def sync_standby(lab: Lab) -> str | None:
 def enable_sync(lab: Lab, leader: str) -> str:
     """synchronous_mode on; wait until the /sync key names ``leader`` and a standby; returns the standby."""
     set_config(lab, synchronous_mode=True)
-    lab.command("node4" if any(n.name == "node4" for n in lab.topo.etcd_nodes) else lab.topo.etcd_nodes[0].name,
+    lab.command(lab.topo.etcd_nodes[0].name,
                 f"etcdctl get {lab.topo.cluster['namespace'].rstrip('/')}/{lab.topo.cluster['scope']}/sync",
                 "the article reads the key the same way")
     lab.expect(lambda: sync_key(lab).get("leader") == leader and sync_standby(lab),
