@@ -4,7 +4,8 @@
    cluster gets it by replication): connections Patroni and the replicas hold
    stay up, and Patroni's next login already needs the new password.
 2. The secrets file, then Patroni's configuration on every member (reload,
-   never restart): superuser, replication, REST API and etcd passwords.
+   never restart): superuser, replication, REST API and etcd passwords; then
+   a wait until every member's REST API takes the new credentials.
 3. etcd last: changing a user's password revokes its tokens, and by then
    Patroni already re-authenticates with the new one.
 
@@ -45,6 +46,20 @@ def _leader(topo: Topology) -> str:
     return topo.node(waits.leader_of(topo, topo.postgres_nodes, timeout=60)).name
 
 
+def _until_patroni_reloaded(topo: Topology, auth: tuple[str, str], report: Report, timeout: float = 60) -> None:
+    """Patroni applies a reload in its next cycle (up to loop_wait later): wait until every member's
+    REST API accepts the new credentials, which it takes together with the new etcd password.
+    The probe is a restart request with an unknown filter: refused with 400 before anything acts."""
+    from provision import waits
+
+    members = topo.postgres_nodes + ([topo.standby_node] if topo.standby_node else [])
+    for n in members:
+        waits.until(f"{n.member}'s REST API to take the new credentials",
+                    lambda n=n: remote.http(topo, n.address, topo.ports["patroni"], "/restart", method="POST",
+                                            body={"patroni_lab_rotation": True}, auth=auth)[0] == 400, timeout)
+    report(f"rotate: Patroni uses the new credentials on {', '.join(n.member for n in members)}")
+
+
 def rotate(topo: Topology, report: Report) -> dict[str, dict[str, str]]:
     """Replace the lab's secure-profile passwords in PostgreSQL, Patroni, etcd and the secrets file."""
     import provision
@@ -76,6 +91,8 @@ def rotate(topo: Topology, report: Report) -> dict[str, dict[str, str]]:
     except Exception as e:
         raise RotationError(f"Patroni's configuration not updated everywhere ({e}); PostgreSQL already has "
                             f"the new passwords, saved in {credentials.secrets_path()}: run `invoke provision`") from e
+
+    _until_patroni_reloaded(topo, (new["restapi"]["username"], new["restapi"]["password"]), report)
 
     if plat.dcs == "etcd3":
         etcd = topo.etcd_nodes[0].name

@@ -4,8 +4,9 @@ The main lab is removed first (test_90 leaves only idle machines), then a second
 instance is brought up from a topology derived from the session's: its own name,
 subnet (the next /24) and bridge, `options.profile: secure`, its own LAB_DIR.
 Cost: one `up`, a few probes, the audit, one rotation, two drills (about 6 minutes
-here). `LAB_SECURE_TOPOLOGY=<file>` uses that topology instead of deriving one.
-The instance is removed at the end, whatever happened.
+here). `LAB_SECURE_TOPOLOGY=<file>` (with `LAB_SECURE_DIR=<dir>`) uses that instance
+instead of deriving one, and with `LAB_REUSE=1` an already provisioned one as it is.
+The instance is removed at the end, whatever happened (`LAB_KEEP=1` keeps it).
 """
 from __future__ import annotations
 
@@ -71,13 +72,18 @@ def secure_lab(request, tmp_path_factory):
         subprocess.run([INVOKE, "down"], cwd=ROOT, capture_output=True, timeout=600)
     base = tmp_path_factory.mktemp("secure")
     topo_file = Path(given) if given else derived_topology(load().path, base / "topology.yml")
-    inst = Instance(topo_file, base / "lab")
-    inst.invoke("down", timeout=600)                 # leftovers of an earlier run
-    up = inst.invoke("up", timeout=1500)
+    inst = Instance(topo_file, Path(os.environ.get("LAB_SECURE_DIR") or base / "lab"))
+    state = inst.lab_dir / "state.json"
+    reuse = os.environ.get("LAB_REUSE") == "1" and state.exists() and \
+        json.loads(state.read_text()).get("phase") == "provisioned"
+    if not reuse:
+        inst.invoke("down", timeout=600)             # leftovers of an earlier run
+        up = inst.invoke("up", timeout=1500)
     try:
-        out = up.stdout + up.stderr
-        assert up.returncode == 0, out[-3000:]
-        assert "security profile: secure (options.profile in" in out
+        if not reuse:
+            out = up.stdout + up.stderr
+            assert up.returncode == 0, out[-3000:]
+            assert "security profile: secure (options.profile in" in out
         yield inst, load(topo_file)
     finally:
         if os.environ.get("LAB_KEEP") != "1":

@@ -100,12 +100,14 @@ def test_rotation_changes_postgres_first_then_patroni_then_etcd_with_passwords_o
     lab_state.save(lab_state.State(phase="provisioned", provider="docker", platform="debian12", profile="secure"))
     calls: list[tuple[str, str]] = []
     monkeypatch.setattr(rotation, "_leader", lambda t: "node2")
+    monkeypatch.setattr(rotation, "_until_patroni_reloaded", lambda t, auth, report: calls.append(("reloaded", auth[1])))
     monkeypatch.setattr(rotation, "_run_script", lambda t, node, script: calls.append((node, script)) or "")
     monkeypatch.setattr(provision, "run", lambda t, **kw: calls.append(
         ("provision", ",".join(kw["steps"]) + ":" + kw["credentials"].restapi["password"])))
     new = rotation.rotate(topo, lambda m: None)
-    assert [c[0] for c in calls] == ["node2", "provision", "node4"]
-    sql, etcd = calls[0][1], calls[2][1]
+    assert [c[0] for c in calls] == ["node2", "provision", "reloaded", "node4"]
+    sql, etcd = calls[0][1], calls[3][1]
+    assert calls[2][1] == new["restapi"]["password"]
     assert f"ALTER ROLE \"postgres\" PASSWORD '{new['superuser']['password']}'" in sql
     assert f"ALTER ROLE \"repl\" PASSWORD '{new['replication']['password']}'" in sql
     assert calls[1][1] == f"patroni,standby:{new['restapi']['password']}"
