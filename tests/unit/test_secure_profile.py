@@ -280,3 +280,17 @@ def test_drill_pages_say_where_the_secure_profile_changes_what_a_trainee_types()
     text = page(DRILLS["sync-mode"])
     assert "## Security profile" in text and "etcdctl --user patroni" in text
     assert "## 安全配置档" in page(DRILLS["sync-mode"], "zh")
+
+
+def test_the_live_secure_lab_derives_a_valid_topology_of_its_own(tmp_path):
+    """tests/live/test_95 builds its lab from this: it must load, and share nothing with the main lab."""
+    import importlib.util
+    from labcore.topology import load
+    spec = importlib.util.spec_from_file_location("t95", ROOT / "tests" / "live" / "test_95_secure_profile.py")
+    t95 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(t95)
+    main = load(ROOT / "topology.yml")
+    derived = load(t95.derived_topology(ROOT / "topology.yml", tmp_path / "topology.yml"))
+    assert derived.options["profile"] == "secure"
+    assert str(derived.subnet) == "192.168.235.0/24" and derived.name != main.name and derived.bridge != main.bridge
+    assert not set(derived.addresses) & set(main.addresses)
