@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import stat
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -77,7 +78,7 @@ def check_postgres(topo: Topology, creds: credentials.Credentials, rep: Report) 
             elif got == "unreachable":
                 rep.unobserved.append(f"PostgreSQL on {n.name}: no answer, default passwords not checked")
         try:
-            with remote.pg_connect(topo, n.address) as conn, conn.cursor() as cur:
+            with closing(remote.pg_connect(topo, n.address)) as conn, conn.cursor() as cur:
                 cur.execute("SELECT current_setting('password_encryption')")
                 if cur.fetchone()[0] != "scram-sha-256":
                     rep.find("md5-password-encryption", f"password_encryption is not scram-sha-256 on {n.name}")
