@@ -2,17 +2,30 @@
 settings and exits 0 (they are the lesson), with every probe harmless."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from labcore import remote
 from labcore import state as lab_state
+from labcore.topology import load
 
 pytestmark = pytest.mark.live
 
 
-def test_audit_lists_the_articles_choices_and_exits_0(live_lab, lab_cli):
+@pytest.fixture
+def article_lab(request):
+    """The session's lab (or, with LAB_REUSE=1, an already provisioned one as it is)."""
+    if not (os.environ.get("LAB_REUSE") == "1" and lab_state.load().phase == "provisioned"):
+        request.getfixturevalue("live_lab")
     if lab_state.load().phase != "provisioned":
         pytest.skip("the lab is not provisioned")
+    return load()
+
+
+def test_audit_lists_the_articles_choices_and_exits_0(article_lab, lab_cli):
+    live_lab = article_lab
+
     def started() -> dict[str, str]:
         """Each member's postmaster start time: a restart by a probe would change it."""
         out = {}
