@@ -1,6 +1,6 @@
 """What the drills' steps stand on: talking to the lab (shell, probe, SQL, REST, patronictl, haproxy
 stats), facts read from the nodes, actions (faults and operations) and Patroni configuration edits.
 
-Nothing here knows about drills, steps or the runner: the kit may import only ``lab`` foundations
+Nothing here knows about drills, steps or the runner: the kit may import only the foundations
 (``labcore.remote``, ``labcore.guard``, ``labcore.topology``, ``lab.vips``) and other kit modules.
 """
