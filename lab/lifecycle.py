@@ -152,6 +152,20 @@ def create(topo: Topology, provider_name: str, settings: Mapping[str, Any], repo
     return st
 
 
+def deployed_profile(topo: Topology) -> str | None:
+    """The profile an existing Patroni configuration on the first member was written for, or None
+    (nothing there yet). Matters where `down` keeps the machines (the hosts provider): the state
+    file is gone, the cluster and its passwords are not. One ssh round trip."""
+    from labcore import remote
+    from provision.steps.patroni import CONFIG
+
+    r = remote.connect(topo, topo.postgres_nodes[0].name).run(
+        f"sudo -n grep -c '^  allowlist:' {CONFIG}", hide=True, warn=True, timeout=30)
+    if r.exited == 0:
+        return "secure"
+    return "article" if r.exited == 1 else None      # grep: 1 = no match, 2 = no file
+
+
 def provision(topo: Topology, report: Report, *, rotate_secrets: bool = False) -> lab_state.State:
     """Provision running machines; phase becomes ``provisioned`` only when every step passed."""
     st = lab_state.require("created", "provisioned", action="provision")
@@ -159,9 +173,12 @@ def provision(topo: Topology, report: Report, *, rotate_secrets: bool = False) -
     from labcore import credentials
 
     profile, why = credentials.choose(topo, st.provider)
-    if st.profile and st.profile != profile:
-        raise LabError(f"the lab was provisioned with the {st.profile} profile and would now get {profile} "
-                       f"({why}); switching a running lab is not supported: run `invoke rebuild`")
+    # Only the hosts provider's `down` keeps the machines (and the cluster) while forgetting the state.
+    previous = st.profile or (deployed_profile(topo) if st.provider == "hosts" else None)
+    if previous and previous != profile:
+        raise LabError(f"the lab was provisioned with the {previous} profile and would now get {profile} "
+                       f"({why}); PostgreSQL and etcd keep what they were set up with, so switching needs "
+                       "new machines (`invoke rebuild`), or on your own hosts a cluster removed by hand first")
     report(f"security profile: {profile} ({why})")
     if rotate_secrets:
         if profile != "secure" or st.profile != "secure":

@@ -294,3 +294,26 @@ def test_the_live_secure_lab_derives_a_valid_topology_of_its_own(tmp_path):
     assert derived.options["profile"] == "secure"
     assert str(derived.subnet) == "192.168.235.0/24" and derived.name != main.name and derived.bridge != main.bridge
     assert not set(derived.addresses) & set(main.addresses)
+
+
+@pytest.mark.parametrize("exit_code,profile", [(0, "secure"), (1, "article"), (2, None)])
+def test_a_hosts_lab_whose_state_is_gone_is_judged_by_the_config_on_its_first_member(exit_code, profile, monkeypatch):
+    """`down` on the hosts provider forgets the state but the cluster stays: grep for the secure
+    profile's allowlist in Patroni's config (0 found, 1 not found, 2 no config yet)."""
+    from types import SimpleNamespace
+    from labcore import remote
+    from lab import lifecycle
+    seen = []
+    monkeypatch.setattr(remote, "connect", lambda topo, node: SimpleNamespace(
+        run=lambda cmd, **kw: seen.append((node, cmd)) or SimpleNamespace(exited=exit_code)))
+    assert lifecycle.deployed_profile(topology()) == profile
+    assert seen == [("node1", "sudo -n grep -c '^  allowlist:' /etc/patroni/10-cluster.yml")]
+
+
+def test_a_hosts_lab_provisioned_article_is_not_silently_secured(lab_dir, monkeypatch):
+    from lab import lifecycle
+    lab_state.save(lab_state.State(phase="created", provider="hosts", platform="debian12"))
+    monkeypatch.setattr(lifecycle, "deployed_profile", lambda topo: "article")
+    with pytest.raises(lifecycle.LabError, match="provisioned with the article profile and would now get secure"):
+        lifecycle.provision(topology(), lambda m: None)
+    assert not credentials.secrets_path().exists()
