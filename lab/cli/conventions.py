@@ -43,6 +43,8 @@ def interrupted(command: str, args: dict[str, Any]) -> str:
     if command in ("up", "rebuild", "provision"):
         if phase == "absent":
             return f"{head}: nothing was left behind; run `invoke up` to start again"
+        if phase == "provisioned":
+            return f"{head}: it had finished; the lab is provisioned"
         return (f"{head}: the machines are kept, not provisioned (phase {phase}); run `invoke up` "
                 "to finish (it reuses them and provisions again), or `invoke down` to remove them")
     if command == "exercise":

@@ -55,7 +55,7 @@ def up(c, provider=None, machines_only=False, rotate_secrets=False):
         cfg = settings(c)
         name, why = lifecycle.provider_choice(provider, cfg)
         # Said before anything is created, so a wrong choice costs nothing.
-        console.print(f"provider {name} ({why}); {lifecycle.HOW_TO_CHOOSE}")
+        console.print(f"provider {name} ({why}); {lifecycle.HOW_TO_CHOOSE}", soft_wrap=True)
         # In a terminal: a live status line (step n/11, what it waits for, seconds) under the log.
         progress = lab_progress.for_console(console)
         with progress:

@@ -38,8 +38,14 @@ def provision(c, step=None, node=None, list_steps=False):
         if not steps and not nodes:
             lifecycle.provision(topo, reporter())
             return
-        lab_state.require("created", "provisioned", action="provision")
-        provisioning.run(topo, steps=steps, nodes=nodes, report=reporter())
+        st = lab_state.require("created", "provisioned", action="provision")
+        try:
+            provisioning.run(topo, steps=steps, nodes=nodes, report=reporter())
+        except KeyboardInterrupt:
+            # An interrupted step may be half applied: only a full run calls the lab provisioned again.
+            st.phase = "created"
+            lab_state.save(st)
+            raise
     except provisioning.SelectionError as e:
         raise Exit(f"error: {e}", code=exitcodes.REFUSED) from None
     except ERRORS as e:

@@ -89,3 +89,21 @@ def test_a_missing_prerequisite_is_a_refusal_before_creating(monkeypatch, tmp_pa
     with pytest.raises(lifecycle.Refused, match="apt-get install docker.io"):
         lifecycle.create(topo, "docker", {}, print)
     assert not lab_dir.exists()
+
+
+def test_an_interrupted_partial_provision_no_longer_calls_the_lab_provisioned(monkeypatch, lab_dir):
+    import provision
+    from invoke import Context
+    from lab.cli import provisioning
+
+    lab_state.save(lab_state.State(phase="provisioned", provider="docker"))
+    monkeypatch.delenv("LAB_TOPOLOGY", raising=False)
+
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(provision, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        provisioning.provision(Context(), step=["haproxy"])
+    assert lab_state.load().phase == "created"
+    assert conventions.interrupted("provision", {}).startswith(
+        "interrupted during `invoke provision`: the machines are kept, not provisioned (phase created)")
