@@ -53,7 +53,7 @@ def _pg_login(topo: Topology, address: str, user: str, password: str) -> str:
 
     guard.check(address, topo)
     try:
-        psycopg2.connect(host=address, port=topo.ports["postgres"], dbname="postgres", user=user,
+        psycopg2.connect(host=address, port=topo.ports.postgres, dbname="postgres", user=user,
                          password=password, connect_timeout=3).close()
         return "ok"
     except psycopg2.OperationalError as e:
@@ -74,7 +74,7 @@ def check_postgres(topo: Topology, creds: credentials.Credentials, rep: Report) 
             got = _pg_login(topo, n.address, user, ARTICLE_PASSWORD)
             if got == "ok":
                 rep.find("default-password", f"{user} logs in with the article's password on {n.name}:"
-                                             f"{topo.ports['postgres']}")
+                                             f"{topo.ports.postgres}")
             elif got == "unreachable":
                 rep.unobserved.append(f"PostgreSQL on {n.name}: no answer, default passwords not checked")
         try:
@@ -101,7 +101,7 @@ def check_postgres(topo: Topology, creds: credentials.Credentials, rep: Report) 
 
 
 def check_patroni(topo: Topology, rep: Report) -> None:
-    port = topo.ports["patroni"]
+    port = topo.ports.patroni
     for n in _pg_members(topo):
         status, _ = remote.http(topo, n.address, port, "/patroni")
         if status == 0:
@@ -124,7 +124,7 @@ def _b64(s: str) -> str:
 
 
 def check_etcd(topo: Topology, rep: Report) -> None:
-    port = topo.ports["etcd_client"]
+    port = topo.ports.etcd_client
     for n in topo.etcd_nodes:
         status, _ = remote.http(topo, n.address, port, "/health")
         if status == 0:
@@ -144,13 +144,13 @@ def check_etcd(topo: Topology, rep: Report) -> None:
             remote.http(topo, n.address, port, "/v3/kv/deleterange", method="POST", body=key)
             rep.find("etcd-unauthenticated-write",
                      f"http://{n.address}:{port} stored {SCRATCH_KEY} for an anonymous client "
-                     f"(anyone could write {topo.cluster['namespace']}{topo.cluster['scope']}/leader)")
+                     f"(anyone could write {topo.cluster.namespace}{topo.cluster.scope}/leader)")
 
 
 def check_haproxy(topo: Topology, rep: Report) -> None:
-    status, _ = remote.http(topo, topo.vips["haproxy"], topo.ports["haproxy_stats"], "/;csv")
+    status, _ = remote.http(topo, topo.vips.haproxy, topo.ports.haproxy_stats, "/;csv")
     if status == 200:
-        rep.open_reads.append(f"http://{topo.vips['haproxy']}:{topo.ports['haproxy_stats']}/ (haproxy stats, read-only)")
+        rep.open_reads.append(f"http://{topo.vips.haproxy}:{topo.ports.haproxy_stats}/ (haproxy stats, read-only)")
 
 
 def check_firewall(topo: Topology, rep: Report, platform: str | None) -> None:

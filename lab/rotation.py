@@ -55,7 +55,7 @@ def _until_patroni_reloaded(topo: Topology, auth: tuple[str, str], report: Repor
     members = topo.postgres_nodes + ([topo.standby_node] if topo.standby_node else [])
     for n in members:
         waits.until(f"{n.member}'s REST API to take the new credentials",
-                    lambda n=n: remote.http(topo, n.address, topo.ports["patroni"], "/restart", method="POST",
+                    lambda n=n: remote.http(topo, n.address, topo.ports.patroni, "/restart", method="POST",
                                             body={"patroni_lab_rotation": True}, auth=auth)[0] == 400, timeout)
     report(f"rotate: Patroni uses the new credentials on {', '.join(n.member for n in members)}")
 
@@ -96,7 +96,7 @@ def rotate(topo: Topology, report: Report) -> dict[str, dict[str, str]]:
 
     if plat.dcs == "etcd3":
         etcd = topo.etcd_nodes[0].name
-        ctl = f"etcdctl --endpoints=http://127.0.0.1:{topo.ports['etcd_client']}"
+        ctl = f"etcdctl --endpoints=http://127.0.0.1:{topo.ports.etcd_client}"
         script = (f"export ETCDCTL_API=3 ETCDCTL_USER={old['etcd_root']['username']}:{old['etcd_root']['password']}\n"
                   f"printf '%s\\n' {new['etcd']['password']} | {ctl} user passwd {new['etcd']['username']} --interactive=false\n"
                   f"printf '%s\\n' {new['etcd_root']['password']} | {ctl} user passwd {new['etcd_root']['username']} "

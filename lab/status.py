@@ -52,12 +52,12 @@ def patroni(topo: Topology, st: lab_state.State) -> Section | None:
     if st.phase != "provisioned":
         return None
     sec = Section("patroni", ["cluster", "member", "host", "role", "state", "timeline", "lag"])
-    groups = [(topo.cluster["scope"], topo.postgres_nodes)]
+    groups = [(topo.cluster.scope, topo.postgres_nodes)]
     if topo.standby_node:
-        groups.append((topo.cluster["standby_scope"], [topo.standby_node]))
+        groups.append((topo.cluster.standby_scope, [topo.standby_node]))
     for scope, nodes in groups:
         for n in nodes:
-            code, body = remote.http(topo, n.address, topo.ports["patroni"], "/cluster")
+            code, body = remote.http(topo, n.address, topo.ports.patroni, "/cluster")
             if code == 200 and isinstance(body, dict):
                 for m in body.get("members", []):
                     sec.rows.append([scope, m.get("name", ""), m.get("host", ""), m.get("role", ""),
@@ -109,7 +109,7 @@ def etcd(topo: Topology, st: lab_state.State) -> Section | None:
         return None
     sec = Section("etcd", ["node", "address", "health"])
     for n in topo.etcd_nodes:
-        code, body = remote.http(topo, n.address, topo.ports["etcd_client"], "/health")
+        code, body = remote.http(topo, n.address, topo.ports.etcd_client, "/health")
         ok = code == 200 and isinstance(body, dict) and str(body.get("health")) == "true"
         sec.rows.append([n.name, n.address, "healthy" if ok else f"UNHEALTHY (HTTP {code or 'no answer'})"])
     return sec
@@ -126,7 +126,7 @@ def haproxy(topo: Topology, st: lab_state.State) -> Section | None:
         return None
     sec = Section("haproxy backends", ["haproxy on", "proxy", "server", "status"])
     for n in nodes:
-        code, body = remote.http(topo, n.address, topo.ports["haproxy_stats"], "/;csv")
+        code, body = remote.http(topo, n.address, topo.ports.haproxy_stats, "/;csv")
         try:
             stats = haproxy_stats.parse(body if code == 200 and isinstance(body, str) else "")
         except ValueError:

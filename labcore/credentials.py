@@ -102,8 +102,8 @@ def password() -> str:
 def generate(topo: Topology) -> dict[str, dict[str, str]]:
     """A fresh set of passwords (usernames: the topology's for PostgreSQL, fixed ones for the rest)."""
     return {
-        "superuser": {"username": topo.cluster["superuser"]["username"], "password": password()},
-        "replication": {"username": topo.cluster["replication"]["username"], "password": password()},
+        "superuser": {"username": topo.cluster.superuser.username, "password": password()},
+        "replication": {"username": topo.cluster.replication.username, "password": password()},
         "restapi": {"username": RESTAPI_USER, "password": password()},
         "etcd_root": {"username": ETCD_ROOT_USER, "password": password()},
         "etcd": {"username": ETCD_PATRONI_USER, "password": password()},
@@ -181,7 +181,7 @@ def build(topo: Topology, profile: str, *, source: str | None = None,
     """Credentials for ``profile``; ``secrets`` (secure) default to the lab's secrets file, created if absent."""
     trusted = trusted_networks(topo, source)
     if profile == "article":
-        return Credentials("article", dict(topo.cluster["superuser"]), dict(topo.cluster["replication"]),
+        return Credentials("article", dict(topo.cluster.superuser), dict(topo.cluster.replication),
                            trusted=trusted)
     data = secrets if secrets is not None else ensure_secrets(topo)
     return Credentials("secure", data["superuser"], data["replication"], data["restapi"], data["etcd"],

@@ -80,6 +80,6 @@ def pg_connect(topo: Topology, address: str, port: int | None = None, *, dbname:
 
     guard.check(address, topo)
     su = credentials.current(topo).superuser
-    return psycopg2.connect(host=address, port=port or topo.ports["postgres"], dbname=dbname,
+    return psycopg2.connect(host=address, port=port or topo.ports.postgres, dbname=dbname,
                             user=su["username"], password=su["password"],
                             connect_timeout=timeout, **kw)

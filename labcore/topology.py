@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -219,6 +220,73 @@ def _section(where: str, data: Any, schema: dict[str, Any]) -> dict[str, Any]:
 
 # --- the model ----------------------------------------------------------------
 
+class Section:
+    """A topology section read by name (``topo.ports.patroni``). It is also a read-only mapping of its
+    keys, for what iterates over them (every VIP role, every port), for a key held in a variable
+    (``topo.vips[role]``) and for templates and JSON."""
+
+    def keys(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self)]
+
+    def values(self) -> list[Any]:
+        return [getattr(self, k) for k in self.keys()]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, getattr(self, k)) for k in self.keys()]
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in self.keys() else default
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v.as_dict() if isinstance(v, Section) else v for k, v in self.items()}
+
+
+@dataclass(frozen=True)
+class Vips(Section):
+    read_write: str          # moved by the Patroni callback (§7.2)
+    read_only: str           # keepalived on a replica (§7.3)
+    haproxy: str             # haproxy's own keepalived VIP (§7.4)
+
+
+@dataclass(frozen=True)
+class Ports(Section):
+    postgres: int
+    patroni: int
+    etcd_client: int
+    etcd_peer: int
+    haproxy_primary: int
+    haproxy_replicas: int
+    haproxy_stats: int
+
+
+@dataclass(frozen=True)
+class Login(Section):
+    username: str
+    password: str
+
+
+@dataclass(frozen=True)
+class Cluster(Section):
+    scope: str
+    namespace: str
+    standby_scope: str
+    standby_slot: str
+    data_dir: str
+    superuser: Login
+    replication: Login
+
+
 @dataclass(frozen=True)
 class Node:
     name: str
@@ -238,9 +306,9 @@ class Topology:
     subnet: ipaddress.IPv4Network
     bridge: str
     nodes: tuple[Node, ...]
-    vips: dict[str, str]
-    ports: dict[str, int]
-    cluster: dict[str, Any]
+    vips: Vips
+    ports: Ports
+    cluster: Cluster
     etcd_members: tuple[str, ...]
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -287,7 +355,7 @@ class Topology:
 
     def etcd_hosts(self) -> str:
         """host:port list for Patroni's etcd/etcd3 section."""
-        port = self.ports["etcd_client"]
+        port = self.ports.etcd_client
         return ",".join(f"{n.address}:{port}" for n in self.etcd_nodes)
 
     def as_dict(self) -> dict[str, Any]:
@@ -296,7 +364,7 @@ class Topology:
             "name": self.name, "subnet": str(self.subnet), "bridge": self.bridge,
             "gateway": self.gateway,
             "nodes": [n.__dict__ | {"roles": list(n.roles)} for n in self.nodes],
-            "vips": self.vips, "ports": self.ports, "cluster": self.cluster,
+            "vips": self.vips.as_dict(), "ports": self.ports.as_dict(), "cluster": self.cluster.as_dict(),
             "etcd_members": list(self.etcd_members), "options": self.options,
         }
 
@@ -390,7 +458,9 @@ def parse(data: Any, path: Path = DEFAULT_PATH) -> Topology:
                        roles=tuple(n["roles"]), etcd=n["name"] in etcd["members"])
                   for n in nodes_in)
     return Topology(path=path, name=lab["name"], subnet=subnet, bridge=lab["bridge"], nodes=nodes,
-                    vips={k: str(v) for k, v in vips.items()}, ports=ports, cluster=cluster,
+                    vips=Vips(**{k: str(v) for k, v in vips.items()}), ports=Ports(**ports),
+                    cluster=Cluster(**{**cluster, "superuser": Login(**cluster["superuser"]),
+                                       "replication": Login(**cluster["replication"])}),
                     etcd_members=tuple(etcd["members"]), options=options)
 
 

@@ -16,7 +16,7 @@ def until(what: str, probe: Callable[[], T | None], timeout: float, interval: fl
 
 
 def rest(topo: Topology, node: Node, path: str) -> tuple[int, object]:
-    return remote.http(topo, node.address, topo.ports["patroni"], path)
+    return remote.http(topo, node.address, topo.ports.patroni, path)
 
 
 def cluster_members(topo: Topology, via: Node) -> list[dict]:

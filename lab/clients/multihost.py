@@ -31,7 +31,7 @@ class Landing:
 
 def member_endpoints(topo: Topology) -> list[tuple[str, int]]:
     """(address, port) of every Patroni member of the main cluster, in topology order."""
-    port = topo.ports["postgres"]
+    port = topo.ports.postgres
     return [(n.address, port) for n in topo.postgres_nodes]
 
 
@@ -46,7 +46,7 @@ def libpq_url(topo: Topology, target_session_attrs: str = "read-write", *,
         raise ValueError(f"target_session_attrs={target_session_attrs!r} is not one of "
                          f"{', '.join(LIBPQ_SESSION_ATTRS)}")
     hosts = ",".join(f"{a}:{p}" for a, p in member_endpoints(topo))
-    user = topo.cluster["superuser"]["username"]
+    user = topo.cluster.superuser.username
     query = urlencode({"target_session_attrs": target_session_attrs, **(extra or {})})
     return f"postgres://{user}@{hosts}/{dbname}?{query}"
 

@@ -45,8 +45,8 @@ class Lab:
         self.facts = Facts(topo, self.shell)
         self.results_dir = results_dir
         self.writer_paths = writer_paths if writer_paths is not None else [
-            ("vip", topo.vips["read_write"], topo.ports["postgres"]),
-            ("haproxy", topo.vips["haproxy"], topo.ports["haproxy_primary"]),
+            ("vip", topo.vips.read_write, topo.ports.postgres),
+            ("haproxy", topo.vips.haproxy, topo.ports.haproxy_primary),
         ]
         self.result: Result | None = None
         self.t_fault: float | None = None

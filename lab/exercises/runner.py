@@ -130,7 +130,7 @@ def _account_writes(lab: Lab, writer: Writer, res: Result, t0: float) -> None:
                   "lost": None}
     try:
         leader = lab.leader()
-        conn = _pg_connector(lab)(lab.topo.node(leader).address, lab.topo.ports["postgres"])
+        conn = _pg_connector(lab)(lab.topo.node(leader).address, lab.topo.ports.postgres)
         present = ids_present(conn, acked)
         conn.close()
         missing = writer.missing(present)

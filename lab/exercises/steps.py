@@ -25,7 +25,7 @@ Condition = Callable[[], Any]
 # --- who is who ------------------------------------------------------------------------------
 
 def scope(lab: Lab) -> str:
-    return lab.topo.cluster["scope"]
+    return lab.topo.cluster.scope
 
 
 def members(lab: Lab) -> list[str]:
@@ -100,7 +100,7 @@ def no_primary(lab: Lab) -> bool:
 
 def vip_commit(lab: Lab) -> tuple[bool, str]:
     """One write through the read-write VIP, as an application would."""
-    return lab.probe.can_commit(address=lab.topo.vips["read_write"])
+    return lab.probe.can_commit(address=lab.topo.vips.read_write)
 
 
 def writable_through(lab: Lab, address: str, port: int | None = None) -> bool:
@@ -140,7 +140,7 @@ def undo_then_rejoined(lab: Lab, member: str, *, within: float, measure: str,
 
 def haproxy_reaches(lab: Lab, member: str, within: float = 40) -> float:
     """Wait until haproxy's write port (through its VIP) lands on ``member`` writable; returns the seconds."""
-    vip, port = lab.topo.vips["haproxy"], lab.topo.ports["haproxy_primary"]
+    vip, port = lab.topo.vips.haproxy, lab.topo.ports.haproxy_primary
     address = lab.topo.node(member).address
     return lab.expect(lambda: sql.whoami(lab.topo, vip, port) == (address, False),
                       f"haproxy :{port} on {vip} lands on {member} (after fall/rise checks)", within=within, every=0.5)
@@ -213,7 +213,7 @@ def enable_sync(lab: Lab, leader: str) -> str:
     """synchronous_mode on; wait until the /sync key names ``leader`` and a standby; returns the standby."""
     set_config(lab, synchronous_mode=True)
     lab.command(lab.topo.etcd_nodes[0].name,
-                f"etcdctl get {lab.topo.cluster['namespace'].rstrip('/')}/{lab.topo.cluster['scope']}/sync",
+                f"etcdctl get {lab.topo.cluster.namespace.rstrip('/')}/{lab.topo.cluster.scope}/sync",
                 "the article reads the key the same way")
     lab.expect(lambda: sync_key(lab).get("leader") == leader and sync_standby(lab),
                f"the /sync key names leader {leader} and a synchronous standby", within=40)

@@ -32,7 +32,7 @@ def nodes(topo: Topology) -> list[Node]:
 def resources(ctx: Context) -> list[Resource]:
     p = ctx.platform
     conf = File(p.etcd_conf, ctx.render("etcd.conf.j2"))
-    url = f"http://{ctx.node.address}:{ctx.topo.ports['etcd_client']}/health"
+    url = f"http://{ctx.node.address}:{ctx.topo.ports.etcd_client}/health"
     # An up-to-date file says nothing about the running daemon (the package may have started
     # it with its defaults): check that it serves where Patroni will look.
     serving = Command(f"etcd answers on {url}", (f"systemctl restart {p.etcd_service}",),
@@ -46,14 +46,14 @@ def resources(ctx: Context) -> list[Resource]:
 
 
 def etcdctl(ctx: Context, api: str) -> str:
-    return f"ETCDCTL_API={api[-1]} etcdctl --endpoints=http://127.0.0.1:{ctx.topo.ports['etcd_client']}"
+    return f"ETCDCTL_API={api[-1]} etcdctl --endpoints=http://127.0.0.1:{ctx.topo.ports.etcd_client}"
 
 
 def _auth(ctx: Context) -> Command:
     """Users root and patroni, a role limited to the namespace, then auth on. Passwords travel in
     environment variables and on stdin (shell builtins), never on a command line others can list."""
     root, patroni = ctx.creds.etcd_root, ctx.creds.etcd
-    prefix = ctx.topo.cluster["namespace"]
+    prefix = ctx.topo.cluster.namespace
     env = (f"ROOT_PW={root['password']} PATRONI_PW={patroni['password']}")
     if ctx.platform.dcs == "etcd3":
         ctl = etcdctl(ctx, "v3")
@@ -92,4 +92,4 @@ def _auth(ctx: Context) -> Command:
 
 def settle(topo: Topology, wave: Wave, report: Callable[[str], None]) -> None:
     for n in wave.nodes:
-        waits.http_ok(topo, n.address, topo.ports["etcd_client"], "/health", f"etcd on {n.name} healthy")
+        waits.http_ok(topo, n.address, topo.ports.etcd_client, "/health", f"etcd on {n.name} healthy")

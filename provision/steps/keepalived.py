@@ -28,5 +28,5 @@ def main_config(ctx: Context) -> File:
 def resources(ctx: Context) -> list[Resource]:
     main = main_config(ctx)
     ro = File(f"{ctx.platform.keepalived_dir}/conf.d/read-only-vip.conf",
-              ctx.render("keepalived-ro.conf.j2", vrid=vrid(ctx.topo.vips["read_only"])))
+              ctx.render("keepalived-ro.conf.j2", vrid=vrid(ctx.topo.vips.read_only)))
     return [*ctx.packages("keepalived"), main, ro, Service("keepalived", restart_on=(main.key, ro.key))]

@@ -86,8 +86,8 @@ def settle(topo: Topology, wave: Wave, report: Callable[[str], None]) -> None:
     members = topo.postgres_nodes
     if wave.nodes[0] == members[0]:
         leader = waits.leader_of(topo, members)
-        report(f"  cluster {topo.cluster['scope']}: {leader} leads")
+        report(f"  cluster {topo.cluster.scope}: {leader} leads")
     else:
         joined = [n.member for n in wave.nodes]
         waits.streaming(topo, members, joined)
-        report(f"  cluster {topo.cluster['scope']}: {', '.join(joined)} lead or stream")
+        report(f"  cluster {topo.cluster.scope}: {', '.join(joined)} lead or stream")

@@ -31,7 +31,7 @@ def resources(ctx: Context) -> list[Resource]:
     out += ctx.packages("postgres")
     out.append(Command(f"locale {LOCALE} available", ("localedef -i zh_CN -f UTF-8 zh_CN.UTF-8",),
                        "locale -a | grep -qix 'zh_CN.utf8'"))
-    data = ctx.topo.cluster["data_dir"]
+    data = ctx.topo.cluster.data_dir
     out.append(Directory(posixpath.dirname(data), "postgres", "postgres", "755"))
     out.append(Directory(data, "postgres", "postgres", "700"))
     return out

@@ -31,11 +31,11 @@ def waves(topo: Topology, selected: list[Node]) -> list[Wave]:
 
 
 def _slot(ctx: Context) -> list[Resource]:
-    slot = ctx.topo.cluster["standby_slot"]
-    api = ctx.topo.ports["patroni"]
+    slot = ctx.topo.cluster.standby_slot
+    api = ctx.topo.ports.patroni
     has_slot = (f"curl -s --max-time 3 http://127.0.0.1:{api}/config | python3 -c "
                 f"'import json,sys; sys.exit(0 if \"{slot}\" in (json.load(sys.stdin).get(\"slots\") or {{}}) else 1)'")
-    return [Command(f"permanent slot {slot} in cluster {ctx.topo.cluster['scope']}",
+    return [Command(f"permanent slot {slot} in cluster {ctx.topo.cluster.scope}",
                     (f"patronictl -c {PATRONI_CONF_DIR} edit-config --force -s slots.{slot}.type=physical",),
                     has_slot)]
 
@@ -50,6 +50,6 @@ def resources(ctx: Context) -> list[Resource]:
 def settle(topo: Topology, wave: Wave, report: Callable[[str], None]) -> None:
     node = wave.nodes[0]
     if node.has("standby"):
-        waits.http_ok(topo, node.address, topo.ports["patroni"], "/standby-leader",
-                      f"{node.member} to lead the standby cluster {topo.cluster['standby_scope']}", 240)
-        report(f"  cluster {topo.cluster['standby_scope']}: {node.member} is the standby leader")
+        waits.http_ok(topo, node.address, topo.ports.patroni, "/standby-leader",
+                      f"{node.member} to lead the standby cluster {topo.cluster.standby_scope}", 240)
+        report(f"  cluster {topo.cluster.standby_scope}: {node.member} is the standby leader")

@@ -21,12 +21,12 @@ def nodes(topo: Topology) -> list[Node]:
 
 def current_role(ctx: Context) -> str:
     """Shell: this member's role as its REST API reports it right now."""
-    return (f"curl -s --max-time 3 http://127.0.0.1:{ctx.topo.ports['patroni']}/patroni | "
+    return (f"curl -s --max-time 3 http://127.0.0.1:{ctx.topo.ports.patroni}/patroni | "
             "python3 -c 'import json,sys; print(json.load(sys.stdin).get(\"role\", \"\"))'")
 
 
 def resources(ctx: Context) -> list[Resource]:
-    vip, dev = ctx.topo.vips["read_write"], ctx.facts.iface
+    vip, dev = ctx.topo.vips.read_write, ctx.facts.iface
     script = File(SCRIPT, ctx.render("vip-callback.sh.j2"), mode="755")
     config = File(CONFIG, ctx.render("patroni-callbacks.yml.j2", script=SCRIPT), "postgres", "postgres", "600")
     role = f"role=$({current_role(ctx)})"
@@ -34,6 +34,6 @@ def resources(ctx: Context) -> list[Resource]:
     is_primary = "{ [ \"$role\" = primary ] || [ \"$role\" = master ]; }"
     # Callbacks fire on the next event only; place the VIP now by the member's current role.
     place = Command(f"rw VIP {vip} matches this member's role",
-                    (role, f"{SCRIPT} on_role_change \"$role\" {ctx.topo.cluster['scope']}"),
+                    (role, f"{SCRIPT} on_role_change \"$role\" {ctx.topo.cluster.scope}"),
                     f"{role}; [ -n \"$role\" ] && {{ {{ {is_primary} && {holds}; }} || {{ ! {is_primary} && ! {holds}; }}; }}")
     return [*ctx.packages("vip"), script, config, Service("patroni", reload_on=(config.key,)), place]

@@ -38,7 +38,7 @@ def sh(topo: Topology, node: str, command: str) -> str:
 
 def members(topo: Topology) -> list[dict]:
     for n in topo.postgres_nodes:
-        status, body = remote.http(topo, n.address, topo.ports["patroni"], "/cluster")
+        status, body = remote.http(topo, n.address, topo.ports.patroni, "/cluster")
         if status == 200:
             return body["members"]
     return []
@@ -95,7 +95,7 @@ def test_patronictl_lists_one_leader_and_two_streaming_replicas_without_lag(clus
 
 
 def test_etcd_holds_the_cluster_under_its_namespace(cluster):
-    prefix = f"{cluster.cluster['namespace']}{cluster.cluster['scope']}"
+    prefix = f"{cluster.cluster.namespace}{cluster.cluster.scope}"
     etcd = cluster.etcd_nodes[0]
     keys = sh(cluster, etcd.name, f"ETCDCTL_API=3 etcdctl get --prefix --keys-only {prefix}/").split()
     assert f"{prefix}/leader" in keys, keys
@@ -104,7 +104,7 @@ def test_etcd_holds_the_cluster_under_its_namespace(cluster):
 
 
 def test_rw_vip_is_writable_and_held_by_the_leader(cluster):
-    vip, pg = cluster.vips["read_write"], cluster.ports["postgres"]
+    vip, pg = cluster.vips.read_write, cluster.ports.postgres
     eventually(lambda: query(cluster, vip, pg, "select not pg_is_in_recovery()")[0][0], "rw VIP writable")
     lead = leader(cluster)
     assert f" {vip}/32 " in sh(cluster, lead.name, "ip -o -4 addr show")
@@ -114,7 +114,7 @@ def test_rw_vip_is_writable_and_held_by_the_leader(cluster):
 
 def test_haproxy_5000_reaches_the_primary_on_every_haproxy_node(cluster):
     for n in cluster.haproxy_nodes:
-        eventually(lambda: query(cluster, n.address, cluster.ports["haproxy_primary"],
+        eventually(lambda: query(cluster, n.address, cluster.ports.haproxy_primary,
                                  "select pg_is_in_recovery()")[0][0] is False, f"{n.name}:5000 primary")
 
 
@@ -125,7 +125,7 @@ def test_haproxy_6000_round_robins_over_the_replicas(cluster):
         def seen() -> set[str] | None:
             got = set()
             for _ in range(4):
-                (in_recovery, addr), = query(cluster, n.address, cluster.ports["haproxy_replicas"],
+                (in_recovery, addr), = query(cluster, n.address, cluster.ports.haproxy_replicas,
                                              "select pg_is_in_recovery(), host(inet_server_addr())")
                 assert in_recovery is True
                 got.add(addr)
@@ -135,31 +135,31 @@ def test_haproxy_6000_round_robins_over_the_replicas(cluster):
 
 def test_haproxy_7000_serves_statistics(cluster):
     for n in cluster.haproxy_nodes:
-        status, body = remote.http(cluster, n.address, cluster.ports["haproxy_stats"], "/")
+        status, body = remote.http(cluster, n.address, cluster.ports.haproxy_stats, "/")
         assert status == 200 and "Statistics Report" in str(body)
 
 
 def test_haproxy_has_its_own_keepalived_vip(cluster):
-    vip = cluster.vips["haproxy"]
+    vip = cluster.vips.haproxy
     holders = [n.name for n in cluster.haproxy_nodes if f" {vip}/32 " in sh(cluster, n.name, "ip -o -4 addr show")]
     assert len(holders) == 1, holders
-    assert query(cluster, vip, cluster.ports["haproxy_primary"], "select pg_is_in_recovery()")[0][0] is False
+    assert query(cluster, vip, cluster.ports.haproxy_primary, "select pg_is_in_recovery()")[0][0] is False
 
 
 def test_ro_vip_is_held_by_a_replica(cluster):
-    vip = cluster.vips["read_only"]
+    vip = cluster.vips.read_only
 
     def holder() -> str | None:
         found = [n for n in cluster.postgres_nodes if f" {vip}/32 " in sh(cluster, n.name, "ip -o -4 addr show")]
         return found[0].member if len(found) == 1 else None
     member = eventually(holder, f"exactly one holder of {vip}", within=30)
     assert {m["name"]: m["role"] for m in members(cluster)}[member] == "replica"
-    assert query(cluster, vip, cluster.ports["postgres"], "select pg_is_in_recovery()")[0][0] is True
+    assert query(cluster, vip, cluster.ports.postgres, "select pg_is_in_recovery()")[0][0] is True
 
 
 def test_a_row_written_through_the_rw_vip_reaches_both_replicas_and_the_standby_cluster(cluster):
     token = uuid.uuid4().hex
-    vip, pg = cluster.vips["read_write"], cluster.ports["postgres"]
+    vip, pg = cluster.vips.read_write, cluster.ports.postgres
     query(cluster, vip, pg, "create table if not exists lab_probe (token text primary key, at timestamptz default now())")
     query(cluster, vip, pg, f"insert into lab_probe (token) values ('{token}')")
     lead = leader(cluster)
@@ -171,17 +171,17 @@ def test_a_row_written_through_the_rw_vip_reaches_both_replicas_and_the_standby_
 
 def test_the_standby_cluster_streams_through_its_slot(cluster):
     standby = cluster.standby_node
-    status, _ = remote.http(cluster, standby.address, cluster.ports["patroni"], "/standby-leader")
+    status, _ = remote.http(cluster, standby.address, cluster.ports.patroni, "/standby-leader")
     assert status == 200
-    slot = cluster.cluster["standby_slot"]
-    rows = query(cluster, cluster.vips["read_write"], cluster.ports["postgres"],
+    slot = cluster.cluster.standby_slot
+    rows = query(cluster, cluster.vips.read_write, cluster.ports.postgres,
                  f"select active from pg_replication_slots where slot_name = '{slot}'")
     assert rows == [(True,)]
 
 
 def test_the_watchdog_substitute_is_armed_on_the_leader(cluster):
     lead = leader(cluster)
-    status, body = remote.http(cluster, lead.address, cluster.ports["patroni"], "/patroni")
+    status, body = remote.http(cluster, lead.address, cluster.ports.patroni, "/patroni")
     assert status == 200 and body["role"] == "primary" and not body.get("watchdog_failed")
     assert sh(cluster, lead.name, "systemctl is-active patroni-watchdog").strip() == "active"
     eventually(lambda: sh(cluster, lead.name, "cat /run/patroni-watchdog/state").startswith("armed timeout=25"),

@@ -30,7 +30,7 @@ def test_audit_lists_the_articles_choices_and_exits_0(article_lab, lab_cli):
         """Each member's postmaster start time: a restart by a probe would change it."""
         out = {}
         for n in live_lab.postgres_nodes:
-            code, body = remote.http(live_lab, n.address, live_lab.ports["patroni"], "/patroni")
+            code, body = remote.http(live_lab, n.address, live_lab.ports.patroni, "/patroni")
             out[n.member] = (body or {}).get("postmaster_start_time") if code in (200, 503) else None
         return out
 

@@ -102,14 +102,14 @@ def pg_login(inst: Instance, topo, password: str) -> str:
         "import psycopg2\n"
         "from labcore import guard; from labcore.topology import load\n"
         f"t = load(); guard.check('{node.address}', t)\n"
-        f"try:\n psycopg2.connect(host='{node.address}', port={topo.ports['postgres']}, user='postgres', "
+        f"try:\n psycopg2.connect(host='{node.address}', port={topo.ports.postgres}, user='postgres', "
         f"password={password!r}, dbname='postgres', connect_timeout=5).close(); print('ok')\n"
         "except psycopg2.OperationalError as e: print(str(e).strip().splitlines()[-1])\n")
 
 
 def rest(inst: Instance, topo, member: str, method: str, path: str, body, auth=None) -> int:
     code = (f"from labcore import remote; from labcore.topology import load\nt = load()\n"
-            f"print(remote.http(t, t.node('{member}').address, t.ports['patroni'], '{path}', method='{method}', "
+            f"print(remote.http(t, t.node('{member}').address, t.ports.patroni, '{path}', method='{method}', "
             f"body={body!r}, timeout=60, auth={auth!r})[0])\n")
     return int(inst.python(code))
 
@@ -141,10 +141,10 @@ def test_restart_needs_credentials_and_works_with_them(secure_lab):
 def test_an_anonymous_etcd_write_is_refused(secure_lab):
     inst, topo = secure_lab
     etcd = topo.etcd_nodes[0]
-    key = base64.b64encode(b"/service/" + topo.cluster["scope"].encode() + b"/leader").decode()
+    key = base64.b64encode(b"/service/" + topo.cluster.scope.encode() + b"/leader").decode()
     out = inst.python(
         "from labcore import remote; from labcore.topology import load\nt = load()\n"
-        f"print(remote.http(t, '{etcd.address}', t.ports['etcd_client'], '/v3/kv/put', method='POST', "
+        f"print(remote.http(t, '{etcd.address}', t.ports.etcd_client, '/v3/kv/put', method='POST', "
         f"body={{'key': '{key}', 'value': 'eA=='}}))\n")
     assert "user name is empty" in out and not out.startswith("(200,"), out
 
@@ -183,6 +183,6 @@ def test_rotation_changes_every_password_where_it_is_used(secure_lab):
     # Patroni still reaches etcd with its new password: the cluster has a leader and streaming replicas.
     status = json.loads(inst.python(
         "import json; from labcore import remote; from labcore.topology import load\nt = load()\n"
-        "print(json.dumps(remote.http(t, t.postgres_nodes[0].address, t.ports['patroni'], '/cluster')[1]))"))
+        "print(json.dumps(remote.http(t, t.postgres_nodes[0].address, t.ports.patroni, '/cluster')[1]))"))
     states = sorted((m["role"], m["state"]) for m in status["members"])
     assert states.count(("replica", "streaming")) == len(topo.postgres_nodes) - 1, states

@@ -28,7 +28,7 @@ def test_libpq_url_lists_every_member_in_topology_order(topo):
     assert multihost.url_hosts(url) == members
     assert url.endswith("/postgres?target_session_attrs=read-write")
     assert topo.standby_node.address not in url     # the standby cluster is not a member
-    assert topo.cluster["superuser"]["password"] not in url
+    assert topo.cluster.superuser.password not in url
 
 
 def test_libpq_url_follows_the_topology_file(tmp_path):
@@ -80,7 +80,7 @@ def test_connect_passes_every_host_through_the_guard(topo, up_state, monkeypatch
     monkeypatch.setattr(psycopg2, "connect", lambda dsn, **k: seen.update(dsn=dsn, **k) or "conn")
     assert multihost.connect(topo, "any", state=up_state) == "conn"
     assert checked == [n.address for n in topo.postgres_nodes]
-    assert seen["password"] == topo.cluster["superuser"]["password"]
+    assert seen["password"] == topo.cluster.superuser.password
     assert "target_session_attrs=any" in seen["dsn"]
 
 

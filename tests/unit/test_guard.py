@@ -58,7 +58,7 @@ def test_an_address_routed_through_the_lab_interface_is_allowed():
     # 127.0.0.0/8 is routed through lo on every host: a real route to compare with.
     loopback = topo_in("127.10.0")
     guard.check(loopback.nodes[1].address, loopback, up("lo"))
-    guard.check(loopback.vips["read_write"], loopback, up("lo"))
+    guard.check(loopback.vips.read_write, loopback, up("lo"))
 
 
 def fake_routes(monkeypatch, routes: list[dict]) -> None:

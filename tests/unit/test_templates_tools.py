@@ -54,7 +54,7 @@ def etcd_listener():
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Several checkouts run the unit tier at once on one host: let their listeners share the port.
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    s.bind((node.address, topo.ports["etcd_client"]))
+    s.bind((node.address, topo.ports.etcd_client))
     s.listen(8)
     yield topo
     s.close()
@@ -93,7 +93,7 @@ def test_standby_cluster_config_passes_patroni_validate_config(platform, tmp_pat
     (conf / "10-cluster.yml").write_text(text)
     r = validate_patroni(conf)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert f"host: {topo.vips['read_write']}" in text and "primary_slot_name: slot1" in text
+    assert f"host: {topo.vips.read_write}" in text and "primary_slot_name: slot1" in text
 
 
 def test_patroni_validator_is_really_checking(tmp_path, etcd_listener):

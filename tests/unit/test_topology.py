@@ -161,3 +161,23 @@ def test_yaml_that_is_not_a_mapping(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(TopologyError, match="cannot read"):
         topology.load(tmp_path / "nope.yml")
+
+
+def test_ports_vips_and_cluster_are_read_by_name_and_cannot_be_changed():
+    import dataclasses
+    topo = topology.load()
+    assert topo.ports.patroni == 8008 and topo.ports.etcd_client == 2379
+    assert topo.vips.read_write == "192.168.234.210"
+    assert topo.cluster.scope == "pgsql" and topo.cluster.superuser.username == "postgres"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        topo.ports.patroni = 9999
+    with pytest.raises(AttributeError):
+        topo.vips.read_writ                                   # a typo is an error, not None
+    # the mapping view: every VIP role, a role held in a variable, plain data for templates and JSON
+    assert [role for role, _ in topo.vips.items()] == ["read_write", "read_only", "haproxy"]
+    assert topo.vips["read_only"] == topo.vips.read_only
+    with pytest.raises(KeyError):
+        topo.vips["postgres"]
+    assert topo.as_dict()["cluster"]["superuser"] == {"username": "postgres", "password": "123456"}
+    import json
+    assert json.loads(json.dumps(topo.as_dict()))["ports"]["haproxy_stats"] == 7000

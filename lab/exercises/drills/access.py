@@ -162,7 +162,7 @@ removes it by hand and starts Patroni again; the node rejoins as a replica."""
     ]
     def run(self, lab: Lab) -> None:
         topo = lab.topo
-        vip = topo.vips["read_write"]
+        vip = topo.vips.read_write
         leader = lab.leader()
         lab.command(lab.node_of(leader), "ip -4 -o addr show | grep -w " + vip)
         lab.expect(S.rw_vip_only_on(lab, lab.node_of(leader)),
@@ -258,7 +258,7 @@ primary. With the replicas streaming again, .211 returns to a replica
         'on each replica, to undo: sudo systemctl start patroni',
     ]
     def run(self, lab: Lab) -> None:
-        vip = lab.topo.vips["read_only"]
+        vip = lab.topo.vips.read_only
         leader = lab.leader()
         replicas = lab.replicas()
         rnodes = [lab.node_of(r) for r in replicas]
@@ -315,9 +315,9 @@ in pgsql_read."""
     ]
     def run(self, lab: Lab) -> None:
         topo = lab.topo
-        hvip = topo.vips["haproxy"]
-        rw, ro = topo.ports["haproxy_primary"], topo.ports["haproxy_replicas"]
-        proxy, proxy_read = topo.cluster["scope"], f"{topo.cluster['scope']}_read"
+        hvip = topo.vips.haproxy
+        rw, ro = topo.ports.haproxy_primary, topo.ports.haproxy_replicas
+        proxy, proxy_read = topo.cluster.scope, f"{topo.cluster.scope}_read"
         leader = lab.leader()
         replicas = lab.replicas()
         S.on_control_host(lab, f"psql 'host={hvip} port={rw} user=postgres' -c 'select inet_server_addr(), pg_is_in_recovery()'")
@@ -335,7 +335,7 @@ in pgsql_read."""
         S.on_control_host(lab, f"psql 'host={hvip} port={ro} user=postgres' -c 'select inet_server_addr()'  # 4 times")
         lab.expect(round_robin, f":{ro} alternates between the replicas {', '.join(replicas)}", within=20, every=2)
         lab.measure("replica_port_landings", list(landed))
-        S.on_control_host(lab, f"curl -s 'http://{hvip}:{topo.ports['haproxy_stats']}/;csv'")
+        S.on_control_host(lab, f"curl -s 'http://{hvip}:{topo.ports.haproxy_stats}/;csv'")
         expect_rw = {m: m == leader for m in [n.member for n in topo.postgres_nodes]}
         lab.expect(lambda: haproxy_stats.backends(lab.topo, proxy) == expect_rw
                    and haproxy_stats.backends(lab.topo, proxy_read) == {m: not up for m, up in expect_rw.items()},
@@ -384,7 +384,7 @@ started again, exactly one node holds .212."""
     ]
     def run(self, lab: Lab) -> None:
         topo = lab.topo
-        hvip, rw = topo.vips["haproxy"], topo.ports["haproxy_primary"]
+        hvip, rw = topo.vips.haproxy, topo.ports.haproxy_primary
         names = [n.name for n in topo.haproxy_nodes]
         if len(names) < 2:
             lab.note("only one haproxy node in the topology: nothing to fail over to")

@@ -93,7 +93,7 @@ class Standby:
         if node is None:
             raise ExpectationFailed("the topology has no node with role standby")
         self.lab, self.node, self.member = lab, node.name, node.member
-        self.scope = lab.topo.cluster["standby_scope"]
+        self.scope = lab.topo.cluster.standby_scope
 
     def state(self) -> dict:
         return self.lab.probe.member_state(self.member)
@@ -104,7 +104,7 @@ class Standby:
 
     def streams_from_vip(self) -> bool:
         return (self.is_standby_leader()
-                and sql.upstream_host(self.lab.topo, self.member) == self.lab.topo.vips["read_write"])
+                and sql.upstream_host(self.lab.topo, self.member) == self.lab.topo.vips.read_write)
 
     def sees(self, token: str) -> bool:
         return self.lag_of(token) is not None
@@ -127,7 +127,7 @@ def write_token(lab: Lab) -> str:
     token = uuid.uuid4().hex
     rows = sql.query(lab.topo, "", f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (token text, at timestamptz DEFAULT now()); "
                                    f"INSERT INTO {PROBE_TABLE} (token) VALUES (%s)", (token,),
-                     address=lab.topo.vips["read_write"])
+                     address=lab.topo.vips.read_write)
     if rows is None:
         raise ExpectationFailed("cannot write through the read-write VIP")
     return token
@@ -137,7 +137,7 @@ def slot_row(lab: Lab, member: str) -> tuple | None:
     """(active, restart_lsn, retained bytes) of the standby's permanent slot on ``member``."""
     rows = sql.query(lab.topo, member,
                      "SELECT active, restart_lsn::text, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint "
-                     "FROM pg_replication_slots WHERE slot_name = %s", (lab.topo.cluster["standby_slot"],))
+                     "FROM pg_replication_slots WHERE slot_name = %s", (lab.topo.cluster.standby_slot,))
     return rows[0] if rows else None
 
 
@@ -182,8 +182,8 @@ directory, start Patroni: a new base backup through .210)."""
     ]
     def run(self, lab: Lab) -> None:
         sb = Standby(lab)
-        slot = lab.topo.cluster["standby_slot"]
-        vip = lab.topo.vips["read_write"]
+        slot = lab.topo.cluster.standby_slot
+        vip = lab.topo.vips.read_write
         self.sb = sb
         self.needs_check = True
         lab.command(sb.node, ctl.patronictl("list", sb.scope), "role: Standby Leader")
@@ -246,8 +246,8 @@ directory, start Patroni: a new base backup through .210)."""
 
     def demote(self, lab: Lab) -> None:
         sb = self.sb
-        cfg = self.standby_cfg or {"host": lab.topo.vips["read_write"], "port": lab.topo.ports["postgres"],
-                                   "primary_slot_name": lab.topo.cluster["standby_slot"],
+        cfg = self.standby_cfg or {"host": lab.topo.vips.read_write, "port": lab.topo.ports.postgres,
+                                   "primary_slot_name": lab.topo.cluster.standby_slot,
                                    "create_replica_methods": ["basebackup"]}
         settings = {f"standby_cluster__{k}": (f"[{', '.join(v)}]" if isinstance(v, list) else v) for k, v in cfg.items()}
         cmd = ctl.edit_config_set(sb.scope, **settings)
@@ -273,7 +273,7 @@ directory, start Patroni: a new base backup through .210)."""
         """Stop Patroni, forget the standby cluster in the DCS, empty the data directory, start Patroni:
         it bootstraps the standby leader again from the main cluster (basebackup through the VIP)."""
         sb = self.sb
-        data_dir = lab.topo.cluster["data_dir"]
+        data_dir = lab.topo.cluster.data_dir
         for cmd in (f"sudo systemctl stop {PATRONI_UNIT}", ctl.remove(sb.scope),
                     f"sudo -u postgres find {data_dir} -mindepth 1 -delete",
                     f"sudo systemctl start {PATRONI_UNIT}"):

@@ -179,7 +179,7 @@ standby leader 200 on /leader /standby-leader /read-only /health, 503 on
         states = {}
         for m in S.members(lab):
             node = lab.node_of(m)
-            lab.command(node, f"curl -s http://127.0.0.1:{lab.topo.ports['patroni']}/patroni | python3 -m json.tool")
+            lab.command(node, f"curl -s http://127.0.0.1:{lab.topo.ports.patroni}/patroni | python3 -m json.tool")
             st = lab.probe.member_state(m)
             states[m] = st
             summary = {k: st.get(k) for k in ("role", "state", "timeline", "xlog")}
@@ -201,7 +201,7 @@ standby leader 200 on /leader /standby-leader /read-only /health, 503 on
         lab.step("The health endpoints", "Every member, every endpoint; 200 = yes, 503 = no.")
         lab.command(lab.topo.postgres_nodes[0].name,
                     "for p in " + " ".join(endpoints.ENDPOINTS) + "; do printf '%-10s ' $p; curl -s -o /dev/null "
-                    f"-w '%{{http_code}}\\n' http://127.0.0.1:{lab.topo.ports['patroni']}/$p; done")
+                    f"-w '%{{http_code}}\\n' http://127.0.0.1:{lab.topo.ports.patroni}/$p; done")
         rows: dict[str, tuple[str, dict[str, int]]] = {}
 
         def answers(member: str, eps: tuple[str, ...]) -> dict[str, int]:
@@ -399,7 +399,7 @@ its GET /patroni changes; the leader is untouched and the writer never stops."""
         leader = lab.leader()
         replica = lab.replicas()[-1]
         node = lab.node_of(replica)
-        data_dir = lab.topo.cluster["data_dir"]
+        data_dir = lab.topo.cluster.data_dir
         marker = f"{data_dir}/lab_reinit_marker"
         lab.step("Mark the old data directory", f"{marker} on {replica}.")
         lab.command(node, f"sudo -u postgres touch {marker}")

@@ -186,7 +186,7 @@ and haproxy follow the leader key, not pg_is_in_recovery()."""
             lab.note(f"{replica} is back in recovery but cannot follow {leader}: its pg_control did not yet show "
                      "the new timeline when Patroni demoted it, so no pg_rewind ran; rebuilding it with reinit")
             lab.command(lab.node_of(leader), f"patronictl -c {F.PATRONI_CONFIG} reinit "
-                                             f"{lab.topo.cluster['scope']} {replica} --force")
+                                             f"{lab.topo.cluster.scope} {replica} --force")
             lab.probe.rest(replica, "/reinitialize", method="POST", body={"force": True}, timeout=10)
         S.rejoined(lab, replica, within=180, how=f"streams from {leader} again")
         S.leader_unchanged(lab, leader, 3)

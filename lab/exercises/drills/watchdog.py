@@ -90,7 +90,7 @@ exist and asks Patroni to switch over to it."""
         S.set_local(lab, replica, {"watchdog.mode": "required", "watchdog.device": MISSING_DEVICE,
                                 "watchdog.driver": "default"},
                       why="a device that does not exist: no usable watchdog")
-        lab.command(lab.node_of(replica), f"curl -s http://localhost:{lab.topo.ports['patroni']}/patroni")
+        lab.command(lab.node_of(replica), f"curl -s http://localhost:{lab.topo.ports.patroni}/patroni")
         lab.expect(lambda: lab.probe.member_state(replica).get("watchdog_failed") is True,
                    f"GET /patroni on {replica} shows watchdog_failed: true", within=40)
         lab.command(lab.node_of(leader), f"patronictl -c {PATRONI_CONFIG} switchover "

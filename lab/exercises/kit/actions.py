@@ -124,7 +124,7 @@ def promote_postgres(facts: Facts, node: str, in_recovery: Callable[[str], bool 
 
 
 def _etcd_rules(topo: Topology) -> list[str]:
-    port = topo.ports["etcd_client"]
+    port = topo.ports.etcd_client
     return [f"OUTPUT -d {n.address} -p tcp --dport {port} -j DROP" for n in topo.etcd_nodes]
 
 

@@ -46,7 +46,7 @@ class Facts:
         return out.stdout.strip() or "/usr/lib/postgresql/15/bin"
 
     def data_dir(self, node: str) -> str:
-        return (self.patroni_config(node).get("postgresql") or {}).get("data_dir") or self.topo.cluster["data_dir"]
+        return (self.patroni_config(node).get("postgresql") or {}).get("data_dir") or self.topo.cluster.data_dir
 
     def unit_restart(self, node: str, unit: str = PATRONI_UNIT) -> str:
         """The unit's Restart= policy (the article's unit says no; Debian's package says on-failure)."""

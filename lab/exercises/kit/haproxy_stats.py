@@ -45,7 +45,7 @@ def _names(server: str, name: str) -> bool:
 
 def read(topo: Topology) -> dict[tuple[str, str], str]:
     """The stats page, through haproxy's own VIP, parsed (raises when it does not answer)."""
-    status, body = remote.http(topo, topo.vips["haproxy"], topo.ports["haproxy_stats"], "/;csv")
+    status, body = remote.http(topo, topo.vips.haproxy, topo.ports.haproxy_stats, "/;csv")
     if status != 200 or not isinstance(body, str):
         raise RuntimeError(f"stats page answered {status}")
     return parse(body)

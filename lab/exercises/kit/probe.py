@@ -34,7 +34,7 @@ class Probe:
         secure profile requires them); GETs go without, as keepalived's and haproxy's checks do."""
         n = self.topo.node(member)
         auth = credentials.current(self.topo).rest_auth() if method != "GET" else None
-        return remote.http(self.topo, n.address, self.topo.ports["patroni"], path,
+        return remote.http(self.topo, n.address, self.topo.ports.patroni, path,
                            method=method, body=body, timeout=timeout, auth=auth)
 
     def cluster(self) -> dict | None:
@@ -154,15 +154,15 @@ class Probe:
     def etcd_healthy(self) -> dict[str, bool]:
         out = {}
         for n in self.topo.etcd_nodes:
-            status, body = remote.http(self.topo, n.address, self.topo.ports["etcd_client"], "/health")
+            status, body = remote.http(self.topo, n.address, self.topo.ports.etcd_client, "/health")
             out[n.name] = status == 200 and isinstance(body, dict) and str(body.get("health")) == "true"
         return out
 
     def dcs_key(self, name: str) -> Any:
         """A key of this cluster in etcd (e.g. "sync"), read the way ``etcdctl get`` would.
         Patroni's etcd3 keys are read through the v3 JSON gateway, its etcd (v2) keys through /v2/keys."""
-        key = f"{self.topo.cluster['namespace'].rstrip('/')}/{self.topo.cluster['scope']}/{name}"
-        port = self.topo.ports["etcd_client"]
+        key = f"{self.topo.cluster.namespace.rstrip('/')}/{self.topo.cluster.scope}/{name}"
+        port = self.topo.ports.etcd_client
         creds = credentials.current(self.topo).etcd_auth()
         for n in self.topo.etcd_nodes:
             if self._etcd_api in (None, "v3"):
@@ -185,7 +185,7 @@ def etcd_token(topo: Topology, address: str, auth: tuple[str, str] | None) -> di
     """The header an authenticated v3 gateway request carries (etcd auth on), or None (auth off)."""
     if not auth:
         return None
-    status, resp = remote.http(topo, address, topo.ports["etcd_client"], "/v3/auth/authenticate",
+    status, resp = remote.http(topo, address, topo.ports.etcd_client, "/v3/auth/authenticate",
                                method="POST", body={"name": auth[0], "password": auth[1]})
     token = resp.get("token") if status == 200 and isinstance(resp, dict) else None
     return {"Authorization": token} if token else None
