@@ -9,6 +9,7 @@ from invoke import Exit, task
 from labcore import state as lab_state
 from labcore.topology import TopologyError, load
 from labcore import poll
+from labcore.suggest import unknown
 
 
 def _table(results) -> str:
@@ -54,6 +55,9 @@ def exercise(c, drill, auto=False, scale=None, lang=None):
             print(f"{n:{width}}  {drill_text(n, 'summary', language, cls.summary)}")
         return
     name = drill
+    if name not in DRILLS and name != "all":
+        raise Exit(f"exercise: {unknown('drill', name, [*DRILLS, 'all'], listing='invoke exercise --list')}",
+                   code=2)
     try:
         classes = lookup([name])
         factor = timeout_scale((c.config.get("exercise") or {}).get("timeout_scale"), option=scale)

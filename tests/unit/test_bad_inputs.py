@@ -211,3 +211,8 @@ def test_wrong_order_exits_2(run):
 def test_status_of_an_absent_lab_is_not_an_error(run):
     code, out, err = run("status")
     assert code == exitcodes.OK and "the lab is not up" in out and not err
+
+
+def test_an_unknown_drill_gets_a_suggestion_not_thirty_names(run):
+    err = one_line(*run("exercise", "etcd-dwn", "--auto"))
+    assert err == "exercise: unknown drill 'etcd-dwn' (did you mean etcd-down?)"

@@ -59,7 +59,7 @@ def test_invoke_exercise_dash_dash_list_from_the_shell(tmp_path):
     assert "etcd-failsafe" in out.stdout and len(out.stdout.strip().splitlines()) == len(DRILLS)
     bad = subprocess.run([INVOKE, "exercise", "nope", "--auto"], cwd=ROOT, capture_output=True, text=True,
                          timeout=60, env={"PATH": "/usr/bin:/bin", "LAB_DIR": str(tmp_path)})
-    assert bad.returncode == 2 and "unknown drill nope" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.strip() == "exercise: unknown drill 'nope' (`invoke exercise --list` lists them)"
 
 
 def run_program(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -89,7 +89,7 @@ def test_an_invoke_program_asks_for_a_drill_when_none_is_named(capsys):
 
 def test_an_invoke_program_takes_the_drill_name_as_typed(capsys):
     code, _, err = run_program(["exercise", "etcd-dwon", "--auto"], capsys)
-    assert code == 2 and "unknown drill etcd-dwon" in err and "etcd-down" in err
+    assert code == 2 and err.strip() == "exercise: unknown drill 'etcd-dwon' (did you mean etcd-down?)"
     code, _, err = run_program(["exercise", "all"], capsys)
     assert code == 2 and "--auto" in err
 
