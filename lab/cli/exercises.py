@@ -1,4 +1,5 @@
-"""`invoke exercise`: the drills of article §5 against the live lab."""
+"""`invoke exercise`: the drills of article §5-§8 against the live lab; every run keeps its evidence in
+its own folder ($LAB_DIR/runs/<UTC>-<drill|all>/, lab.exercises.evidence); `--runs` lists them."""
 from __future__ import annotations
 
 import json
@@ -12,27 +13,62 @@ from labcore import poll
 from labcore.suggest import unknown
 
 
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:g}"
+
+
 def _table(results) -> str:
-    rows = [f"{'drill':24} {'verdict':7} {'RTO vip':>8} {'RTO haproxy':>11} {'lost':>5} {'2 primaries':>11} {'time':>6}"]
+    """One line per drill: verdict, RTO per path (s), writes lost and acknowledged after the fork, the
+    most primaries the watch saw at once, how well it saw (samples/s, longest gap)."""
+    paths = sorted({p for r in results for p in (r.rto_s or {})}, key=lambda p: (p != "vip", p != "haproxy", p))
+    head = (f"{'drill':24} {'verdict':14} " + " ".join(f"{'RTO ' + p:>15}" for p in paths)
+            + f" {'lost':>5} {'after fork':>10} {'primaries':>9} {'watch':>14} {'time':>7}")
+    rows = [head]
     for r in results:
+        w = r.watch or {}
+        watch = f"{_fmt(w.get('samples_per_s'))}/s gap {_fmt(w.get('longest_gap_s'))}" if w else "-"
         rto = r.rto_s or {}
-        fmt = lambda v: "-" if v is None and not rto else ("never" if v is None else f"{v:g}s")
-        lost = r.writes.get("lost") if r.writes else None
-        rows.append(f"{r.drill:24} {r.verdict:7} {fmt(rto.get('vip')):>8} {fmt(rto.get('haproxy')):>11} "
-                    f"{'-' if lost is None else lost:>5} {str(r.split_brain.get('double_primary', '-')):>11} "
-                    f"{r.duration_s:>5g}s")
+        cells = " ".join(f"{('never' if p in rto and rto[p] is None else _fmt(rto.get(p))):>15}" for p in paths)
+        writes = r.writes or {}
+        rows.append(f"{r.drill:24} {r.verdict:14} {cells} {_fmt(writes.get('lost')):>5} "
+                    f"{_fmt(writes.get('after_fork')):>10} {_fmt(w.get('max_primaries_at_once')):>9} "
+                    f"{watch:>14} {r.duration_s:>6g}s")
     return "\n".join(rows)
 
 
+def _runs_table() -> str:
+    """`invoke exercise --runs`: every run folder with the tally its run.json keeps."""
+    from lab.exercises.verdict import VERDICTS, tally
+    from lab.report import runs
+
+    folders = runs.list_runs()
+    if not folders:
+        return f"no runs yet in {runs.runs_dir()} (`invoke exercise <drill> --auto` makes one)"
+    width = max(len(p.name) for p in folders)
+    lines = [f"{'run':{width}}  " + " ".join(f"{v:>{max(len(v), 4)}}" for v in VERDICTS) + "  command"]
+    for p in folders:
+        try:
+            meta = json.loads((p / "run.json").read_text())
+        except (OSError, ValueError):
+            lines.append(f"{p.name:{width}}  (run.json unreadable)")
+            continue
+        t = {**tally([]), **(meta.get("tally") or {})}
+        lines.append(f"{p.name:{width}}  " + " ".join(f"{t[v]:>{max(len(v), 4)}}" for v in VERDICTS)
+                     + f"  {meta.get('command', '')}" + ("" if meta.get("finished") else "  (unfinished)"))
+    return "\n".join(lines)
+
+
 LIST = "--list"
+RUNS = "--runs"
 
 
-# `invoke exercise --list`: the task has no --list option, so Invoke's parser gives the token to the
-# positional `drill` it still waits for (unknown flags fill missing positional arguments first).
+# `invoke exercise --list` / `--runs`: the task has no such options, so Invoke's parser gives the token to
+# the positional `drill` it still waits for (unknown flags fill missing positional arguments first).
 @task(
     positional=["drill"],
     help={
-        "drill": "a drill name, 'all' (with --auto), or --list to list the drills, one line each",
+        "drill": "a drill name, 'all' (with --auto), --list to list the drills, one line each, or --runs to "
+                 "list the runs kept in $LAB_DIR/runs with their tally of verdicts",
         "auto": "inject the faults automatically (default: guided, waits for you at each step)",
         "scale": "multiply every time bound (slow providers, e.g. 2 for VMs); wins over $LAB_TIMEOUT_SCALE",
         "lang": "zh or en: the story, commands and verdicts in that language "
@@ -40,7 +76,9 @@ LIST = "--list"
     },
 )
 def exercise(c, drill, auto=False, scale=None, lang=None):
-    """Run a drill of the article on the live lab: guided (you inject the fault) or --auto; --list lists them."""
+    """Run a drill of the article on the live lab: guided (you inject the fault) or --auto; --list lists them,
+    --runs lists past runs. Exits 1 when a drill failed or could not observe (fail, error); pass, differs
+    and not-applicable exit 0. Every run keeps its evidence in $LAB_DIR/runs/<UTC>-<drill|all>/."""
     from lab.exercises import DRILLS, DrillError, Lab, lookup, run_drill
     from lab.exercises.i18n import LangError, drill_text, resolve_lang, t
     from lab.exercises.timing import timeout_scale
@@ -49,6 +87,9 @@ def exercise(c, drill, auto=False, scale=None, lang=None):
         language = resolve_lang(lang)
     except LangError as e:
         raise Exit(f"exercise: {e}", code=2)
+    if drill == RUNS:
+        print(_runs_table())
+        return
     if drill == LIST:
         width = max(len(n) for n in DRILLS)
         for n, cls in DRILLS.items():
@@ -72,23 +113,31 @@ def exercise(c, drill, auto=False, scale=None, lang=None):
         raise Exit(f"exercise: {e}", code=2)
 
     poll.set_scale(factor)           # every later wait of this command (not only the drills' bounds)
+    from lab.exercises.evidence import RunRecorder, git_commit
+    from lab.exercises.verdict import exit_code
+
+    command = " ".join(["invoke exercise", name] + (["--auto"] if auto else [])
+                       + ([f"--scale {scale}"] if scale is not None else []))
+    run = RunRecorder(name, command=command, lab=topo.name, drills=[cls.name for cls in classes], scale=factor,
+                      lang=language, commit=git_commit())
     results_dir = lab_state.lab_dir() / "drills"
     started = time.monotonic()
-    results = [run_drill(cls, Lab(topo, auto=auto, scale=factor, results_dir=results_dir, lang=language))
-               for cls in classes]
+    results = []
+    for cls in classes:
+        rec = run.drill(cls.name)
+        try:
+            results.append(run_drill(cls, Lab(topo, auto=auto, scale=factor, results_dir=results_dir, lang=language,
+                                              recorder=rec)))
+        finally:
+            rec.close()
+        run.record_verdict(cls.name, results[-1].verdict)
+    tally = run.finish()
     wall = round(time.monotonic() - started, 1)
-    print("\n" + _table(results) + "\n\n" + t("wall_time", language, wall=wall, where=results_dir))
-    if len(results) > 1:
-        (results_dir / "summary.json").write_text(json.dumps(
-            {"wall_time_s": wall, "scale": factor,
-             "results": {r.drill: {"verdict": r.verdict, "reason": r.reason, "rto_s": r.rto_s,
-                                   "lost": (r.writes or {}).get("lost"),
-                                   "double_primary": r.split_brain.get("double_primary"),
-                                   "duration_s": r.duration_s, "metrics": r.metrics} for r in results}},
-            indent=2, default=str) + "\n")
-    failed = [r.drill for r in results if not r.passed]
-    if failed:
-        raise Exit(f"exercise: failed: {', '.join(failed)}", code=1)
+    print("\n" + _table(results) + "\n\n" + " ".join(f"{k} {v}" for k, v in tally.items())
+          + "\n" + t("wall_time", language, wall=wall, where=run.path))
+    bad = [f"{r.drill} ({r.verdict})" for r in results if r.verdict in ("fail", "error")]
+    if exit_code(tally):
+        raise Exit(f"exercise: {', '.join(bad)}", code=1)
 
 
 TASKS = [exercise]

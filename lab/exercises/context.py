@@ -1,19 +1,27 @@
 """The run context: what a drill sees while it runs. It talks (story, commands, notes, measures),
 reads roles now, checks bounded expectations, runs actions (faults and operations) and keeps every
-undo (faults still in effect, configuration changes) for the restore."""
+undo (faults still in effect, configuration changes) for the restore.
+
+Everything it sees goes to the drill's evidence as it happens (lab.exercises.evidence): marks
+(fault, undo, ...), notes, each check with its bound, start and end. A member's state is asked as
+an outcome (primary, replica, stopped, fenced, unreachable), and a claim about members is checked
+as exactly those outcomes (``expect_outcomes``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from lab.exercises.console import Console, TerminalConsole
 from lab.exercises.i18n import resolve_lang, t
 from lab.exercises.kit.actions import Action, Operation
 from lab.exercises.kit.facts import Facts
+from lab.exercises.kit.outcomes import MemberState, Outcome, lab_member_probe
 from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import Output, Shell, SshShell, ssh_hint
 from lab.exercises.model import ExpectationFailed, Result, Check
+from lab.exercises.verdict import OutcomeCheck, judge_members
 from labcore import poll
 from labcore.topology import Topology
 
@@ -32,7 +40,8 @@ class Lab:
     def __init__(self, topo: Topology, *, auto: bool, console: Console | None = None, scale: float = 1.0,
                  clock: poll.Clock | None = None, shell: Shell | None = None, probe: Probe | None = None,
                  watch_probe: Probe | None = None, results_dir: Path | None = None,
-                 writer_paths: list[tuple[str, str, int]] | None = None, lang: str | None = None) -> None:
+                 writer_paths: list[tuple] | None = None, lang: str | None = None, recorder: Any = None,
+                 outcome_probe: Callable[[str], MemberState] | None = None) -> None:
         self.topo = topo
         self.lang = resolve_lang(lang)       # what the trainee reads; results stay in English
         self.auto = auto
@@ -47,8 +56,12 @@ class Lab:
         self.writer_paths = writer_paths if writer_paths is not None else [
             ("vip", topo.vips.read_write, topo.ports.postgres),
             ("haproxy", topo.vips.haproxy, topo.ports.haproxy_primary),
+            ("vip-per-txn", topo.vips.read_write, topo.ports.postgres, False),
         ]
+        self.recorder = recorder                # lab.exercises.evidence.DrillRecorder (None: nothing kept)
+        self._outcome_probe = outcome_probe
         self.result: Result | None = None
+        self.t_start: float = self.clock.monotonic()
         self.t_fault: float | None = None
         self.marks: dict[str, float] = {}
         self._undos: list[Action] = []         # actions still in effect that have an undo
@@ -78,20 +91,41 @@ class Lab:
         self.say("   " + self.tr("note", text=text))
         if self.result:
             self.result.notes.append(text)
+        if self.recorder:
+            self.recorder.note(text)
 
     def measure(self, key: str, value: Any) -> None:
         self.say("   " + self.tr("measured", what=key, value=value))
         if self.result:
             self.result.metrics[key] = value
 
-    def mark(self, name: str) -> float:
-        t = self.clock.monotonic()
+    def within_bound(self, key: str, seen_s: float, bound_s: float, derived: str) -> bool:
+        """A time the article bounds, measured from the fault: kept in the result's ``bounds`` and the
+        metrics; beyond the (scaled) bound the drill fails, naming the bound and where it comes from."""
+        bound = round(self.bound(bound_s), 2)
+        ok = seen_s <= bound
+        self.measure(key, seen_s)
+        if self.result is not None:
+            self.result.bounds[key] = {"seen_s": seen_s, "bound_s": bound, "derived": derived, "ok": ok}
+            if not ok:
+                self.result.fail(f"{key} = {seen_s:g} s, beyond the article's bound of {bound:g} s ({derived})")
+        return ok
+
+    def mark(self, name: str, label: str = "", node: str | None = None, at: float | None = None) -> float:
+        """A named moment of the drill (kept for ``since`` and written to the evidence)."""
+        t = self.clock.monotonic() if at is None else at
         self.marks[name] = t
+        if self.recorder:
+            self.recorder.mark(name, label, node, at=t)
         return t
 
     def since_fault(self) -> float:
-        """Seconds since the drill's first fault took effect."""
-        return round(self.clock.monotonic() - (self.t_fault or self.marks.get("start", 0.0)), 2)
+        """Seconds since the drill's first fault took effect (since its start before any fault)."""
+        return round(self.clock.monotonic() - (self.t_fault if self.t_fault is not None else self.t_start), 2)
+
+    def since_t(self, t: float) -> float:
+        """Seconds since the monotonic instant ``t`` (e.g. what ``inject`` returned)."""
+        return round(self.clock.monotonic() - t, 2)
 
     def since(self, name: str) -> float:
         return round(self.clock.monotonic() - self.marks[name], 2)
@@ -115,6 +149,58 @@ class Lab:
     def node_of(self, member: str) -> str:
         return self.topo.node(member).name
 
+    # --- member outcomes: primary | replica | stopped | fenced | unreachable ----------------------
+
+    def outcome(self, member: str) -> MemberState:
+        """What ``member`` is right now, with its evidence (lab.exercises.kit.outcomes)."""
+        return self._outcomes()(member)
+
+    def outcomes(self, members: Iterable[str] | None = None) -> dict[str, MemberState]:
+        names = list(members) if members is not None else [n.member for n in self.topo.postgres_nodes]
+        probe = self._outcomes()
+        return {m: probe(m) for m in names}
+
+    def _outcomes(self) -> Callable[[str], MemberState]:
+        if self._outcome_probe is None:
+            since = datetime.fromisoformat(self.result.started) if self.result and self.result.started else None
+            self._outcome_probe = lab_member_probe(self.topo, self.facts, self.shell, since=since)
+        return self._outcome_probe
+
+    def expect_outcomes(self, claims: dict[str, Outcome | Iterable[Outcome]], description: str, within: float, *,
+                        explained: dict[Outcome, str] | None = None, every: float = 1.0) -> dict[str, MemberState]:
+        """The article's claim about members, checked as exactly these outcomes: poll until every member
+        is in its claimed outcome, or in an ``explained`` one (a known deviation, e.g. fenced by the
+        lab's watchdog instead of demoted, with the reason); then judge. A claim met is a pass; met
+        through an explained deviation, the drill ``differs`` (reason and evidence kept); otherwise the
+        check fails. Returns what was seen."""
+        wanted = {m: [o] if isinstance(o, Outcome) else list(o) for m, o in claims.items()}
+        settle = set(explained or {})
+        seen: dict[str, MemberState] = {}
+
+        def settled() -> bool:
+            seen.clear()
+            seen.update(self.outcomes(wanted))
+            return all(seen[m].outcome in wanted[m] or seen[m].outcome in settle for m in wanted)
+        bound = self.bound(within)
+        self.say("   " + self.tr("expect_within", what=description, bound=bound))
+        start = self.clock.monotonic()
+        ok, elapsed, last = poll.until(settled, bound, every, self.clock)
+        verdict, members, reason = judge_members(wanted, seen, explained)
+        shown = ", ".join(f"{m} {st.outcome}" for m, st in seen.items())
+        if self.result is not None:
+            self.result.outcomes.append(OutcomeCheck(description, verdict, bound, round(start - self.t_start, 3),
+                                                     round(start - self.t_start + elapsed, 3), members, reason))
+            if verdict == "differs":
+                self.result.differs(reason, [f"{m}: {mv.evidence}" for m, mv in members.items()
+                                             if mv.explained and mv.evidence])
+        try:
+            self._record("expect", description, verdict != "fail", bound, start, elapsed,
+                         f"seen: {shown}" + (f"; {reason}" if reason else "") + (f"; last error: {last}"
+                                                                               if not ok and last else ""))
+        except ExpectationFailed:
+            raise ExpectationFailed(f"{description}: {reason or last}") from None
+        return dict(seen)
+
     # --- bounded expectations ----------------------------------------------------------------
 
     def bound(self, seconds: float) -> float:
@@ -126,21 +212,28 @@ class Lab:
         ``shown``: the description in the trainee's language, when it differs from the recorded one."""
         bound = self.bound(within)
         self.say("   " + self.tr("expect_within", what=shown or description, bound=bound))
+        start = self.clock.monotonic()
         ok, elapsed, last = poll.until(cond, bound, every, self.clock)
-        return self._record("expect", description, ok, bound, elapsed, last, shown)
+        return self._record("expect", description, ok, bound, start, elapsed, last, shown)
 
     def hold(self, cond: Callable[[], Any], description: str, for_: float, every: float = 1.0) -> float:
         """``description`` must stay true for ``for_`` seconds (scaled)."""
         bound = self.bound(for_)
         self.say("   " + self.tr("expect_for", what=description, bound=bound))
+        start = self.clock.monotonic()
         ok, elapsed, last = poll.holds(cond, bound, every, self.clock)
-        return self._record("hold", description, ok, bound, elapsed, last)
+        return self._record("hold", description, ok, bound, start, elapsed, last)
 
-    def _record(self, kind: str, description: str, ok: bool, bound: float, elapsed: float, last: str,
-                shown: str | None = None) -> float:
+    def _record(self, kind: str, description: str, ok: bool, bound: float, start: float, elapsed: float,
+                last: str, shown: str | None = None) -> float:
+        """Keep the check (start and end from the drill's start mark; the runner re-bases them on the
+        fault) and write it to the evidence."""
         elapsed = round(elapsed, 2)
         if self.result is not None:
-            self.result.checks.append(Check(kind, description, ok, bound, elapsed, last))
+            self.result.checks.append(Check(kind, description, ok, bound, round(start - self.t_start, 3),
+                                            round(start - self.t_start + elapsed, 3), last))
+        if self.recorder:
+            self.recorder.check(kind, description, bound, start, start + elapsed, ok, last)
         what = shown or description
         if ok:
             self.say("   " + self.tr("ok_after" if kind == "expect" else "ok_held", what=what, elapsed=elapsed))
@@ -191,6 +284,7 @@ class Lab:
             t = self.clock.monotonic()
         if self.t_fault is None:
             self.t_fault = t
+        self.mark("fault", f"{kind}: {action.what}", action.node, at=t)
         return t
 
     def _trainee_or_go(self, action: Action, command: str) -> Callable[[], bool]:
@@ -207,6 +301,7 @@ class Lab:
             return
         action = action or self._undos[-1]
         self._undos.remove(action)
+        self.mark("undo", action.what, action.node)
         self.say("\n" + self.tr("undo", what=action.what))
         self.command(action.node, action.undo)
         if not self.auto:

@@ -1,8 +1,10 @@
 """The drill model: what a drill is, the registry of drills, and what a run of one produces."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+# What a run of a drill produces lives in lab.exercises.verdict; the names stay importable from here.
+from lab.exercises.verdict import Check, NotApplicable, Result, Verdict  # noqa: F401
 
 if TYPE_CHECKING:
     from lab.exercises.context import Lab
@@ -26,8 +28,10 @@ class Drill:
     differs: str = ""            # where Patroni 4 differs from the article (Patroni 1.6.5)
     commands: list[str] = []     # what a trainee types, for the docs ("where: command")
     split_brain: bool | None = False   # False: must not happen; True: the article says it happens; None: not judged
-    lossless: bool = False       # every acknowledged write must survive
+    lossless: bool = False       # every acknowledged write must survive (uncountable losses make it an error)
     writes: bool = True          # run the writer during the drill
+    rto_zero: bool = False       # the write paths never notice the fault (a replica's fault): no refused write,
+                                 # no gap between acknowledgements beyond the writer's cadence and margin
 
     def run(self, lab: "Lab") -> None:
         raise NotImplementedError
@@ -58,52 +62,3 @@ def lookup(names: list[str]) -> list[type[Drill]]:
         raise DrillError(f"unknown drill {', '.join(unknown)} (known: {', '.join(DRILLS)}, all)")
     return [DRILLS[n] for n in names]
 
-
-# --- results ---------------------------------------------------------------------------
-
-@dataclass
-class Check:
-    kind: str                   # expect | hold
-    description: str
-    ok: bool
-    bound: float                # seconds, already scaled
-    elapsed: float
-    detail: str = ""
-
-    @property
-    def kept_bound(self) -> bool:
-        """An expectation came true within its bound (one poll of slack); a hold stayed true
-        for its whole period."""
-        if not self.ok:
-            return False
-        return self.elapsed <= self.bound + 1 if self.kind == "expect" else self.elapsed >= self.bound
-
-
-@dataclass
-class Result:
-    drill: str
-    section: str
-    verdict: str = "pass"       # pass | fail | error
-    reason: str = ""
-    mode: str = "auto"
-    scale: float = 1.0
-    started: str = ""
-    duration_s: float = 0.0
-    checks: list[Check] = field(default_factory=list)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    rto_s: dict[str, float | None] = field(default_factory=dict)
-    writes: dict[str, Any] = field(default_factory=dict)
-    split_brain: dict[str, Any] = field(default_factory=dict)
-    gate_before: list[dict] = field(default_factory=list)
-    gate_after: list[dict] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict == "pass"
-
-    def fail(self, reason: str, verdict: str = "fail") -> None:
-        if self.verdict == "pass":
-            self.verdict, self.reason = verdict, reason
-        else:
-            self.notes.append(f"also: {reason}")

@@ -1,6 +1,10 @@
 """The runner: one drill from gate to verdict. Gate, story, the drill's own steps while a writer
-writes through every read-write path and a watch samples for a second primary, then restore, gate
-again, and the accounting (RTO per path, acknowledged writes lost, split brain) in a Result."""
+writes through every read-write path and a watch samples every member twice a second, then
+restore, gate again, and the judgement: the verdict (lab.exercises.verdict) from the checks, the
+watch (blind -> error; a forbidden double primary -> fail), the write figures (lab.exercises.writes:
+lost or uncountable writes in a lossless drill, refused writes where the write path must not
+notice the fault) and the article's bounds. Every sample, write, mark and check goes to the drill's
+evidence as it happens when a recorder is given (lab.exercises.evidence)."""
 from __future__ import annotations
 
 import json
@@ -9,16 +13,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from labcore import remote
+from lab import vips
+from labcore import poll, remote
 from lab.exercises import health, recovery, steps
 from lab.exercises.context import Lab, indent
 from lab.exercises.i18n import drill_text
+from lab.exercises.kit.outcomes import lab_member_probe
 from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import SshShell
-from lab.exercises.model import Drill, ExpectationFailed, Result
-from lab.exercises.monitor import SplitBrainWatch
-from labcore import poll
-from lab.exercises.writer import Writer, ids_present
+from lab.exercises.model import Drill, ExpectationFailed, NotApplicable, Result
+from lab.exercises.verdict import judge_split_brain, judge_writes
+from lab.exercises.watch import Watch, WatchRule, blind_reason
+from lab.exercises.writer import CADENCE_S, Writer, WritePath, ids_present, surviving_history
+from lab.exercises.writes import Survivor, parse_history, rto_by_path, write_figures
+
+WATCH_RULE = WatchRule(max_missed_share=0.2, max_gap_s=2.0)
+# A write path that must not notice the fault: no refused write, and no wait between two
+# acknowledgements longer than the writer's cadence plus this margin (a loaded 2-core host).
+ACK_GAP_MARGIN_S = 1.0
+
+
+class _CannotObserve(Exception):
+    """The lab could not set up what the verdict needs to see (an error, not a fail)."""
 
 
 def _findings(found: list[health.Finding]) -> list[dict]:
@@ -33,14 +49,45 @@ def _pg_connector(lab: Lab) -> Callable[[str, int], Any]:
     return connect
 
 
-def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None,
-              watch: SplitBrainWatch | None = None) -> Result:
-    """Run one drill: gate, story, fault, expectations, restore, gate; always returns a Result."""
+def patroni_view(probe: Probe) -> dict[str, Any]:
+    """Patroni's own picture (GET /cluster from the first member that answers), as a ``patroni`` event."""
+    members = probe.members()
+    leader = next((m["name"] for m in members if m.get("role") in ("leader", "primary", "master")), None)
+    return {"leader": leader, "members": [{"name": m.get("name"), "role": m.get("role"), "state": m.get("state"),
+                                           "timeline": m.get("timeline"), "lag": m.get("lag")} for m in members]}
+
+
+def lab_watch(lab: Lab) -> Watch:
+    """The watch on the real lab: its own ssh sessions and connections (the drill's thread keeps its own)."""
+    topo = lab.topo
+    since = datetime.fromisoformat(lab.result.started) if lab.result else None
+    member_shell, vip_shell = SshShell(topo), SshShell(topo)
+    probe = lab_member_probe(topo, lab.facts, member_shell, since=since)
+
+    def vip_probe(node: str) -> set[str]:
+        out = vip_shell.run(node, vips.ADDRESSES_COMMAND, timeout=5)
+        if not out.ok:
+            raise RuntimeError(out.stderr.strip() or f"exit {out.rc}")
+        mine = vips.addresses(out.stdout)
+        return {role for role, vip in topo.vips.items() if vip in mine}
+
+    rest = lab.watch_probe or Probe(topo, SshShell(topo))
+    return Watch([n.member for n in topo.postgres_nodes], probe, vip_nodes=[n.name for n in topo.nodes],
+                 vip_probe=vip_probe, vip_roles=list(topo.vips), patroni_view=lambda: patroni_view(rest),
+                 clock=lab.clock.monotonic, record=lab.recorder.event if lab.recorder else None)
+
+
+def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None, watch: Watch | None = None,
+              recorder: Any = None) -> Result:
+    """Run one drill: gate, story, fault, expectations, restore, gate, judgement; always returns a Result.
+    ``recorder``: a lab.exercises.evidence.DrillRecorder for this drill's events (or the Lab's own)."""
     d = cls()
-    res = Result(cls.name, cls.section, mode="auto" if lab.auto else "guided", scale=lab.scale,
+    lab.recorder = recorder or lab.recorder
+    res = Result(cls.name, cls.section, claim=cls.expected, mode="auto" if lab.auto else "guided", scale=lab.scale,
                  started=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     lab.result, lab.t_fault, lab.marks = res, None, {}
-    start = lab.clock.monotonic()
+    lab.t_start = lab.recorder.t0 if lab.recorder else lab.clock.monotonic()
+    start = lab.t_start
     def text(field: str) -> str:      # the drill's own words, in the trainee's language
         return drill_text(cls.name, field, lab.lang, getattr(cls, field))
     lab.say("\n" + lab.tr("header", name=cls.name, section=text("section")) + "\n" + indent(text("summary")))
@@ -49,33 +96,42 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None,
     ok, found = recovery.gate(lab, within=90)
     res.gate_before = _findings(found)
     if not ok:
-        res.fail("the lab is not at its healthy baseline before the drill; nothing was touched:\n"
-                 + health.describe(found))
+        res.error("the lab is not at its healthy baseline before the drill; nothing was touched:\n"
+                  + health.describe(found))
         return _finish(lab, res, start)
 
     connect = _pg_connector(lab)
-    if cls.writes and writer is None:
-        writer = Writer(lab.writer_paths, connect, clock=lab.clock.monotonic)
     if watch is None:
-        wp = lab.watch_probe or Probe(lab.topo, SshShell(lab.topo))
-        watch = SplitBrainWatch(wp.primaries, wp.vip_holders, clock=lab.clock.monotonic)
+        watch = lab_watch(lab)
+    if cls.writes and writer is None:
+        addresses = {n.address: n.member for n in lab.topo.postgres_nodes}
+        writer = Writer([p if isinstance(p, WritePath) else WritePath(*p) for p in lab.writer_paths], connect,
+                        clock=lab.clock.monotonic,
+                        identify=lambda address, started: addresses.get(address) or watch.server_of(started),
+                        on_attempt=(lambda a: lab.recorder.event("write", at=a.end, **a.event()))
+                        if lab.recorder else None)
+    run_end = start
     try:
+        watch.start()
         if cls.writes and writer is not None:
             try:
-                c = connect(*lab.writer_paths[0][1:])
+                c = connect(*lab.writer_paths[0][1:3])
                 writer.prepare(c)
                 c.close()
             except Exception as e:
-                raise ExpectationFailed(f"cannot prepare the writer's table through the VIP: {e}") from None
+                raise _CannotObserve(f"cannot prepare the writer's table through the VIP: {e}") from None
             writer.start()
-        watch.start()
-        lab.mark("start")
         d.run(lab)
+    except NotApplicable as e:
+        res.not_applicable(str(e))
+    except _CannotObserve as e:
+        res.error(str(e))
     except ExpectationFailed as e:
         res.fail(str(e))
     except Exception as e:
-        res.fail(f"{type(e).__name__}: {e}", verdict="error")
+        res.error(f"{type(e).__name__}: {e}")
     finally:
+        run_end = lab.mark("restore", "undo the faults and changes, back to the baseline")
         lab.step(lab.tr("restore"), lab.tr("restore_text"))
         for err in lab.undo_everything():
             res.fail(err)
@@ -100,61 +156,108 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None,
         if not ok:
             res.fail("the drill could not restore the healthy baseline:\n" + health.describe(found))
 
-    t0 = lab.t_fault if lab.t_fault is not None else lab.marks.get("start", start)
-    res.split_brain = watch.summary(since=lab.marks.get("start", start))
-    _judge_split_brain(cls, res)
-    if writer is not None:
+    t0 = lab.t_fault if lab.t_fault is not None else start
+    res.fault_at_s = None if lab.t_fault is None else round(lab.t_fault - start, 3)
+    _judge_watch(cls, res, watch, t0, run_end, start)
+    if writer is not None and res.verdict != "not-applicable":
         _account_writes(lab, writer, res, t0)
-        if cls.lossless and res.writes.get("lost") not in (0, None):
-            res.fail(f"{res.writes['lost']} acknowledged write(s) lost in a drill that must lose none")
+        judge_writes(res, cls.lossless)
+        if cls.rto_zero:
+            _judge_untouched_writes(res)
     return _finish(lab, res, start)
 
 
-def _judge_split_brain(cls: type[Drill], res: Result) -> None:
-    seen = res.split_brain.get("double_primary", False)
-    if cls.split_brain is False and seen:
-        res.fail(f"split brain: {', '.join(res.split_brain['double_primary_nodes'])} were primary at once")
-    elif cls.split_brain is True and not seen:
-        res.notes.append("the double primary the article warns of was not observed this time")
+def _judge_watch(cls: type[Drill], res: Result, watch: Watch, t0: float, run_end: float, start: float) -> None:
+    """The watch over the fault window (fault to restore) decides whether the drill could see; over the
+    whole drill, whether two primaries were seen."""
+    window = watch.summary(t0, run_end)
+    res.watch = {**watch.summary(start, watch.stopped_at), "fault_window": window, "rule": asdict(WATCH_RULE)}
+    res.split_brain = {k: res.watch[k] for k in ("samples", "max_primaries_at_once", "double_primary",
+                                                  "double_primary_members", "double_primary_seconds",
+                                                  "vip_held_twice")}
+    if res.verdict == "not-applicable":
+        return
+    blind = blind_reason(window, WATCH_RULE)
+    if blind:
+        res.error(f"{blind} (fault window {window['window_s'][1] - window['window_s'][0]:.1f} s): "
+                  "the verdict cannot rest on it")
+    judge_split_brain(res, cls.split_brain)
 
 
 def _account_writes(lab: Lab, writer: Writer, res: Result, t0: float) -> None:
-    for name, log in writer.logs.items():
-        res.rto_s[name] = log.rto(t0)
+    """Figures per path from the writer's log, against the history of the timeline that survived and
+    the ids found on the final primary."""
+    survivor = present = counted_on = None
+    why: list[str] = []
     acked = writer.acknowledged()
-    res.writes = {"attempted": sum(len(l.attempts) for l in writer.logs.values()),
-                  "acknowledged": len(acked),
-                  "sync_cancelled": sum(len(l.sync_cancelled) for l in writer.logs.values()),
-                  "outages_s": {n: [(round(a - t0, 1), None if b is None else round(b - t0, 1))
-                                    for a, b in l.outages(t0)] for n, l in writer.logs.items()},
-                  "lost": None}
     try:
         leader = lab.leader()
         conn = _pg_connector(lab)(lab.topo.node(leader).address, lab.topo.ports.postgres)
-        present = ids_present(conn, acked)
-        conn.close()
-        missing = writer.missing(present)
-        res.writes.update(lost=len(missing), lost_ids=missing[:50], counted_on=leader)
+        try:
+            try:
+                timeline, history = surviving_history(conn)
+                survivor = Survivor(timeline, parse_history(history))
+            except Exception as e:
+                why.append(f"the surviving timeline's history could not be read: {e}")
+            present = ids_present(conn, acked)
+            counted_on = leader
+        finally:
+            conn.close()
     except Exception as e:
-        res.notes.append(f"lost writes not counted: {e}")
+        why.append(f"the final primary could not be asked: {e}")
+    res.writes = write_figures(writer.attempts(), t0, survivor=survivor, present=present, counted_on=counted_on,
+                               uncounted_reason="; ".join(why) or None)
+    for w in why:
+        res.notes.append(w)
+    res.rto_s = rto_by_path(res.writes)
+    paths = res.writes["paths"]
     lab.say("   " + lab.tr("writes", acked=res.writes["acknowledged"], lost=res.writes["lost"],
-                           rto=", ".join(f"{k} {v} s" for k, v in res.rto_s.items())))
+                           after_fork=res.writes["after_fork"], paths="; ".join(
+                               lab.tr("write_path", path=p, refused=f["outage_s"], rto=f["rto_s"],
+                                      survivor=f["to_surviving_timeline_s"]) for p, f in paths.items())))
+
+
+def _judge_untouched_writes(res: Result) -> None:
+    """A fault on a replica: every path keeps writing (RTO 0 within the writer's cadence)."""
+    bound = round(CADENCE_S + ACK_GAP_MARGIN_S, 2)
+    res.bounds["write_paths_untouched"] = {
+        "bound_s": bound, "derived": f"writer cadence {CADENCE_S:g} s + margin {ACK_GAP_MARGIN_S:g} s",
+        "seen": {p: {"refused": f["refused"], "longest_ack_gap_s": f["longest_ack_gap_s"]}
+                 for p, f in res.writes.get("paths", {}).items()}}
+    for p, f in res.writes.get("paths", {}).items():
+        if f["refused"]:
+            res.fail(f"the {p} path refused {f['refused']} write(s) ({f['outage_s']:g} s) for a fault the "
+                     "article says the application does not notice")
+        elif f["longest_ack_gap_s"] is not None and f["longest_ack_gap_s"] > bound:
+            res.fail(f"the {p} path waited {f['longest_ack_gap_s']:g} s between two acknowledged writes "
+                     f"(more than {bound:g} s) for a fault the article says the application does not notice")
 
 
 def _finish(lab: Lab, res: Result, start: float) -> Result:
     res.duration_s = round(lab.clock.monotonic() - start, 1)
-    sb = res.split_brain
+    if res.fault_at_s is not None:       # checks measured from the fault, as the article states its bounds
+        for c in res.checks:
+            c.start, c.end = round(c.start - res.fault_at_s, 3), round(c.end - res.fault_at_s, 3)
+        for oc in res.outcomes:
+            oc.start, oc.end = round(oc.start - res.fault_at_s, 3), round(oc.end - res.fault_at_s, 3)
+    w = res.watch
     lab.say("\n" + lab.tr("verdict", drill=res.drill, verdict=lab.tr(f"verdict_{res.verdict}", default=res.verdict.upper()))
             + (lab.tr("reason", reason=res.reason) if res.reason else "")
-            + ("\n    " + lab.tr("split_brain_seen", seen=sb.get("double_primary"),
-                                  most=sb.get("max_primaries_at_once"), duration=res.duration_s) if sb else ""))
+            + ("\n    " + lab.tr("split_brain_seen", samples=w.get("samples"), rate=w.get("samples_per_s"),
+                                  gap=w.get("longest_gap_s"), most=w.get("max_primaries_at_once"),
+                                  duration=res.duration_s) if w else ""))
+    if lab.recorder is not None:
+        lab.recorder.mark("end", res.verdict)
+        lab.recorder.verdict(res.verdict, res.reason)
+        lab.recorder.result(res.to_json())
     if lab.results_dir is not None:
         save_result(res, lab.results_dir)
     return res
 
 
 def save_result(res: Result, directory: Path) -> Path:
+    """The latest result of each drill, by name (``.lab/drills/<name>.json``); the run folders keep them all."""
     directory.mkdir(parents=True, exist_ok=True)
     p = directory / f"{res.drill}.json"
-    p.write_text(json.dumps(asdict(res), indent=2, default=str) + "\n")
+    p.write_text(json.dumps(res.to_json(), indent=2, default=str) + "\n")
     return p

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Iterable
 
-from lab.exercises.outcomes import MemberState, Outcome
+from lab.exercises.kit.outcomes import MemberState, Outcome
 
 
 class Verdict(StrEnum):

@@ -24,7 +24,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from lab.exercises.outcomes import MemberState, Outcome, first_line
+from lab.exercises.kit.outcomes import MemberState, Outcome
+from lab.exercises.kit.sql import first_line
 
 Record = Callable[..., None]     # record(type, at=monotonic, **fields): the evidence recorder's ``event``
 

@@ -11,7 +11,7 @@ from lab.cli.exercises import exercise
 from lab.exercises import DRILLS, Lab, run_drill
 from lab.exercises.console import ScriptedConsole
 from lab.exercises.i18n import drill_text, t
-from lab.exercises.monitor import SplitBrainWatch
+from fake_watch import watch_for
 from test_exercises_runner import FakeCluster, StopAReplica, make_lab
 
 from labcore.topology import load
@@ -40,8 +40,8 @@ def guided(fake, tmp_path, lang_env: str) -> tuple[ScriptedConsole, object]:
             fake.run(trainee.node, "sudo systemctl stop patroni")
 
     console = ScriptedConsole(on_show=trainee)
-    res = run_drill(ReplicaPatroniStop, make_lab(fake, console, tmp_path, auto=False),
-                    watch=SplitBrainWatch(fake.primaries, None, interval=0.01))
+    lab = make_lab(fake, console, tmp_path, auto=False)
+    res = run_drill(ReplicaPatroniStop, lab, watch=watch_for(fake, lab.clock))
     return console, res
 
 

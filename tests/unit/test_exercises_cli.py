@@ -98,3 +98,20 @@ def test_invoke_is_not_patched():
     from invoke.parser.parser import ParseMachine
     import tasks  # noqa: F401  (loading the tasks must leave Invoke as it is)
     assert ParseMachine.complete_context.__module__.startswith("invoke.")
+
+
+def test_runs_lists_every_run_with_its_tally(tmp_path, capsys):
+    from lab.exercises.evidence import RunRecorder
+    code, out, err = run_program(["exercise", "--runs"], capsys)
+    assert code == 0 and "no runs yet" in out, err
+    done = RunRecorder("all", command="invoke exercise all --auto", lab="t", drills=["a", "b", "c"])
+    for drill, verdict in (("a", "pass"), ("b", "differs"), ("c", "error")):
+        done.record_verdict(drill, verdict)
+    done.finish()
+    cut = RunRecorder("etcd-down", command="invoke exercise etcd-down --auto", lab="t", drills=["etcd-down"])
+    code, out, _ = run_program(["exercise", "--runs"], capsys)
+    lines = out.strip().splitlines()
+    assert lines[0].split()[:6] == ["run", "pass", "fail", "differs", "not-applicable", "error"]
+    row = {line.split()[0]: line.split() for line in lines[1:]}
+    assert row[done.name][1:6] == ["1", "0", "1", "0", "1"] and "(unfinished)" not in lines[1]
+    assert row[cut.name][1:6] == ["0"] * 5 and lines[-1].endswith("(unfinished)")

@@ -107,16 +107,6 @@ def test_docs_pages_match_the_drills():
         assert path.read_text() == text, f"{path} is stale: run python -m lab.exercises.docs"
 
 
-def test_a_check_kept_its_bound_by_its_kind():
-    from lab.exercises.model import Check
-    # a hold that stayed true its whole period ends at or just past it (seen live: 45.05 of 45 s)
-    assert Check("hold", "no replica is promoted", True, 45.0, 45.05).kept_bound
-    assert not Check("hold", "no replica is promoted", False, 45.0, 12.0).kept_bound
-    assert Check("expect", "a new leader", True, 30.0, 21.4).kept_bound
-    assert not Check("expect", "a new leader", True, 30.0, 33.0).kept_bound
-    assert not Check("expect", "a new leader", False, 30.0, 30.0).kept_bound
-
-
 def test_the_scale_option_wins_over_the_environment(monkeypatch):
     monkeypatch.setenv("LAB_TIMEOUT_SCALE", "3")
     assert timeout_scale("2.5", option="2") == 2.0

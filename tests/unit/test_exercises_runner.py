@@ -8,12 +8,15 @@ import pytest
 from lab.exercises.kit import actions as F
 from lab.exercises.console import ScriptedConsole
 from lab.exercises import Drill, Lab, run_drill
-from lab.exercises.monitor import SplitBrainWatch
+from lab.exercises.model import NotApplicable
 from lab.exercises.kit.shell import Output
+from lab.exercises.kit.outcomes import MemberState, Outcome
 from lab.exercises.writer import Writer
+from lab.exercises.writes import Survivor, write_figures
 from labcore.topology import load
 
 from fake_clock import FakeClock
+from fake_watch import ClockDrivenWatch, outcome_of, watch_for
 
 
 class FakeCluster:
@@ -94,9 +97,14 @@ def fake(monkeypatch, tmp_path):
     return FakeCluster(load())
 
 
-def make_lab(fake, console, tmp_path, auto):
+def make_lab(fake, console, tmp_path, auto, recorder=None):
     return Lab(fake.topo, auto=auto, console=console, clock=FakeClock(), shell=fake, probe=fake,
-               results_dir=tmp_path / "drills")
+               results_dir=tmp_path / "drills", outcome_probe=outcome_of(fake), recorder=recorder)
+
+
+def run(cls, fake, console, tmp_path, auto=True, **watch_kw):
+    lab = make_lab(fake, console, tmp_path, auto)
+    return run_drill(cls, lab, watch=watch_for(fake, lab.clock, **watch_kw))
 
 
 def test_guided_drill_waits_for_the_trainee_who_injects_by_hand(fake, tmp_path):
@@ -112,8 +120,7 @@ def test_guided_drill_waits_for_the_trainee_who_injects_by_hand(fake, tmp_path):
             fake.run(node, cmd)
 
     console = ScriptedConsole(on_show=trainee)
-    res = run_drill(StopAReplica, make_lab(fake, console, tmp_path, auto=False),
-                    watch=SplitBrainWatch(fake.primaries, None, interval=0.01))
+    res = run(StopAReplica, fake, console, tmp_path, auto=False)
     assert res.passed, res.reason
     assert res.mode == "guided"
     assert shown_commands == [("node2", "sudo systemctl stop patroni")]
@@ -125,16 +132,14 @@ def test_guided_drill_waits_for_the_trainee_who_injects_by_hand(fake, tmp_path):
 
 def test_guided_drill_lets_the_trainee_say_go(fake, tmp_path):
     console = ScriptedConsole(answers=["go"])
-    res = run_drill(StopAReplica, make_lab(fake, console, tmp_path, auto=False),
-                    watch=SplitBrainWatch(fake.primaries, None, interval=0.01))
+    res = run(StopAReplica, fake, console, tmp_path, auto=False)
     assert res.passed, res.reason
     assert ("node2", "sudo systemctl stop patroni") in fake.commands
 
 
 def test_auto_drill_injects_itself_and_never_pauses(fake, tmp_path):
     console = ScriptedConsole()
-    res = run_drill(StopAReplica, make_lab(fake, console, tmp_path, auto=True),
-                    watch=SplitBrainWatch(fake.primaries, None, interval=0.01))
+    res = run(StopAReplica, fake, console, tmp_path)
     assert res.passed and console.pauses == []
 
 
@@ -144,8 +149,7 @@ def test_an_unmet_expectation_fails_the_drill_and_still_restores(fake, tmp_path)
             lab.inject(F.stop_patroni(lab.facts, lab.replicas()[0]))
             lab.expect(lambda: False, "something impossible", within=5)
 
-    res = run_drill(NeverComesBack, make_lab(fake, ScriptedConsole(), tmp_path, auto=True),
-                    watch=SplitBrainWatch(fake.primaries, None, interval=0.01))
+    res = run(NeverComesBack, fake, ScriptedConsole(), tmp_path)
     assert res.verdict == "fail" and "something impossible" in res.reason
     assert fake.patroni_running["node2"], "restore must undo the fault"
     assert res.gate_after and all(f["ok"] for f in res.gate_after)
@@ -153,30 +157,35 @@ def test_an_unmet_expectation_fails_the_drill_and_still_restores(fake, tmp_path)
 
 def test_a_lab_not_at_baseline_is_refused_before_anything_is_touched(fake, tmp_path):
     fake.patroni_running["node3"] = False
-    res = run_drill(StopAReplica, make_lab(fake, ScriptedConsole(), tmp_path, auto=True),
-                    watch=SplitBrainWatch(fake.primaries, None, interval=0.01))
-    assert res.verdict == "fail" and "nothing was touched" in res.reason
+    res = run(StopAReplica, fake, ScriptedConsole(), tmp_path)
+    assert res.verdict == "error" and "nothing was touched" in res.reason
     assert not any("stop" in c for _, c in fake.commands)
 
 
 def test_split_brain_fails_a_drill_that_forbids_it(fake, tmp_path):
-    watch = SplitBrainWatch(lambda: ["pg1", "pg2"], None, interval=0.01)
-    res = run_drill(StopAReplica, make_lab(fake, ScriptedConsole(), tmp_path, auto=True), watch=watch)
+    lab = make_lab(fake, ScriptedConsole(), tmp_path, auto=True)
+    two = lambda m: MemberState(m, Outcome.PRIMARY if m in ("pg1", "pg2") else Outcome.REPLICA)
+    res = run_drill(StopAReplica, lab, watch=ClockDrivenWatch(lab.clock, ["pg1", "pg2", "pg3"], two))
     assert res.verdict == "fail" and "split brain" in res.reason
 
 
-# --- the writer's accounting -------------------------------------------------------------
+# --- the writer and its figures -----------------------------------------------------------
 
 class FakeConn:
+    """A connection to a fake server that says who it is (address, postmaster start, timeline, position)."""
+
     def __init__(self, server) -> None:
         self.server = server
         self.notices: list[str] = []
         self.autocommit = False
+        self.closed = False
 
     def cursor(self):
         conn = self
 
         class Cur:
+            description = None
+
             def __enter__(self):
                 return self
 
@@ -185,79 +194,209 @@ class FakeConn:
 
             def execute(self, sql, params=None):
                 if conn.server["down"]:
-                    raise OSError("server closed the connection unexpectedly")
+                    raise OSError("server closed the connection unexpectedly\n\tThis probably means ...")
                 if conn.server["sync_wait"]:
                     conn.notices.append("WARNING:  canceling wait for synchronous replication due to statement timeout")
+                if params is None:            # the writer's CREATE TABLE / TRUNCATE
+                    return
                 conn.server["rows"].add(params[0])
+                conn.server["lsn"] += 100
+                self.description = [("host",), ("started",), ("timeline",), ("lsn",)]
+
+            def fetchone(self):
+                s = conn.server
+                return (s["address"], s["started"], s["timeline"], s["lsn"])
         return Cur()
 
     def cancel(self):
         pass    # a statement on this connection never blocks: nothing to cancel
 
     def close(self):
-        pass
+        self.closed = True
 
 
-def test_writer_counts_rto_per_path_and_lost_acknowledged_writes():
+def server(**kw):
+    return {"down": False, "sync_wait": False, "rows": set(), "address": "192.0.2.11", "started": "boot-1",
+            "timeline": 1, "lsn": 1000, **kw}
+
+
+def test_the_writer_logs_who_took_each_write_and_the_figures_follow():
     t = {"now": 0.0}
-    server = {"down": False, "sync_wait": False, "rows": set()}
-    w = Writer([("vip", "192.0.2.1", 5432)], lambda a, p: FakeConn(server), clock=lambda: t["now"])
+    srv = server()
+    w = Writer([("vip", "192.0.2.1", 5432)], lambda a, p: FakeConn(srv), clock=lambda: t["now"],
+               identify=lambda address, started: {"boot-1": "pg1", "boot-2": "pg2"}.get(started))
     log = w.logs["vip"]
     conn = None
     for step in range(30):                # one attempt per second
         t["now"] = float(step)
-        server["down"] = 10 <= step < 17  # the outage
-        server["sync_wait"] = 20 <= step < 22
+        srv["down"] = 10 <= step < 17     # the outage
+        srv["sync_wait"] = 20 <= step < 22
+        if step == 17:                    # back on a promoted server, timeline 2
+            srv.update(started="boot-2", timeline=2)
         conn = w.write_once(log, conn)
-    assert log.rto(since=8.0) == 9.0      # fault at 8, first success at 17
-    assert log.rto(since=0.0) == 17.0
-    assert log.outages(0.0)[0] == (10.0, 17.0)
-    assert len(log.sync_cancelled) == 2   # committed locally, never acknowledged
+    a = log.attempts
+    assert (a[0].server, a[0].timeline, a[0].lsn) == ("pg1", 1, 1100)
+    assert a[10].error == "server closed the connection unexpectedly" and not a[10].ok
+    assert a[17].server == "pg2" and a[17].timeline == 2
+    assert a[20].sync_cancelled and not a[20].ok     # committed locally, never acknowledged
     acked = w.acknowledged()
     assert len(acked) == 30 - 7 - 2
-    lost = {acked[3], acked[-1]}
-    assert set(w.missing(set(acked) - lost)) == lost
+    figures = write_figures(w.attempts(), 8.0, survivor=Survivor(2, {1: 1500}), present=set(acked) - {acked[-1]})
+    f = figures["paths"]["vip"]
+    assert f["outages"][0] == [2.0, 9.0]              # refused from 10 to the acknowledgement at 17
+    assert f["rto_s"] == 14.0                         # the sync-cancelled writes at 20-21 are refusals too
+    assert f["to_surviving_timeline_s"] == 9.0
+    assert figures["lost"] == 1 and figures["lost_ids"] == [acked[-1]]
 
 
-def test_writer_rto_is_zero_without_outage_and_none_without_recovery():
-    t = {"now": 0.0}
-    server = {"down": False, "sync_wait": False, "rows": set()}
-    w = Writer([("haproxy", "192.0.2.1", 5000)], lambda a, p: FakeConn(server), clock=lambda: t["now"])
-    log, conn = w.logs["haproxy"], None
-    for step in range(5):
-        t["now"] = float(step)
-        conn = w.write_once(log, conn)
-    assert log.rto(since=1.0) == 0.0
-    server["down"] = True
-    t["now"] = 6.0
-    w.write_once(log, conn)
-    assert log.rto(since=5.0) is None
+def test_a_per_transaction_path_opens_a_connection_for_every_write():
+    srv, opened = server(), []
+
+    def connect(address, port):
+        opened.append(FakeConn(srv))
+        return opened[-1]
+    w = Writer([("vip-per-txn", "192.0.2.1", 5432, False)], connect, clock=lambda: 0.0)
+    conn = None
+    for _ in range(3):
+        conn = w.write_once(w.logs["vip-per-txn"], conn)
+        assert conn is None
+    assert len(opened) == 3 and all(c.closed for c in opened)
+    persistent = Writer([("vip", "192.0.2.1", 5432)], connect, clock=lambda: 0.0)
+    conn = None
+    for _ in range(3):
+        conn = persistent.write_once(persistent.logs["vip"], conn)
+    assert len(opened) == 4 and not opened[-1].closed      # one connection, kept
 
 
-def test_split_brain_watch_summarises_double_primaries_and_vips():
-    t = {"now": 0.0}
-    seq = iter([["pg1"], ["pg1", "pg2"], ["pg1", "pg2"], ["pg2"]])
-    vips = iter([{"read_write": ["node1"]}, {"read_write": ["node1", "node2"]}])
-    w = SplitBrainWatch(lambda: next(seq), lambda: next(vips), interval=1.0, clock=lambda: t["now"])
-    for i in range(4):
-        t["now"] = float(i)
-        w.sample(i)
-    s = w.summary()
-    assert s["double_primary"] and s["max_primaries_at_once"] == 2
-    assert s["double_primary_nodes"] == ["pg1", "pg2"] and s["double_primary_seconds"] == 1.0
-    assert s["vip_held_twice"] == {"read_write": ["node1", "node2"]}
+def test_the_writer_tells_each_attempt_to_the_evidence():
+    seen = []
+    w = Writer([("haproxy", "192.0.2.1", 5000)], lambda a, p: FakeConn(server()), clock=lambda: 1.0,
+               on_attempt=seen.append)
+    w.write_once(w.logs["haproxy"], None)
+    assert seen[0].event()["path"] == "haproxy" and seen[0].ok
 
 
 def test_writer_knows_when_every_path_writes_again():
     t = {"now": 0.0}
-    server = {"down": False, "sync_wait": False, "rows": set()}
-    w = Writer([("vip", "192.0.2.1", 5432), ("haproxy", "192.0.2.2", 5000)], lambda a, p: FakeConn(server),
+    srv = server()
+    w = Writer([("vip", "192.0.2.1", 5432), ("haproxy", "192.0.2.2", 5000)], lambda a, p: FakeConn(srv),
                clock=lambda: t["now"])
     assert not w.all_paths_writing()          # nothing written yet
     w.write_once(w.logs["vip"], None)
-    server["down"] = True
+    srv["down"] = True
     w.write_once(w.logs["haproxy"], None)
     assert not w.all_paths_writing()
-    server["down"] = False
+    srv["down"] = False
     w.write_once(w.logs["haproxy"], None)
     assert w.all_paths_writing()
+
+
+# --- verdicts from a whole run ----------------------------------------------------------------
+
+class ClaimAllReplicas(StopAReplica):
+    """Claims every member a replica after stopping Patroni on node2, as etcd-down claims of all three."""
+    explained = None
+
+    def run(self, lab):
+        lab.inject(F.stop_patroni(lab.facts, lab.replicas()[0]))
+        lab.expect_outcomes({m: Outcome.REPLICA for m in ("pg2", "pg3")}, "the replicas are replicas", within=10,
+                            explained=self.explained)
+
+
+def test_a_stopped_member_where_a_replica_is_claimed_fails_with_what_was_seen(fake, tmp_path):
+    res = run(ClaimAllReplicas, fake, ScriptedConsole(), tmp_path)
+    assert res.verdict == "fail" and "pg2 is stopped, the article says replica" in res.reason
+    oc = res.outcomes[0]
+    assert oc.members["pg2"].seen == "stopped" and oc.members["pg2"].expected == ["replica"]
+    assert oc.members["pg3"].seen == "replica" and oc.verdict == "fail"
+
+
+def test_an_explained_deviation_differs_and_keeps_its_evidence(fake, tmp_path):
+    class Explained(ClaimAllReplicas):
+        explained = {Outcome.STOPPED: "Patroni stops its PostgreSQL when it stops"}
+    res = run(Explained, fake, ScriptedConsole(), tmp_path)
+    assert res.verdict == "differs" and "Patroni stops its PostgreSQL" in res.reason
+    assert res.evidence == ["pg2: pg_ctl status: no server running"]
+    assert not res.passed
+
+
+def test_a_drill_whose_precondition_is_absent_is_not_applicable(fake, tmp_path):
+    class NeedsJava(StopAReplica):
+        def run(self, lab):
+            raise NotApplicable("no Java runtime on the control host")
+    res = run(NeedsJava, fake, ScriptedConsole(), tmp_path)
+    assert res.verdict == "not-applicable" and "Java" in res.reason
+    assert not any("stop" in c for _, c in fake.commands)
+
+
+class HoldsAfterTheFault(StopAReplica):
+    def run(self, lab):
+        leader = lab.leader()
+        lab.inject(F.stop_patroni(lab.facts, lab.replicas()[0]))
+        lab.hold(lambda: lab.probe.leader() == leader, f"{leader} stays the leader", for_=8)
+
+
+def test_a_watch_that_stalled_in_the_fault_window_makes_the_drill_an_error(fake, tmp_path):
+    """The drill passes with a watch that saw it all; the same run with a 3 s stall after the fault is blind."""
+    seen = run(HoldsAfterTheFault, fake, ScriptedConsole(), tmp_path)
+    assert seen.passed, seen.reason
+    assert seen.watch["fault_window"]["samples"] >= 16 and seen.watch["fault_window"]["longest_gap_s"] <= 0.5
+    t_fault = seen.fault_at_s
+    fake.patroni_running["node2"] = True
+    res = run(HoldsAfterTheFault, fake, ScriptedConsole(), tmp_path, blind_between=(t_fault + 2, t_fault + 5))
+    assert res.verdict == "error" and "saw nothing for 4 s" in res.reason    # cycles +2..+5 missing
+    assert res.watch["fault_window"]["longest_gap_s"] == 4.0
+
+
+def test_a_run_keeps_its_evidence_and_measures_checks_from_the_fault(fake, tmp_path):
+    from lab.exercises.evidence import RunRecorder
+    from lab.report import runs as report_runs
+    lab = make_lab(fake, ScriptedConsole(), tmp_path, auto=True)
+    clock = lab.clock
+    clock.now = 100.0
+    run_rec = RunRecorder("test-stop-a-replica", command="test", lab="t", drills=["test-stop-a-replica"],
+                          root=tmp_path / "runs", clock=clock.monotonic)
+    rec = run_rec.drill("test-stop-a-replica")
+    res = run_drill(StopAReplica, lab, watch=watch_for(fake, clock, record=rec.event), recorder=rec)
+    rec.close()
+    assert res.passed, res.reason
+    # the first check starts when the fault is observed and ends when PostgreSQL is down: from the fault
+    down = res.checks[1]
+    assert down.description.startswith("PostgreSQL on pg2 is down") and down.start >= 0 and down.end >= down.start
+    assert res.fault_at_s is not None
+    loaded = report_runs.load(run_rec.path).drills[0]
+    assert loaded.verdict == "pass"
+    kinds = {e["type"] for e in loaded.events}
+    assert {"mark", "sample", "check", "verdict"} <= kinds
+    names = [m["name"] for m in loaded.marks()]
+    assert names[0] == "start" and "fault" in names and "undo" in names and "restore" in names and names[-1] == "end"
+    fault = loaded.mark("fault")
+    assert fault == res.fault_at_s
+    checks = loaded.of_type("check")
+    assert checks[1]["start"] == round(fault + down.start, 3)     # the event keeps the drill's own time line
+    assert loaded.result["watch"]["samples"] == len(loaded.of_type("sample"))
+    sample = loaded.of_type("sample")[0]
+    assert set(sample["members"]["pg1"]) >= {"outcome", "timeline", "lag_bytes", "error"}
+
+
+def test_uncountable_writes_in_a_lossless_drill_are_an_error(fake, tmp_path, monkeypatch):
+    import lab.exercises.runner as runner
+
+    class Lossless(StopAReplica):
+        writes = True
+        lossless = True
+    srv = server()
+    monkeypatch.setattr(runner, "_pg_connector", lambda lab: lambda address, port: FakeConn(srv))
+
+    def final_primary_gone(conn, ids):
+        raise OSError("connection to the final primary refused")
+    monkeypatch.setattr(runner, "ids_present", final_primary_gone)
+    lab = make_lab(fake, ScriptedConsole(), tmp_path, auto=True)
+    lab.writer_paths = [("vip", "192.0.2.1", 5432)]
+    writer = Writer(lab.writer_paths, lambda a, p: FakeConn(srv), clock=lab.clock.monotonic)
+    writer.start = lambda: writer.write_once(writer.logs["vip"], None)     # one write, no thread
+    writer.stop = lambda: None
+    res = run_drill(Lossless, lab, writer=writer, watch=watch_for(fake, lab.clock))
+    assert res.writes["acknowledged"] == 1 and res.writes["lost"] is None
+    assert "connection to the final primary refused" in res.writes["uncounted_reason"]
+    assert res.verdict == "error" and "could not be counted" in res.reason

@@ -8,13 +8,13 @@ import pytest
 from lab.exercises import DRILLS
 from lab.exercises.console import ScriptedConsole
 from lab.exercises import ExpectationFailed, Lab, run_drill, steps
-from lab.exercises.monitor import SplitBrainWatch
 from lab.exercises.drills import cascade
 from lab.exercises.kit import sql
 from lab.exercises.kit.shell import Output
 from labcore.topology import load, parse
 
 from fake_clock import FakeClock
+from fake_watch import outcome_of, watch_for
 
 OPS = ["parameters", "rest-api", "switchover", "failover", "pause", "reinit", "multihost-url", "callback-vip",
        "readonly-vip", "haproxy", "haproxy-vip", "cascading", "standby-cluster"]
@@ -106,8 +106,8 @@ def fake(monkeypatch, tmp_path):
 def run(cls, fake, tmp_path):
     quiet = type(cls.__name__, (cls,), {"writes": False})     # no writer: nothing to connect to
     lab = Lab(fake.topo, auto=True, console=ScriptedConsole(), clock=FakeClock(), shell=fake, probe=fake,
-              results_dir=tmp_path / "drills")
-    return run_drill(quiet, lab, watch=SplitBrainWatch(fake.primaries, None, interval=0.01))
+              results_dir=tmp_path / "drills", outcome_probe=outcome_of(fake))
+    return run_drill(quiet, lab, watch=watch_for(fake, lab.clock))
 
 
 def test_switchover_drill_hands_over_to_the_replica_it_chose(fake, tmp_path):

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from lab.exercises.outcomes import (MemberProbe, NodeAnswer, NodeFacts, Outcome, PgAnswer, classify, node_answer,
+from lab.exercises.kit.outcomes import (MemberProbe, NodeAnswer, NodeFacts, Outcome, PgAnswer, classify, node_answer,
                                     node_command)
 
 SINCE = datetime(2026, 12, 1, 0, 10, tzinfo=timezone.utc)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.exercises.outcomes import MemberState, Outcome
+from lab.exercises.kit.outcomes import MemberState, Outcome
 from lab.exercises.verdict import (Result, Verdict, exit_code, judge_members, judge_split_brain, judge_writes,
                                    tally)
 from lab.exercises.watch import WatchRule, blind_reason, summarize

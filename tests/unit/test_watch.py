@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 
-from lab.exercises.outcomes import MemberState, Outcome
+from lab.exercises.kit.outcomes import MemberState, Outcome
 from lab.exercises.watch import Watch, WatchRule, WatchSample, blind_reason, summarize, with_lag
 
 from fake_clock import FakeClock

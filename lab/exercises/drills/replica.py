@@ -5,9 +5,12 @@ writer keeps writing through both read-write paths (RTO 0).
 """
 from __future__ import annotations
 
+import time
+
 from lab.exercises import steps as S
 from lab.exercises.context import Lab
 from lab.exercises.kit import actions as F
+from lab.exercises.kit.outcomes import Outcome
 from lab.exercises.model import Drill, drill
 from labcore import poll
 
@@ -29,15 +32,17 @@ is never involved, so writes go on without a pause."""
     expected = "PostgreSQL on the replica answers again within about one loop_wait and streams again; the leader and the writes are untouched."
     differs = ("The table's wording (Patroni action: '停止备库PG') reads as if the replica stays down. "
                "Patroni 4 starts it again on the next HA loop; the drill verifies that.")
+    lossless = rto_zero = True
 
     def run(self, lab: Lab) -> None:
         leader, replica = lab.leader(), lab.replicas()[0]
         t = lab.timing()
         lab.step("Who is who", f"Leader: {leader}. The replica we break: {replica}.")
         lab.inject(F.stop_postgres(lab.facts, replica, lab.probe.postgres_up))
-        took = lab.expect(lambda: lab.probe.in_recovery(replica) is True,
-                          f"Patroni starts PostgreSQL on {replica} again, as a replica", within=t["loop_wait"] + 30)
-        lab.measure("restarted_after_s", took)
+        bound = t["loop_wait"] + 30
+        lab.expect_outcomes({replica: Outcome.REPLICA}, f"Patroni starts PostgreSQL on {replica} again, as a replica",
+                            within=bound)
+        lab.within_bound("restarted_after_s", lab.since_fault(), bound, "loop_wait (the next HA loop) + 30 s margin")
         S.rejoined(lab, replica, within=60, how=f"streams from {leader} again")
         S.leader_unchanged(lab, leader, 5)
 
@@ -58,14 +63,15 @@ must not serve as if nothing happened). The replica leaves the cluster; the
 leader and the writes do not notice."""
     expected = "PostgreSQL on the replica stops within seconds; the leader stays writable; after `systemctl start patroni` the replica streams again."
     differs = "Same in Patroni 4."
+    lossless = rto_zero = True
 
     def run(self, lab: Lab) -> None:
         leader, replica = lab.leader(), lab.replicas()[0]
         lab.step("Who is who", f"Leader: {leader}. The replica we stop: {replica}.")
         lab.inject(F.stop_patroni(lab.facts, replica))
-        took = lab.expect(lambda: not lab.probe.postgres_up(replica),
-                          f"PostgreSQL on {replica} is stopped with its Patroni", within=30)
-        lab.measure("postgres_stopped_after_s", took)
+        lab.expect_outcomes({replica: Outcome.STOPPED}, f"PostgreSQL on {replica} is stopped with its Patroni",
+                            within=30)
+        lab.measure("postgres_stopped_after_s", lab.since_fault())
         S.leader_unchanged(lab, leader, 10)
         S.undo_then_rejoined(lab, replica, within=60, measure="rejoined_after_start_s",
                              how="streams again after Patroni starts")
@@ -94,6 +100,7 @@ someone starts it. A unit with Restart=on-failure (Debian's own package) would
 restart it within a second; the drill says which one this lab has."""
     expected = "The replica's PostgreSQL stays in recovery and keeps streaming (visible in the leader's pg_stat_replication) for longer than ttl; the leader is untouched."
     differs = "Same in Patroni 4."
+    lossless = rto_zero = True
 
     def run(self, lab: Lab) -> None:
         leader, replica = lab.leader(), lab.replicas()[0]
@@ -128,17 +135,30 @@ danger to anyone: Patroni keeps PostgreSQL running as it is, and the replica kee
 streaming from the leader over the database network, which still works."""
     expected = "The replica stays in recovery and keeps streaming for longer than retry_timeout + loop_wait; the leader is untouched; when the rule is removed it is a member again."
     differs = "Same in Patroni 4 (with failsafe_mode off, the default)."
+    lossless = rto_zero = True
 
     def run(self, lab: Lab) -> None:
         leader, replica = lab.leader(), lab.replicas()[0]
         t = lab.timing()
         lab.step("Who is who", f"Leader: {leader}. The replica we cut off from etcd: {replica}.")
+        cut_wall = time.time()
         lab.inject(F.cut_from_etcd(lab.facts, replica))
         lab.hold(S.streams_from(lab, replica, leader),
                  f"{replica} stays a replica streaming from {leader}", for_=t["retry_timeout"] + t["loop_wait"] + 10,
                  every=2)
+        # the cut was real: its Patroni has not reached etcd since (GET /patroni's dcs_last_seen)
+        lab.expect(lambda: (S.dcs_last_seen(lab, replica) or 0) <= cut_wall + 1,
+                   f"{replica}'s Patroni has not reached etcd since the cut (dcs_last_seen)", within=5)
         S.leader_unchanged(lab, leader, 3)
-        S.undo_then_rejoined(lab, replica, within=60, measure="rejoined_after_undo_s", how="reports to etcd again")
+        undo_wall = time.time()
+        undone = lab.clock.monotonic()
+        lab.undo()
+        # measured from the undo to the moment its Patroni reached etcd again, not from when the drill
+        # began to look: the cluster's view of the member can lag or lead this
+        lab.expect(lambda: (S.dcs_last_seen(lab, replica) or 0) >= undo_wall,
+                   f"{replica}'s Patroni reaches etcd again", within=t["loop_wait"] + 30)
+        lab.measure("rejoined_after_undo_s", lab.since_t(undone))
+        S.rejoined(lab, replica, within=60, how="is a streaming member again")
 
 
 @drill
@@ -167,6 +187,7 @@ and haproxy follow the leader key, not pg_is_in_recovery()."""
                "follow ('highest timeline 1 of the primary is behind recovery timeline 2'); the drill then "
                "rebuilds it with `patronictl reinit` and reports that it had to.")
     split_brain = None   # the fault itself is a second primary; the drill measures how long it lives
+    lossless = rto_zero = True
 
     def run(self, lab: Lab) -> None:
         leader, replica = lab.leader(), lab.replicas()[0]

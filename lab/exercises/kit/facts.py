@@ -1,6 +1,7 @@
 """What a drill needs to know about a node, read from the node itself (cached per drill run)."""
 from __future__ import annotations
 
+import posixpath
 import shlex
 
 import yaml
@@ -63,10 +64,17 @@ class Facts:
         """The node's local ``watchdog:`` settings ({} when none)."""
         return self.patroni_config(node).get("watchdog") or {}
 
-    def fencer_state(self, node: str) -> str:
-        """What the containers' fencing watchdog service last did on ``node`` ('' where there is none)."""
+    def fencer_state_file(self, node: str) -> str | None:
+        """Where the containers' fencing watchdog service writes what it last did (None where there is none)."""
         wd = self.watchdog(node)
         if wd.get("driver") != "testing" or not wd.get("device"):
+            return None
+        return f"{posixpath.dirname(wd['device'])}/state"
+
+    def fencer_state(self, node: str) -> str:
+        """What the containers' fencing watchdog service last did on ``node`` ('' where there is none)."""
+        path = self.fencer_state_file(node)
+        if path is None:
             return ""
-        out = self.shell.run(node, f"sudo cat $(dirname {wd['device']})/state 2>/dev/null")
+        out = self.shell.run(node, f"sudo cat {shlex.quote(path)} 2>/dev/null")
         return out.stdout.strip() if out.ok else ""

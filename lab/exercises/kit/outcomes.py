@@ -30,6 +30,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Callable
 
+from labcore import remote
+from lab.exercises.kit.sql import first_line
+
 
 class Outcome(StrEnum):
     PRIMARY = "primary"
@@ -75,11 +78,6 @@ class NodeAnswer:
     postmaster: bool          # a postmaster runs for the member's data directory
     detail: str               # pg_ctl status's own words
     fencer: str = ""          # the fencing service's state line ("armed ...", "fired <iso>"), '' where none
-
-
-def first_line(e: BaseException | str) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else (type(e).__name__ if isinstance(e, BaseException) else "")
 
 
 def fired_at(fencer: str) -> datetime | None:
@@ -190,8 +188,8 @@ class MemberProbe:
             return classify(member, answer, None, None, None, self.since)
         rc, out, err = self.run(f.node, node_command(f.bin_dir, f.data_dir, f.fencer_state), self.ssh_timeout)
         node = node_answer(rc, out)
-        return classify(member, None, pg_error, node, None if node else (first_line(err) or f"exit {rc}"),
-                        self.since)
+        ssh_error = (err.strip().splitlines() or [f"exit {rc}"])[-1]
+        return classify(member, None, pg_error, node, None if node else ssh_error, self.since)
 
     def _ask_pg(self, member: str, address: str) -> PgAnswer:
         with self._lock:
@@ -223,3 +221,27 @@ def _close(conn: Any) -> None:
         conn.close()
     except Exception:
         pass
+
+
+def lab_member_probe(topo: Any, facts: Any, shell: Any, *, since: datetime | None,
+                     members: list[str] | None = None) -> MemberProbe:
+    """A MemberProbe for the lab's members: facts (bin_dir, data_dir, the fencer's state file) read
+    now from each node (``facts``: lab.exercises.kit.facts.Facts), PostgreSQL asked on each member's
+    own address with tight bounds, the node over ``shell`` (lab.exercises.kit.shell.Shell)."""
+    names = members or [n.member for n in topo.postgres_nodes]
+    node_facts = {}
+    for m in names:
+        n = topo.node(m)
+        node_facts[m] = NodeFacts(n.name, n.address, facts.bin_dir(n.name), facts.data_dir(n.name),
+                                  facts.fencer_state_file(n.name))
+
+    def connect(address: str) -> Any:
+        return remote.pg_connect(topo, address, timeout=2, options="-c statement_timeout=2000",
+                                 tcp_user_timeout=2000, keepalives=1, keepalives_idle=2, keepalives_interval=1,
+                                 keepalives_count=2)
+
+    def run(node: str, command: str, timeout: float) -> tuple[int, str, str]:
+        out = shell.run(node, command, timeout=timeout)
+        return out.rc, out.stdout, out.stderr
+
+    return MemberProbe(node_facts, connect, run, since=since)

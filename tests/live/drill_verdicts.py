@@ -1,0 +1,72 @@
+"""What every drill's result must show on the default lab, whatever its claim, and a run folder for the
+live drills (their evidence is kept like `invoke exercise`'s)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from labcore import state as lab_state
+from lab.exercises import Lab, run_drill
+from lab.exercises.evidence import RunRecorder, git_commit
+from lab.exercises.runner import WATCH_RULE
+from lab.exercises.timing import timeout_scale
+from lab.exercises.watch import blind_reason
+
+WRITE_PATHS = {"vip", "haproxy", "vip-per-txn"}
+
+
+@pytest.fixture(scope="module")
+def drill_run(request, topo):
+    """One run folder per test module ($LAB_DIR/runs/<UTC>-all/), finished with its tally."""
+    run = RunRecorder("all", command=f"pytest {request.module.__name__}", lab=topo.name, drills=[],
+                      scale=timeout_scale(), commit=git_commit())
+    yield run
+    run.finish()
+
+
+def run_live(topo, cls, run: RunRecorder):
+    """One drill in auto mode, its events in ``run``'s folder."""
+    run.info["drills"].append(cls.name)
+    rec = run.drill(cls.name)
+    try:
+        res = run_drill(cls, Lab(topo, auto=True, scale=timeout_scale(), results_dir=lab_state.lab_dir() / "drills",
+                                 recorder=rec))
+    finally:
+        rec.close()
+    run.record_verdict(cls.name, res.verdict)
+    return res
+
+
+def report(res) -> str:
+    return json.dumps({"verdict": res.verdict, "reason": res.reason, "evidence": res.evidence, "rto_s": res.rto_s,
+                       "bounds": res.bounds, "members": res.seen_members(), "metrics": res.metrics,
+                       "notes": res.notes, "watch": {k: v for k, v in res.watch.items() if k != "outcomes_seen"},
+                       "writes": {k: v for k, v in res.writes.items() if k != "paths"},
+                       "paths": res.writes.get("paths"),
+                       "failed_checks": [c.__dict__ for c in res.checks if not c.ok]}, indent=1, default=str)
+
+
+def assert_sound(res, cls) -> None:
+    """pass, or differs with its reason and evidence; never not-applicable on the default lab; every check
+    came true within its bound (and measured on the drill's time line); every article bound kept; a watch
+    that saw the fault window; writes counted on every path."""
+    assert res.verdict in ("pass", "differs"), report(res)
+    if res.verdict == "differs":
+        assert res.reason and res.evidence, f"differs needs a reason and evidence:\n{report(res)}"
+    assert res.checks and all(c.ok and c.end >= c.start for c in res.checks), report(res)
+    assert all(b["ok"] and b["seen_s"] <= b["bound_s"] for b in res.bounds.values()), report(res)
+    for oc in res.outcomes:       # per member: the claimed outcome and the one seen
+        assert oc.verdict in ("pass", "differs") and all(mv.seen for mv in oc.members.values()), report(res)
+    w = res.watch
+    assert w["samples"] > 0 and blind_reason(w["fault_window"], WATCH_RULE) is None, report(res)
+    if cls.writes:
+        assert set(res.rto_s) == WRITE_PATHS, report(res)
+        assert res.writes["acknowledged"] > 0 and res.writes["lost"] is not None, report(res)
+        assert res.writes["surviving_timeline"] is not None, report(res)
+    if cls.lossless:
+        assert res.writes["lost"] == 0 and res.writes["after_fork"] == 0, report(res)
+    if cls.rto_zero:
+        assert all(f["refused"] == 0 and f["rto_s"] == 0 for f in res.writes["paths"].values()), report(res)
+    if cls.split_brain is False:
+        assert w["max_primaries_at_once"] <= 1, report(res)
