@@ -170,8 +170,9 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None, watch
 def _judge_watch(cls: type[Drill], res: Result, watch: Watch, t0: float, run_end: float, start: float) -> None:
     """The watch over the fault window (fault to restore) decides whether the drill could see; over the
     whole drill, whether two primaries were seen."""
-    window = watch.summary(t0, run_end)
-    res.watch = {**watch.summary(start, watch.stopped_at), "fault_window": window, "rule": asdict(WATCH_RULE)}
+    window = _on_drill_time(watch.summary(t0, run_end), start)
+    res.watch = {**_on_drill_time(watch.summary(start, watch.stopped_at), start), "fault_window": window,
+                 "rule": asdict(WATCH_RULE)}
     res.split_brain = {k: res.watch[k] for k in ("samples", "max_primaries_at_once", "double_primary",
                                                   "double_primary_members", "double_primary_seconds",
                                                   "vip_held_twice")}
@@ -182,6 +183,15 @@ def _judge_watch(cls: type[Drill], res: Result, watch: Watch, t0: float, run_end
         res.error(f"{blind} (fault window {window['window_s'][1] - window['window_s'][0]:.1f} s): "
                   "the verdict cannot rest on it")
     judge_split_brain(res, cls.split_brain)
+
+
+def _on_drill_time(summary: dict[str, Any], start: float) -> dict[str, Any]:
+    """A watch summary whose times are seconds from the drill's start mark (the events' ``t``)."""
+    out = dict(summary)
+    out["window_s"] = [round(x - start, 3) for x in summary["window_s"]]
+    if summary.get("first_double_primary_at") is not None:
+        out["first_double_primary_at"] = round(summary["first_double_primary_at"] - start, 3)
+    return out
 
 
 def _account_writes(lab: Lab, writer: Writer, res: Result, t0: float) -> None:

@@ -375,6 +375,9 @@ def test_a_run_keeps_its_evidence_and_measures_checks_from_the_fault(fake, tmp_p
     checks = loaded.of_type("check")
     assert checks[1]["start"] == round(fault + down.start, 3)     # the event keeps the drill's own time line
     assert loaded.result["watch"]["samples"] == len(loaded.of_type("sample"))
+    # the watch's windows are on the events' time line: the fault window opens at the fault mark
+    assert loaded.result["watch"]["fault_window"]["window_s"][0] == fault
+    assert loaded.result["watch"]["window_s"][0] == 0.0
     sample = loaded.of_type("sample")[0]
     assert set(sample["members"]["pg1"]) >= {"outcome", "timeline", "lag_bytes", "error"}
 
