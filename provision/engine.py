@@ -273,15 +273,34 @@ def gather(conn: Any, resources: list[Resource]) -> list[str]:
     return parse_facts(r.stdout, len(resources))
 
 
+FAILED = "@@patroni-lab-failed@@"
+
+
+def apply_script(changes: list[Change]) -> str:
+    """One script for all the changes, in order: each in its own ``set -e`` subshell, the
+    first failure names its change (by index, on stderr) and stops the rest."""
+    parts = []
+    for i, c in enumerate(changes):
+        parts.append("(\nset -e\n" + "\n".join(c.commands) + "\n)")
+        parts.append(f"rc=$?; if [ $rc -ne 0 ]; then echo '{FAILED}{i}' >&2; exit $rc; fi")
+    return "\n".join(parts) + "\n"
+
+
 def apply(conn: Any, node: str, changes: list[Change]) -> None:
+    """Upload what the changes need, then run them all in ONE ssh round trip."""
+    if not changes:
+        return
     for c in changes:
-        if c.upload:
+        if c.upload:            # uploads go to scratch paths that no earlier change touches
             local, remote = c.upload
             conn.put(local, remote)
-        r = conn.run(root_shell("set -e\n" + "\n".join(c.commands) + "\n"), hide=True, warn=True)
-        if r.exited != 0:
-            tail = (r.stderr.strip() or r.stdout.strip()).splitlines()[-3:]
-            raise ProvisionError(f"{node}: {c.what} failed (exit {r.exited}): {' | '.join(tail)}")
+    r = conn.run(root_shell(apply_script(changes)), hide=True, warn=True)
+    if r.exited != 0:
+        before, _, index = r.stderr.rpartition(FAILED)
+        failed = changes[int(index.split()[0])] if index.strip().isdigit() else None
+        tail = (before.strip() or r.stdout.strip()).splitlines()[-3:]
+        what = failed.what if failed else "applying the changes"
+        raise ProvisionError(f"{node}: {what} failed (exit {r.exited}): {' | '.join(tail)}")
 
 
 @dataclass
@@ -299,5 +318,7 @@ class NodeResult:
 
     def line(self, step: str) -> str:
         if self.changes:
-            return f"  {self.node}: changed: {'; '.join(self.changes)}"
+            # What was found done is shown too: "ok: chrony installed" on a preinstalled node.
+            found = f"; ok: {'; '.join(self.ok)}" if self.ok else ""
+            return f"  {self.node}: changed: {'; '.join(self.changes)}{found}"
         return f"  {self.node}: ok: {'; '.join(self.ok) or 'nothing to do'}"

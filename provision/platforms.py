@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 # Patroni pinned once per platform; the wheelhouse and the node's check use the same string.
 PATRONI_VERSION = "4.1.5"
 
+# Package groups only some option values install (options.firewall = open-ports):
+# left out of a preinstalled image, so a default lab gets exactly what its steps install.
+OPTIONAL_GROUPS: tuple[str, ...] = ("firewall-open",)
+
 
 @dataclass(frozen=True)
 class Platform:
@@ -48,6 +52,18 @@ class Platform:
     firewall: str = "nftables"        # the firewall service: nftables | firewalld
     selinux: bool = False
     tools: dict[str, str] = field(default_factory=dict)   # absolute paths used in sudo rules and scripts
+
+    def all_packages(self, skip: tuple[str, ...] = OPTIONAL_GROUPS) -> tuple[str, ...]:
+        """Every package the steps install on a lab with default options, once each, in table order.
+
+        The docker provider's preinstalled image is built from exactly this list, so a
+        package added to a step's group is in the next image (its tag hashes the list).
+        """
+        names: list[str] = []
+        for group, pkgs in self.packages.items():
+            if group not in skip:
+                names += [n for n in pkgs if n not in names]
+        return tuple(names)
 
 
 DEBIAN12 = Platform(

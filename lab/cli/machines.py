@@ -44,15 +44,25 @@ def fail(e: Exception) -> Exit:
     return Exit(f"error: {e}", code=exitcodes.code_for(e))
 
 
+FROM_SCRATCH_HELP = ("docker: start from the plain node image, so every step installs its packages "
+                     "(default: the image with the steps' packages preinstalled)")
+
+
 @task(help={"provider": PROVIDER_HELP,
             "machines_only": "create the machines and stop before provisioning",
-            "rotate_secrets": "secure profile: new passwords in PostgreSQL, Patroni, etcd and $LAB_DIR/secrets.yml"})
-def up(c, provider=None, machines_only=False, rotate_secrets=False):
+            "rotate_secrets": "secure profile: new passwords in PostgreSQL, Patroni, etcd and $LAB_DIR/secrets.yml",
+            "from_scratch": FROM_SCRATCH_HELP})
+def up(c, provider=None, machines_only=False, rotate_secrets=False, from_scratch=False):
     """Create the 4 machines, then provision them (on a lab that is up: provision again)."""
     from labcore.credentials import CredentialsError
     try:
         topo = topology.load()
         cfg = settings(c)
+        if from_scratch:
+            if lab_state.load().is_up:
+                raise lifecycle.LabError("--from-scratch needs new machines and the lab is up: "
+                                         "run `invoke rebuild --from-scratch`")
+            cfg["from_scratch"] = True
         name, why = lifecycle.provider_choice(provider, cfg)
         # Said before anything is created, so a wrong choice costs nothing.
         console.print(f"provider {name} ({why}); {lifecycle.HOW_TO_CHOOSE}", soft_wrap=True)
@@ -81,11 +91,11 @@ def down(c, provider=None):
                   f"{apt_cache(cfg)} for the next `invoke up`")
 
 
-@task(help={"provider": PROVIDER_HELP})
-def rebuild(c, provider=None):
-    """Tear the lab down and bring it up again from scratch."""
+@task(help={"provider": PROVIDER_HELP, "from_scratch": FROM_SCRATCH_HELP})
+def rebuild(c, provider=None, from_scratch=False):
+    """Tear the lab down and bring it up again on new machines."""
     down(c, provider=provider)
-    up(c, provider=provider)
+    up(c, provider=provider, from_scratch=from_scratch)
 
 
 @task(help={"watch": "redraw the cluster view every second until Ctrl-C",

@@ -77,7 +77,7 @@ def image_exists(ref: str) -> bool:
     return _docker("image", "inspect", ref).returncode == 0
 
 
-def _label(ref: str, key: str) -> str | None:
+def label(ref: str, key: str) -> str | None:
     out = _docker("image", "inspect", "--format", f'{{{{index .Config.Labels "{key}"}}}}', ref)
     return out.stdout.strip() if out.returncode == 0 else None
 
@@ -146,7 +146,7 @@ def ensure_node_image(report: Report) -> str:
     """Build the node image unless an up-to-date one exists; return its tag."""
     pub = public_key(insecure_key())
     want = recipe(pub)
-    if image_exists(NODE_IMAGE) and _label(NODE_IMAGE, RECIPE_LABEL) == want:
+    if image_exists(NODE_IMAGE) and label(NODE_IMAGE, RECIPE_LABEL) == want:
         return NODE_IMAGE
     base = base_image(report)
     report(f"building {NODE_IMAGE} from {base}")

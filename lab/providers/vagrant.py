@@ -82,6 +82,7 @@ class VagrantProvider(Provider):
             raise ProviderError(f"provider: {backend!r} is not a Vagrant backend ({', '.join(BACKENDS)})")
         self.name = backend
         self.settings = dict(settings)
+        self.node_image = image.NODE_IMAGE     # docker: replaced by the preinstalled image in create()
 
     @property
     def platform(self) -> str:
@@ -104,7 +105,7 @@ class VagrantProvider(Provider):
             "LAB_BOX": str(s.get("box") or "centos/7"),
             "LAB_MEMORY": str(s.get("memory") or 1024),
             "LAB_CPUS": str(s.get("cpus") or 1),
-            "LAB_NODE_IMAGE": image.NODE_IMAGE,
+            "LAB_NODE_IMAGE": self.node_image,
             "LAB_APT_CACHE": str(apt_cache(s)),
         })
         return env
@@ -185,7 +186,7 @@ class VagrantProvider(Provider):
         if self.name == "libvirt":
             self._ensure_libvirt_network(topo, report)
         if self.name == "docker":
-            image.ensure_node_image(report)
+            self.node_image = self._node_image(report)
             self._ensure_network(topo, report)
             for n in topo.nodes:
                 (apt_cache(self.settings) / n.name).mkdir(parents=True, exist_ok=True)
@@ -197,6 +198,19 @@ class VagrantProvider(Provider):
         key = str(lab_key())
         hosts = {n.name: SshHost(hostname=n.address, user=USER, key=key) for n in topo.nodes}
         return Machines(interface=interface, platform=self.platform, hosts=hosts)
+
+    def _node_image(self, report: Report) -> str:
+        """The plain image with ``from_scratch`` (every step installs), else the preinstalled one."""
+        if self.settings.get("from_scratch"):
+            ref = image.ensure_node_image(report)
+            report(f"node image {ref}: from scratch, every step installs its packages")
+            return ref
+        from lab.providers import preinstalled
+        from provision import platforms
+
+        ref = preinstalled.ensure(platforms.get(self.platform), apt_cache(self.settings) / "image", report)
+        report(f"node image {ref}: the steps' packages preinstalled (`--from-scratch` installs them step by step)")
+        return ref
 
     def destroy(self, topo: Topology, report: Report) -> None:
         dotdir = lab_dir() / "vagrant"

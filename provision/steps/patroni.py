@@ -13,7 +13,7 @@ from labcore.topology import Node, Topology
 from provision import waits, wheelhouse
 from provision.context import LIBEXEC, PATRONI_CONF_DIR, PATRONI_DROPINS, PATRONI_UNIT, WHEELHOUSE_REMOTE, Context
 from provision.engine import Command, Directory, File, Resource, Service, Wave
-from provision.platforms import PATRONI_VERSION
+from provision.platforms import PATRONI_VERSION, Platform
 
 NAME = "patroni"
 SECTION = "4"
@@ -36,15 +36,19 @@ def waves(topo: Topology, selected: list[Node]) -> list[Wave]:
     return out + [Wave(w, "start") for w in (first, rest) if w]
 
 
+def install_commands(p: Platform) -> tuple[str, ...]:
+    """Unpack the uploaded wheelhouse and install Patroni from it (also run by the preinstalled image)."""
+    return (f"rm -rf {WHEELHOUSE_REMOTE}", f"mkdir -p {WHEELHOUSE_REMOTE}",
+            f"tar -xf {wheelhouse.REMOTE_TARBALL} -C {WHEELHOUSE_REMOTE}",
+            f"rm -f {wheelhouse.REMOTE_TARBALL}", *p.patroni_install)
+
+
 def install(ctx: Context) -> list[Resource]:
     """Patroni itself, its unit and the postgres user's environment (shared with the standby step)."""
     p = ctx.platform
     installed = f"{p.patroni_pip} show patroni 2>/dev/null | grep -qx 'Version: {PATRONI_VERSION}'"
     if p.uses_wheelhouse:
-        setup = Command(f"install Patroni {PATRONI_VERSION} from the wheelhouse",
-                        (f"rm -rf {WHEELHOUSE_REMOTE}", f"mkdir -p {WHEELHOUSE_REMOTE}",
-                         f"tar -xf {wheelhouse.REMOTE_TARBALL} -C {WHEELHOUSE_REMOTE}",
-                         f"rm -f {wheelhouse.REMOTE_TARBALL}", *p.patroni_install),
+        setup = Command(f"install Patroni {PATRONI_VERSION} from the wheelhouse", install_commands(p),
                         installed, upload=(str(wheelhouse.tarball(p.python)), wheelhouse.REMOTE_TARBALL))
     else:
         setup = Command(f"install Patroni {PATRONI_VERSION} with pip", p.patroni_install, installed)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from provision import engine
 from provision.engine import Command, Directory, File, Packages, Service
 
@@ -117,3 +119,43 @@ def test_root_shell_survives_quotes_and_newlines():
     line = engine.root_shell(script).replace("| sudo -n bash", "| bash")
     out = subprocess.run(["bash", "-c", line], capture_output=True, text=True, check=True).stdout
     assert out == "its 2\ndone\n"
+
+
+class LocalShell:
+    """A connection that runs the root script with the local bash (no sudo), counting round trips."""
+
+    def __init__(self):
+        self.runs = 0
+
+    def run(self, command, hide=True, warn=True):
+        import base64
+        import subprocess
+        import types
+
+        self.runs += 1
+        payload = command.split()[1]          # echo <payload> | base64 -d | sudo -n bash
+        p = subprocess.run(["bash"], input=base64.b64decode(payload).decode(), capture_output=True, text=True)
+        return types.SimpleNamespace(exited=p.returncode, stdout=p.stdout, stderr=p.stderr)
+
+
+def test_apply_runs_every_change_in_one_round_trip_in_order(tmp_path):
+    from provision.engine import Change, apply
+
+    out = tmp_path / "order"
+    changes = [Change(f"k{i}", f"step {i}", [f"echo {i} >> {out}"]) for i in range(3)]
+    conn = LocalShell()
+    apply(conn, "node1", changes)
+    assert conn.runs == 1
+    assert out.read_text().split() == ["0", "1", "2"]
+
+
+def test_apply_names_the_failed_change_and_runs_nothing_after_it(tmp_path):
+    from provision.engine import Change, ProvisionError, apply
+
+    out = tmp_path / "order"
+    changes = [Change("a", "write a", [f"echo a >> {out}"]),
+               Change("b", "install b", ["echo 'E: Unable to locate package b' >&2", "false", f"echo b >> {out}"]),
+               Change("c", "write c", [f"echo c >> {out}"])]
+    with pytest.raises(ProvisionError, match=r"node1: install b failed \(exit 1\): E: Unable to locate package b"):
+        apply(LocalShell(), "node1", changes)
+    assert out.read_text().split() == ["a"]
