@@ -27,10 +27,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lab.topology import ROOT, Topology, load
+from labcore.topology import ROOT, Topology, load
 
 INVOKE = str(Path(sys.executable).with_name("invoke"))
-STEP_LINE = re.compile(r"step \d+ (\S+) \(article")
+STEP_LINE = re.compile(r"step \d+(?:/\d+)? (\S+) \(article")
 STEP_TIME = re.compile(r"^\s*[\d.]+s\s+\(([\d.]+)s\)\s*$")
 CHANGES = re.compile(r"provisioning: (\d+) change\(s\)")
 MACHINES = re.compile(r"machines ready in ([\d.]+) s")
@@ -190,7 +190,7 @@ def remove_images(node_image: str) -> None:
 
 def bench(with_drills: bool, skip_bare: bool) -> dict[str, Any]:
     from lab.providers import image
-    from lab.state import lab_dir
+    from labcore.state import lab_dir
     from provision import wheelhouse
 
     topo = load()
