@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-name=$(.venv/bin/python -c 'from lab.topology import load; print(load().name)')
+name=$(.venv/bin/python -c 'from labcore.topology import load; print(load().name)')
 export LAB_NODE_IMAGE="${LAB_NODE_IMAGE:-patroni-lab/bench-$name:bookworm}"
 exec $SUDO env LAB_NODE_IMAGE="$LAB_NODE_IMAGE" ${LAB_TOPOLOGY:+LAB_TOPOLOGY="$LAB_TOPOLOGY"} \
     ${LAB_DIR:+LAB_DIR="$LAB_DIR"} .venv/bin/python -m lab.bench run "$@"
