@@ -39,7 +39,7 @@ def _safe(fn, topo, st) -> Section | None:
 
 
 def frame(sections: list[Section], took: float, interval: float) -> Group:
-    head = Text(f"{datetime.now().strftime('%H:%M:%S')}  every {interval:g}s (read in {took:.1f}s)"
+    head = Text(f"{datetime.now().strftime('%H:%M:%S')}  every {interval:g}s (read in {took:.2f}s)"
                 "  Ctrl-C to stop", style="dim")
     tables = []
     for sec in sections:

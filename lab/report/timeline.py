@@ -100,11 +100,26 @@ def lanes(drill: DrillRun, max_gap: float = DEFAULT_GAP) -> Lanes:
     out.marks = [(float(m["t"]), str(m.get("name")), str(m.get("label") or m.get("name")))
                  for m in drill.marks() if m.get("name") not in HIDDEN_MARKS]
     fault = drill.mark("fault")
+    if fault is not None and drill.mark("promotion") is None:
+        seen = promotion_seen(out.members, fault)
+        if seen:
+            out.marks.append((seen[0], "promotion", f"{seen[1]} primary (seen by the watch)"))
+            out.marks.sort()
     if fault is not None:
         for path, seconds in (drill.result.get("rto_s") or {}).items():
             out.rto[str(path)] = (fault, None if seconds is None else float(seconds))
     out.end = max([float(e["t"]) for e in drill.events] + [0.0]) + step
     return out
+
+
+def promotion_seen(members: dict[str, list[Segment]], fault: float) -> tuple[float, str] | None:
+    """The first moment after the fault a member that was not primary at the fault is seen as
+    primary (for runs whose drill set no promotion mark of its own)."""
+    before = {m for m, segs in members.items()
+              if any(s.value == "primary" and s.start <= fault < s.end for s in segs)}
+    first = sorted((s.start, m) for m, segs in members.items() if m not in before
+                   for s in segs if s.value == "primary" and s.start >= fault)
+    return first[0] if first else None
 
 
 def double_primary(lanes_: Lanes) -> list[tuple[float, float]]:
@@ -169,7 +184,6 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None):
     ax.grid(axis="x", color="#eeeeee", linewidth=0.6)
     ax.set_axisbelow(True)
     verdict = drill.verdict
-    ax.set_title(f"{drill.name}: {verdict}", loc="left", fontsize=11, fontweight="bold", pad=16)
     if ln.empty:
         ax.text(0.5, 0.5, "no samples and no writes were recorded for this drill",
                 transform=ax.transAxes, ha="center", va="center", fontsize=11, color="#d62728")
@@ -201,12 +215,16 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None):
             if path in ln.rto:
                 start, seconds = ln.rto[path]
                 stop = start + seconds if seconds is not None else end
-                ax.annotate("", xy=(stop, y - 0.38), xytext=(start, y - 0.38),
-                            arrowprops=dict(arrowstyle="|-|", color="#333333", linewidth=1,
-                                            shrinkA=0, shrinkB=0, mutation_scale=3))
-                label = f"RTO {seconds:g} s" if seconds is not None else "RTO: no write succeeded"
-                ax.text(start + (stop - start) / 2, y - 0.42, label, ha="center", va="bottom",
-                        fontsize=7, color="#333333")
+                label = f"RTO {seconds:g} s" if seconds is not None else "RTO: no write survived"
+                if stop - start > end * 0.005:
+                    ax.annotate("", xy=(stop, y - 0.38), xytext=(start, y - 0.38),
+                                arrowprops=dict(arrowstyle="|-|", color="#333333", linewidth=1,
+                                                shrinkA=0, shrinkB=0, mutation_scale=3))
+                    ax.text(start + (stop - start) / 2, y - 0.42, label, ha="center", va="bottom",
+                            fontsize=7, color="#333333")
+                else:                    # nothing to draw: say it beside the fault line
+                    ax.text(start + end * 0.004, y - 0.42, label, ha="left", va="bottom", fontsize=7,
+                            color="#333333")
 
     # Two primaries at once: framed over the member lanes, so it shows on a projector.
     n_members = len(ln.members)
@@ -218,11 +236,18 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None):
                 bbox=dict(facecolor="white", edgecolor="none", pad=1, alpha=0.85))
 
     top = ax.get_xaxis_transform()
+    rows_end: list[float] = []           # per label row, where its last label ends (axis fraction)
     for t, name, label in ln.marks:
         colour, style = MARK_STYLES.get(name, ("#555555", ":"))
         ax.axvline(t, color=colour, linestyle=style, linewidth=1.2)
-        ax.text(t, 1.01, label, transform=top, rotation=0, ha="center", va="bottom", fontsize=7,
-                color=colour, clip_on=False)
+        text = label if len(label) <= 48 else label[:47] + "…"
+        x, half = t / end, len(text) * 0.0032     # about 7-pt characters on a 12-inch axis
+        row = next((i for i, stop in enumerate(rows_end) if x - half > stop), len(rows_end))
+        rows_end[row:row + 1] = [x + half]
+        ax.annotate(text, xy=(t, 1.0), xycoords=top, xytext=(0, 3 + 10 * row), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=7, color=colour, annotation_clip=False)
+    ax.set_title(f"{drill.name}: {verdict}", loc="left", fontsize=11, fontweight="bold",
+                 pad=16 + 10 * max(len(rows_end) - 1, 0))
 
     handles = [Patch(color=OUTCOME_COLOURS[o], label=o) for o in OUTCOMES]
     handles += [Patch(facecolor="white", edgecolor="#bbbbbb", hatch="////", label="no sample"),

@@ -176,3 +176,12 @@ def test_run_json_drill_order_is_kept(lab_dir):
     folder = synth.write_run(lab_dir, "20261201T002000Z", "all", THREE)
     meta = json.loads((folder / "run.json").read_text())
     assert [d.name for d in runs.load(folder).drills] == meta["drills"]
+
+
+def test_without_a_promotion_mark_the_chart_marks_the_promotion_the_watch_saw(lab_dir):
+    folder = synth.write_run(lab_dir, "20261201T001000Z", "k", KILL)
+    events = folder / "primary-patroni-kill" / "events.jsonl"
+    events.write_text("".join(line + "\n" for line in events.read_text().splitlines() if '"promotion"' not in line))
+    ln = timeline.lanes(runs.load(folder).drills[0])
+    assert [(t, name, label) for t, name, label in ln.marks if name == "promotion"] == [
+        (26.0, "promotion", "pg2 primary (seen by the watch)")]
