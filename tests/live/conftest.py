@@ -72,3 +72,14 @@ def live_lab(lab_up_run: Run) -> topology.Topology:
 def lab_cli():
     """Run `invoke <task> ...` as a user would: ``lab_cli("status")`` -> Run(rc, output, log)."""
     return invoke
+
+
+@pytest.fixture(scope="session")
+def provisioned_lab(request) -> topology.Topology:
+    """A provisioned lab: the session's (brought up by `invoke up`), or with LAB_REUSE=1 one that
+    is already provisioned (re-running a few tests without rebuilding)."""
+    if not (os.environ.get("LAB_REUSE") == "1" and lab_state.load().phase == "provisioned"):
+        request.getfixturevalue("live_lab")
+    if lab_state.load().phase != "provisioned":
+        pytest.skip("the lab is not provisioned (run `invoke up`)")
+    return topology.load()
