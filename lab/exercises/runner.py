@@ -230,11 +230,16 @@ def _account_writes(lab: Lab, writer: Writer, res: Result, t0: float) -> None:
 def _judge_untouched_writes(res: Result) -> None:
     """A fault on a replica: every path keeps writing (RTO 0 within the writer's cadence)."""
     bound = round(CADENCE_S + ACK_GAP_MARGIN_S, 2)
+    paths = res.writes.get("paths", {})
+    gaps = [f["longest_ack_gap_s"] for f in paths.values() if f["longest_ack_gap_s"] is not None]
+    refused = sum(f["refused"] for f in paths.values())
     res.bounds["write_paths_untouched"] = {
-        "bound_s": bound, "derived": f"writer cadence {CADENCE_S:g} s + margin {ACK_GAP_MARGIN_S:g} s",
-        "seen": {p: {"refused": f["refused"], "longest_ack_gap_s": f["longest_ack_gap_s"]}
-                 for p, f in res.writes.get("paths", {}).items()}}
-    for p, f in res.writes.get("paths", {}).items():
+        "seen_s": max(gaps, default=None), "bound_s": bound, "ok": not refused and all(g <= bound for g in gaps),
+        "derived": f"no refused write; between two acknowledgements at most the writer's cadence {CADENCE_S:g} s "
+                   f"+ {ACK_GAP_MARGIN_S:g} s",
+        "per_path": {p: {"refused": f["refused"], "longest_ack_gap_s": f["longest_ack_gap_s"]}
+                     for p, f in paths.items()}}
+    for p, f in paths.items():
         if f["refused"]:
             res.fail(f"the {p} path refused {f['refused']} write(s) ({f['outage_s']:g} s) for a fault the "
                      "article says the application does not notice")

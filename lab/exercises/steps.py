@@ -133,10 +133,9 @@ def new_primary_within(lab: Lab, old: str, bound: float, derived: str, *, since:
     return lab.leader()
 
 
-def dcs_last_seen(lab: Lab, member: str) -> float | None:
-    """When ``member``'s Patroni last reached the DCS (GET /patroni's dcs_last_seen, epoch seconds)."""
-    value = lab.probe.member_state(member).get("dcs_last_seen")
-    return float(value) if isinstance(value, (int, float)) else None
+def member_key(lab: Lab, member: str) -> Any:
+    """``member``'s key in etcd as its Patroni last wrote it (None: absent, e.g. expired after ttl)."""
+    return lab.probe.dcs_key(f"members/{member}")
 
 
 def leader_unchanged(lab: Lab, leader: str, seconds: float) -> float:

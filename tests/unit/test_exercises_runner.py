@@ -403,3 +403,37 @@ def test_uncountable_writes_in_a_lossless_drill_are_an_error(fake, tmp_path, mon
     assert res.writes["acknowledged"] == 1 and res.writes["lost"] is None
     assert "connection to the final primary refused" in res.writes["uncounted_reason"]
     assert res.verdict == "error" and "could not be counted" in res.reason
+
+
+def test_a_replica_fault_that_makes_a_write_path_refuse_fails(fake, tmp_path, monkeypatch):
+    """rto_zero: the application must not notice a replica's fault. One refused write is enough to fail;
+    without it the same run passes, with the bound kept in the result."""
+    import lab.exercises.runner as runner
+
+    class ReplicaFault(StopAReplica):
+        writes = True
+        rto_zero = True
+    srv = server()
+    monkeypatch.setattr(runner, "_pg_connector", lambda lab: lambda address, port: FakeConn(srv))
+    monkeypatch.setattr(runner, "ids_present", lambda conn, ids: set(ids))
+
+    def run_with(refuse: bool):
+        lab = make_lab(fake, ScriptedConsole(), tmp_path, auto=True)
+        lab.writer_paths = [("vip", "192.0.2.1", 5432)]
+        writer = Writer(lab.writer_paths, lambda a, p: FakeConn(srv), clock=lab.clock.monotonic)
+
+        def start():
+            lab.inject(F.stop_patroni(lab.facts, lab.replicas()[0]))     # the fault first, then the writes
+            for down in (False, refuse, False):
+                srv["down"] = down
+                writer.write_once(writer.logs["vip"], None)
+            srv["down"] = False
+        writer.start, writer.stop = start, (lambda: None)
+        return run_drill(type("D", (ReplicaFault,), {"run": lambda self, lab: None}), lab, writer=writer,
+                         watch=watch_for(fake, lab.clock))
+    ok = run_with(refuse=False)
+    assert ok.passed, ok.reason
+    assert ok.bounds["write_paths_untouched"]["ok"] and ok.rto_s == {"vip": 0.0}
+    bad = run_with(refuse=True)
+    assert bad.verdict == "fail" and "the vip path refused 1 write(s)" in bad.reason
+    assert not bad.bounds["write_paths_untouched"]["ok"]

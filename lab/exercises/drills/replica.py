@@ -5,8 +5,6 @@ writer keeps writing through both read-write paths (RTO 0).
 """
 from __future__ import annotations
 
-import time
-
 from lab.exercises import steps as S
 from lab.exercises.context import Lab
 from lab.exercises.kit import actions as F
@@ -141,22 +139,23 @@ streaming from the leader over the database network, which still works."""
         leader, replica = lab.leader(), lab.replicas()[0]
         t = lab.timing()
         lab.step("Who is who", f"Leader: {leader}. The replica we cut off from etcd: {replica}.")
-        cut_wall = time.time()
         lab.inject(F.cut_from_etcd(lab.facts, replica))
+        before = S.member_key(lab, replica)       # what its Patroni last wrote into etcd
         lab.hold(S.streams_from(lab, replica, leader),
                  f"{replica} stays a replica streaming from {leader}", for_=t["retry_timeout"] + t["loop_wait"] + 10,
                  every=2)
-        # the cut was real: its Patroni has not reached etcd since (GET /patroni's dcs_last_seen)
-        lab.expect(lambda: (S.dcs_last_seen(lab, replica) or 0) <= cut_wall + 1,
-                   f"{replica}'s Patroni has not reached etcd since the cut (dcs_last_seen)", within=5)
+        # the cut was real: its Patroni has not written its member key since (it expired, or is unchanged)
+        frozen = S.member_key(lab, replica)
+        lab.expect(lambda: frozen in (None, before),
+                   f"{replica}'s Patroni has not written its member key in etcd since the cut", within=1)
+        lab.measure("member_key_expired_during_cut", frozen is None)
         S.leader_unchanged(lab, leader, 3)
-        undo_wall = time.time()
         undone = lab.clock.monotonic()
         lab.undo()
-        # measured from the undo to the moment its Patroni reached etcd again, not from when the drill
-        # began to look: the cluster's view of the member can lag or lead this
-        lab.expect(lambda: (S.dcs_last_seen(lab, replica) or 0) >= undo_wall,
-                   f"{replica}'s Patroni reaches etcd again", within=t["loop_wait"] + 30)
+        # measured from the undo to the moment its Patroni writes its member key again: the first sign that
+        # it reaches etcd (GET /patroni's dcs_last_seen is no such sign: etcd3's watch cache refreshes it)
+        lab.expect(lambda: S.member_key(lab, replica) not in (None, frozen),
+                   f"{replica}'s Patroni writes its member key in etcd again", within=t["loop_wait"] + 30)
         lab.measure("rejoined_after_undo_s", lab.since_t(undone))
         S.rejoined(lab, replica, within=60, how="is a streaming member again")
 
