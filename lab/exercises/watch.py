@@ -126,6 +126,7 @@ class Watch:
         if self._thread:
             self._thread.join(timeout=self.deadline + 10)
         self.stopped_at = self.clock()
+        self._collect_patroni()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def run(self, cycles: int | None = None) -> None:
@@ -158,8 +159,11 @@ class Watch:
         if vips_due:
             for n in self.vip_nodes:
                 self._submit(f"vip:{n}", lambda n=n: self.vip_probe(n), jobs, busy, began)
+        self._collect_patroni()
         if self.patroni_view is not None and i % self.patroni_every == 0:
-            self._submit("patroni", self.patroni_view, jobs, busy, began)
+            # Patroni's view is context, not the watch's own sample: a slow REST API must not stretch
+            # the cycle, so it is collected when it is done (a later cycle, or at the end)
+            self._submit("patroni", self.patroni_view, {}, {}, began)
         if jobs:
             wait(list(jobs.values()), timeout=self.deadline)
 
@@ -201,16 +205,23 @@ class Watch:
             self.record("sample", at=began, **s.event())
         for m, err in probe_errors.items():
             self._error(began, f"{m}: {err}")
-        f = jobs.get("patroni")
-        if f is not None and f.done():
-            if f.exception() is None and isinstance(f.result(), dict):
-                with self._lock:
-                    self.patroni.append((began, f.result()))
-                if self.record:
-                    self.record("patroni", at=began, **f.result())
-            elif f.exception() is not None:
-                self._error(began, f"patroni view: {type(f.exception()).__name__}: {first_line(f.exception())}")
+        self._collect_patroni()
         return s
+
+    def _collect_patroni(self) -> None:
+        """Record Patroni's view once its request is done, at the moment it was asked."""
+        pending = self._pending.get("patroni")
+        if pending is None or not pending[0].done() or getattr(pending[0], "_lab_recorded", False):
+            return
+        f, asked = pending
+        f._lab_recorded = True
+        if f.exception() is None and isinstance(f.result(), dict):
+            with self._lock:
+                self.patroni.append((asked, f.result()))
+            if self.record:
+                self.record("patroni", at=asked, **f.result())
+        elif f.exception() is not None:
+            self._error(asked, f"patroni view: {type(f.exception()).__name__}: {first_line(f.exception())}")
 
     def _submit(self, key: str, fn: Callable[[], Any], jobs: dict, busy: dict, now: float) -> None:
         prev = self._pending.get(key)

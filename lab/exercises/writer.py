@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from lab.exercises.kit.sql import cancel_after, first_line
@@ -127,7 +127,7 @@ class Writer:
             cancelled = any("synchronous replication" in n for n in conn.notices)
             self._log(log, WriteAttempt(log.name, row, start, self.clock(), not cancelled,
                                         self.identify(address, started), timeline, lsn,
-                                        "sync wait cancelled" if cancelled else None, cancelled))
+                                        "sync wait cancelled" if cancelled else None, cancelled, address, started))
         except Exception as e:
             self._log(log, WriteAttempt(log.name, row, start, self.clock(), False, error=first_line(e)))
             _close(conn)
@@ -150,7 +150,15 @@ class Writer:
         _close(conn)
 
     def attempts(self) -> list[WriteAttempt]:
-        return [a for log in self.logs.values() for a in log.attempts]
+        """Every attempt; a server not identified when the write returned (a postmaster the watch had not
+        seen yet) is identified again now."""
+        out = []
+        for log in self.logs.values():
+            for a in log.attempts:
+                if a.server is None and (a.server_address or a.server_started):
+                    a = replace(a, server=self.identify(a.server_address, a.server_started))
+                out.append(a)
+        return out
 
     def all_paths_writing(self) -> bool:
         """Every path's latest attempt was acknowledged (the application is back on every path)."""

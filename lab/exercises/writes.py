@@ -46,6 +46,8 @@ class WriteAttempt:
     lsn: int | None = None        # WAL insert position right after the row (bytes)
     error: str | None = None
     sync_cancelled: bool = False  # committed locally, the wait for a sync standby cancelled: not acknowledged
+    server_address: str | None = None   # what the server said it is: its address (a VIP's when reached
+    server_started: str | None = None   # through one) and its postmaster's start time
 
     @property
     def latency_s(self) -> float:

@@ -437,3 +437,14 @@ def test_a_replica_fault_that_makes_a_write_path_refuse_fails(fake, tmp_path, mo
     bad = run_with(refuse=True)
     assert bad.verdict == "fail" and "the vip path refused 1 write(s)" in bad.reason
     assert not bad.bounds["write_paths_untouched"]["ok"]
+
+
+def test_a_server_the_watch_had_not_seen_yet_is_identified_when_the_figures_are_made():
+    seen = {}
+    srv = server(address="192.0.2.210", started="boot-9")      # through a VIP: the address says nothing
+    w = Writer([("vip", "192.0.2.210", 5432)], lambda a, p: FakeConn(srv), clock=lambda: 0.0,
+               identify=lambda address, started: seen.get(started))
+    w.write_once(w.logs["vip"], None)
+    assert w.logs["vip"].attempts[0].server is None            # unknown when the write returned
+    seen["boot-9"] = "pg3"                                       # the watch's next cycle saw that postmaster
+    assert w.attempts()[0].server == "pg3"

@@ -154,3 +154,27 @@ def test_start_and_stop_in_a_thread_keep_every_sample_and_the_servers_identity()
     n = len(w.samples)
     assert n >= 3 and [s.cycle for s in w.samples] == list(range(n))
     assert w.server_of("boot-pg2") == "pg2" and w.server_of("other") is None
+
+
+def test_a_slow_patroni_view_does_not_stretch_the_cycle_and_is_kept_when_it_answers():
+    answer = threading.Event()
+    events = []
+
+    def view():
+        answer.wait(10)
+        return {"leader": "pg1", "members": []}
+
+    clock = FakeClock()
+    w = Watch(MEMBERS, lambda m: replica(m), patroni_view=view, patroni_every=1, deadline=5, clock=clock.monotonic,
+              record=lambda type, at, **f: events.append((type, at)))
+    w.cycle()                       # the view is asked at 0.0 and does not answer yet
+    assert [t for t, _ in events] == ["sample"]
+    clock.now = 0.5
+    w.cycle()                       # still pending: not asked twice, the cycle does not wait for it
+    answer.set()
+    w._pending["patroni"][0].result(timeout=5)
+    clock.now = 1.0
+    w.cycle()
+    assert events.index(("patroni", 0.0)) > events.index(("sample", 0.5))    # kept at the moment it was asked
+    assert w.patroni[0] == (0.0, {"leader": "pg1", "members": []})
+    w.stop()
