@@ -448,3 +448,16 @@ def test_a_server_the_watch_had_not_seen_yet_is_identified_when_the_figures_are_
     assert w.logs["vip"].attempts[0].server is None            # unknown when the write returned
     seen["boot-9"] = "pg3"                                       # the watch's next cycle saw that postmaster
     assert w.attempts()[0].server == "pg3"
+
+
+def test_a_statement_is_cancelled_from_a_child_process_so_no_thread_of_ours_waits_on_it(tmp_path):
+    """psycopg2's cancel() holds the GIL while libpq connects: to an unreachable VIP that froze the whole
+    process (watch and writers) for seconds. The request goes out from a child process instead."""
+    from lab.exercises.kit.sql import cancel_from_a_child
+    import os
+
+    class Conn:
+        def cancel(self):
+            (tmp_path / "cancelled-by").write_text(str(os.getpid()))
+    cancel_from_a_child(Conn())
+    assert int((tmp_path / "cancelled-by").read_text()) != os.getpid()

@@ -2,12 +2,16 @@
 and small read-only questions asked on one node's own address (never through a VIP)."""
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from labcore import remote
 from labcore.topology import Topology
+
+CANCEL_BOUND_S = 15          # a cancel request that has not gone out by then is given up
 
 
 @contextmanager
@@ -29,12 +33,34 @@ def cancel_after(conn: Any, seconds: float, fn: Callable[..., Any], *args: Any) 
     statement_timeout does not cover the wait for a synchronous standby at commit (PostgreSQL stops
     the timer before committing), so a client-side cancel is the only bound; the cancelled commit
     returns with a WARNING: committed locally, never acknowledged as replicated."""
-    timer = threading.Timer(seconds, conn.cancel)
+    timer = threading.Timer(seconds, cancel_from_a_child, args=(conn,))
     timer.start()
     try:
         return fn(*args)
     finally:
         timer.cancel()
+
+
+def cancel_from_a_child(conn: Any) -> None:
+    """``conn.cancel()``, sent from a short-lived child process. psycopg2 runs libpq's PQcancel without
+    releasing the GIL: when the server's address has become unreachable (a VIP that moved or vanished),
+    its connect() blocks for seconds and every thread of the process stops with it (seen: the drills'
+    watch and writers froze for 7 s). The child has a copy of the connection's cancel key; the parent
+    waits for it with the GIL released. The child exits at once (os._exit: nothing of the parent's is
+    closed or flushed there) and is killed by an alarm if the request hangs."""
+    if not hasattr(os, "fork"):
+        conn.cancel()
+        return
+    pid = os.fork()
+    if pid == 0:                          # the child: one request, no cleanup of the parent's state
+        code = 1
+        try:
+            signal.alarm(CANCEL_BOUND_S)
+            conn.cancel()
+            code = 0
+        finally:
+            os._exit(code)
+    os.waitpid(pid, 0)
 
 
 def first_line(e: BaseException) -> str:
