@@ -3,10 +3,12 @@ live drills (their evidence is kept like `invoke exercise`'s)."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 from labcore import state as lab_state
+from labcore.topology import load
 from lab.exercises import Lab, run_drill
 from lab.exercises.evidence import RunRecorder, git_commit
 from lab.exercises.runner import WATCH_RULE
@@ -14,6 +16,17 @@ from lab.exercises.timing import timeout_scale
 from lab.exercises.watch import blind_reason
 
 WRITE_PATHS = {"vip", "haproxy", "vip-per-txn"}
+
+
+@pytest.fixture(scope="module")
+def topo(request):
+    """The lab, brought up by the session fixture of tests/live/conftest.py.
+    LAB_REUSE=1 runs the drills on an already provisioned lab instead (re-running one drill)."""
+    if not (os.environ.get("LAB_REUSE") == "1" and lab_state.load().phase == "provisioned"):
+        request.getfixturevalue("live_lab")
+    if lab_state.load().phase != "provisioned":
+        pytest.skip("the lab is not provisioned (run `invoke up`)")
+    return load()
 
 
 @pytest.fixture(scope="module")

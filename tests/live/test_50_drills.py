@@ -2,7 +2,6 @@
 in which the test plays the trainee and types the fault on the node itself."""
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import threading
@@ -14,22 +13,10 @@ from labcore import state as lab_state
 from lab.exercises import DRILLS, Lab, run_drill
 from lab.exercises.console import ScriptedConsole
 from lab.exercises.timing import timeout_scale
-from labcore.topology import load
 
-from drill_verdicts import assert_sound, drill_run, report, run_live  # noqa: F401  (drill_run: a fixture)
+from drill_verdicts import assert_sound, drill_run, report, run_live, topo  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.live, pytest.mark.drills]
-
-
-@pytest.fixture(scope="module")
-def topo(request):
-    """The lab, brought up by the session fixture of tests/live/conftest.py.
-    LAB_REUSE=1 runs the drills on an already provisioned lab instead (re-running one drill)."""
-    if not (os.environ.get("LAB_REUSE") == "1" and lab_state.load().phase == "provisioned"):
-        request.getfixturevalue("live_lab")
-    if lab_state.load().phase != "provisioned":
-        pytest.skip("the lab is not provisioned (run `invoke up`)")
-    return load()
 
 
 # The article's section 5 drills; sections 6-8 have their own module (test_55_ops_drills.py).

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from labcore import state as lab_state
 from lab.exercises import DRILLS
-from labcore.topology import load
 
-from drill_verdicts import assert_sound, drill_run, report, run_live  # noqa: F401  (drill_run: a fixture)
+from drill_verdicts import assert_sound, drill_run, report, run_live, topo  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.live, pytest.mark.drills]
 
@@ -29,18 +27,6 @@ TIMINGS = {
     "standby-cluster": ["standby_lag_s", "standby_follows_after_switchover_s", "slot_retained_bytes",
                         "standby_promote_s", "standby_demote_s"],
 }
-
-
-@pytest.fixture(scope="module")
-def topo(request):
-    """The session's lab (tests/live/conftest.py brings it up); skipped when it is not provisioned."""
-    try:
-        request.getfixturevalue("live_lab")
-    except pytest.FixtureLookupError:
-        pass
-    if lab_state.load().phase != "provisioned":
-        pytest.skip("the lab is not provisioned (run `invoke up`)")
-    return load()
 
 
 def test_every_ops_drill_is_listed():
