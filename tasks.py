@@ -1,12 +1,12 @@
 """patroni-lab: `invoke --list` shows the commands, `invoke --help <task>` their options."""
 from invoke import Collection
 
-from lab.cli import conventions, exercises, health, machines, provisioning, report, security
+from lab.cli import conventions, exercises, health, machines, provisioning, report, security, workshop
 
 # Before Invoke reads INVOKE_LAB_* (it prints a traceback for a value it cannot cast).
 conventions.check_environment()
 
 ns = Collection()
-for module in (machines, provisioning, exercises, health, report, security):
+for module in (machines, provisioning, exercises, health, report, security, workshop):
     for task in module.TASKS:
         ns.add_task(conventions.wrap(task))

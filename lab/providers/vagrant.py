@@ -6,7 +6,11 @@ bridge name (so the guard can recognise the lab's interface).
 ``libvirt`` / ``virtualbox``: CentOS 7 VMs, as in the article.
 
 Everything is named from the topology's ``lab.name`` and Vagrant's machine
-state lives under ``$LAB_DIR/vagrant``, so several lab instances coexist.
+state lives under ``$LAB_DIR/vagrant``, so several lab instances coexist. A lab
+whose LAB_DIR holds a ``vagrant.d`` folder (a workshop seat) also gets its own
+Vagrant home there: Vagrant takes process locks in its home (``fpcollision``
+during ``up``, without retry), so two ``vagrant up`` sharing one home fail.
+Such a home links the boxes of the user's Vagrant home: boxes are not fetched per seat.
 Everything created carries the label ``patroni-lab.lab=<name>`` (docker) or the
 name prefix (VMs), which is how ``destroy`` finds leftovers without any state.
 """
@@ -47,6 +51,29 @@ def lab_key() -> Path:
         dst.write_bytes(src.read_bytes())
     dst.chmod(0o600)
     return dst
+
+
+def seat_home() -> Path | None:
+    """This lab's own Vagrant home (``$LAB_DIR/vagrant.d``) if it has one, else None (Vagrant's default)."""
+    home = lab_dir(create=False) / "vagrant.d"
+    return home if home.is_dir() else None
+
+
+def shared_home() -> Path:
+    """The Vagrant home seats share their boxes and plugins with: $VAGRANT_HOME, else ~/.vagrant.d."""
+    return Path(os.environ.get("VAGRANT_HOME") or Path.home() / ".vagrant.d")
+
+
+def make_seat_home(home: Path, shared: Path | None = None) -> Path:
+    """Create a seat's own Vagrant home whose boxes (and user-installed plugins) are the shared ones."""
+    shared = shared or shared_home()
+    home.mkdir(parents=True, exist_ok=True)
+    (shared / "boxes").mkdir(parents=True, exist_ok=True)
+    for item in ("boxes", "gems", "plugins.json"):
+        src, dst = shared / item, home / item
+        if src.exists() and not dst.is_symlink() and not dst.exists():
+            dst.symlink_to(src)
+    return home
 
 
 def apt_cache(settings: Mapping[str, Any]) -> Path:
@@ -108,6 +135,9 @@ class VagrantProvider(Provider):
             "LAB_NODE_IMAGE": self.node_image,
             "LAB_APT_CACHE": str(apt_cache(s)),
         })
+        home = seat_home()
+        if home:
+            env["VAGRANT_HOME"] = str(home)
         return env
 
     def vagrant(self, topo: Topology, *args: str, report: Report | None = None,
@@ -186,7 +216,7 @@ class VagrantProvider(Provider):
         if self.name == "libvirt":
             self._ensure_libvirt_network(topo, report)
         if self.name == "docker":
-            self.node_image = self._node_image(report)
+            self.node_image = self.node_image_ref(report)
             self._ensure_network(topo, report)
             for n in topo.nodes:
                 (apt_cache(self.settings) / n.name).mkdir(parents=True, exist_ok=True)
@@ -199,7 +229,7 @@ class VagrantProvider(Provider):
         hosts = {n.name: SshHost(hostname=n.address, user=USER, key=key) for n in topo.nodes}
         return Machines(interface=interface, platform=self.platform, hosts=hosts)
 
-    def _node_image(self, report: Report) -> str:
+    def node_image_ref(self, report: Report) -> str:
         """The plain image with ``from_scratch`` (every step installs), else the preinstalled one."""
         if self.settings.get("from_scratch"):
             ref = image.ensure_node_image(report)

@@ -1,0 +1,185 @@
+"""`invoke workshop up|status|down|ssh`: a room of seats (independent labs) on one trainer host.
+
+Settings come from invoke.yaml's ``workshop`` section (overridden by
+``INVOKE_WORKSHOP_*`` and by options): where the room lives, the base subnet
+and bridge prefix seats are derived from, how many seats come up at once.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from invoke import Exit, task
+from rich.table import Table
+
+from lab import lifecycle
+from lab.cli import machines
+from lab.cli.machines import console, fail, reporter
+from lab.cli.positional import LeadTask
+from lab.providers import image
+from lab.providers.base import ProviderError
+from labcore import guard, topology
+from labcore import state as lab_state
+from labcore.suggest import unknown
+from lab.workshop import room as R
+from lab.workshop.seats import Room, SeatError
+
+ACTIONS = ("up", "status", "down", "ssh")
+ERRORS = (topology.TopologyError, lab_state.LabStateError, ProviderError, guard.GuardError,
+          lifecycle.LabError, image.ImageError, SeatError, R.WorkshopError)
+
+
+
+def workshop_settings(c: Any) -> dict[str, Any]:
+    ws = c.config.get("workshop") if hasattr(c, "config") else None
+    return {k: ws[k] for k in ws} if ws else {}
+
+
+def room_dir(c: Any, given: str | None) -> Path:
+    configured = given or workshop_settings(c).get("dir") or ""
+    return Path(configured or topology.ROOT / ".workshop").expanduser().resolve()
+
+
+def parallel_of(c: Any, given: int | None) -> int:
+    value = given or workshop_settings(c).get("parallel") or 0
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        raise SeatError(f"--parallel {value!r}: must be a whole number") from None
+    if value < 0:
+        raise SeatError(f"--parallel {value}: must be 1 or more (0 = one seat per core)")
+    return value or R.default_parallel()
+
+
+def seat_number(value: str) -> int:
+    if not str(value).isdigit() or int(value) < 1:
+        raise SeatError(f"seat {value!r}: give a seat number such as 1")
+    return int(value)
+
+
+def _action(action: str) -> str:
+    if action in ACTIONS:
+        return action
+    raise SeatError(f"workshop: {unknown('action', action, ACTIONS)}")
+
+
+@task(klass=LeadTask, positional=["action", "seat", "node"],
+      help={"action": "up | status | down | ssh",
+            "seat": "ssh: the seat number",
+            "node": "ssh: node name or Patroni member name (node1, pg1, ...)",
+            "seats": "up: how many seats (seat 1..N)",
+            "provider": "up: docker | libvirt | virtualbox (default: invoke.yaml lab.provider, auto = detect)",
+            "parallel": "up/down/status: seats handled at once (default: one per CPU core)",
+            "base_subnet": "up: seat k's subnet is the k-th network of this size after it "
+                           "(default: the topology's lab.subnet)",
+            "bridge_prefix": "up: seat k's bridge is <prefix><k> (default: the topology's lab.bridge + 's')",
+            "dir": "the room's folder (default: invoke.yaml workshop.dir, else .workshop/)",
+            "machines_only": "up: create the machines and stop before provisioning",
+            "from_scratch": "up, docker: start every seat from the plain node image (default: the image "
+                            "with the steps' packages preinstalled, built once for the room)",
+            "command": "ssh: run this command instead of an interactive shell"})
+def workshop(c, action=None, seat=None, node=None, seats=0, provider=None, parallel=0, base_subnet=None,
+             bridge_prefix=None, dir=None, machines_only=False, from_scratch=False, command=""):
+    """A room of independent labs: `up --seats N`, `status`, `ssh <seat> <node>`, `down`."""
+    try:
+        if not action:
+            raise SeatError("workshop: name an action: up --seats N | status | ssh <seat> <node> | down")
+        action = _action(action)
+        directory = room_dir(c, dir)
+        if action == "up":
+            _up(c, directory, seats, provider, parallel_of(c, parallel), base_subnet, bridge_prefix, machines_only,
+                from_scratch)
+        elif action == "down":
+            _down(directory, parallel_of(c, parallel))
+        elif action == "status":
+            _status(directory, parallel_of(c, parallel))
+        else:
+            _ssh(c, directory, seat, node, command)
+    except ERRORS as e:
+        raise fail(e) from None
+
+
+def _up(c, directory: Path, count: int, provider: str | None, parallel: int, base_subnet: str | None,
+        bridge_prefix: str | None, machines_only: bool, from_scratch: bool = False) -> None:
+    ws = workshop_settings(c)
+    if not count:
+        raise SeatError("workshop up: say how many seats: --seats N")
+    try:
+        count = int(count)
+    except (TypeError, ValueError):
+        raise SeatError(f"--seats {count!r}: must be a number") from None
+    topo = topology.load()
+    room = Room.from_settings(topo, base_subnet or ws.get("base_subnet"), bridge_prefix or ws.get("bridge_prefix"),
+                              directory)
+    cfg = machines.settings(c)
+    if from_scratch:
+        cfg["from_scratch"] = True
+    name, why = lifecycle.provider_choice(provider, cfg)
+    console.print(f"provider {name} ({why})", soft_wrap=True)
+    runs = R.up(room, count, name, cfg, reporter(), parallel=parallel, machines_only=machines_only)
+    _summary(runs, "up")
+    for r in runs:
+        print(r.seat.enter())           # never wrapped: trainees paste it
+    failed = [r for r in runs if not r.ok]
+    if failed:
+        raise R.WorkshopError("seat(s) " + ", ".join(f"{r.seat.number} (see {r.log})" for r in failed)
+                              + " did not come up; fix and run `invoke workshop up` again (it converges)")
+
+
+def _summary(runs: list[R.SeatRun], what: str) -> None:
+    table = Table(title=f"workshop {what}", title_justify="left")
+    for col in ("seat", "lab", "subnet", "bridge", "result", "time"):
+        table.add_column(col)
+    for r in runs:
+        t = r.seat.topology
+        table.add_row(str(r.seat.number), t.name, str(t.subnet), t.bridge,
+                      "ok" if r.ok else f"failed (exit {r.rc}): {r.tail}", f"{r.seconds:g} s")
+    console.print(table)
+
+
+def _down(directory: Path, parallel: int) -> None:
+    runs = R.down(directory, reporter(), parallel=parallel)
+    if not runs:
+        console.print(f"no seats in {directory}: nothing to remove")
+        return
+    _summary(runs, "down")
+    failed = [r for r in runs if not r.ok]
+    if failed:
+        raise R.WorkshopError("seat(s) " + ", ".join(f"{r.seat.number} (see {r.log})" for r in failed)
+                              + " were not removed; run `invoke workshop down` again")
+    console.print(f"every seat is removed; their run histories stay in {directory}/seat*/runs")
+
+
+def _status(directory: Path, parallel: int) -> None:
+    rows = R.status(directory, parallel=parallel)
+    if not rows:
+        console.print(f"no seats in {directory} (run `invoke workshop up --seats N`)")
+        return
+    table = Table(title=f"workshop in {directory}", title_justify="left")
+    for col in ("seat", "lab", "subnet", "phase", "healthy", "health gate", "last drill / exam"):
+        table.add_column(col)
+    for s in rows:
+        healthy = {True: "yes", False: "NO", None: "-"}[s.healthy]
+        t = s.seat.topology
+        table.add_row(str(s.seat.number), t.name, str(t.subnet), s.phase, healthy, s.gate,
+                      s.last.line() if s.last else "none yet")
+    console.print(table)
+    for s in rows:
+        print(s.seat.enter())
+
+
+def _ssh(c, directory: Path, seat: str, node: str, command: str) -> None:
+    if not seat or not node:
+        raise SeatError("workshop ssh: give a seat and a node, e.g. `invoke workshop ssh 1 node1`")
+    s = R.find(directory, seat_number(seat))
+    # Every lab command reads its instance from these two variables: from here on
+    # the machine command acts on the seat (its guard, state and ssh_config).
+    os.environ.update(s.env())
+    machines.ssh(c, node, command=command)
+
+
+# `workshop ssh` needs a seat and a node; the other actions take no more words (lab.cli.positional).
+workshop.positional_after = {"ssh": ("seat", "node")}
+
+TASKS = [workshop]
