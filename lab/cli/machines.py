@@ -12,7 +12,6 @@ from typing import Any
 
 from invoke import Exit, task
 from rich.console import Console
-from rich.table import Table
 
 from lab import lifecycle, settings as lab_settings, sshconfig, status as lab_status
 from labcore import exitcodes, guard, topology
@@ -121,13 +120,9 @@ def status(c, watch=False, check=False):
         sections = lab_status.collect(topo, st, settings(c))
     except ERRORS as e:
         raise fail(e) from None
+    from lab.cli.watch import section_table
     for sec in sections:
-        table = Table(title=sec.title, title_justify="left")
-        for col in sec.columns:
-            table.add_column(col)
-        for row in sec.rows:
-            table.add_row(*row)
-        console.print(table)
+        console.print(section_table(sec))
         if sec.note:
             console.print(sec.note)
 

@@ -41,15 +41,17 @@ def _safe(fn, topo, st) -> Section | None:
 def frame(sections: list[Section], took: float, interval: float) -> Group:
     head = Text(f"{datetime.now().strftime('%H:%M:%S')}  every {interval:g}s (read in {took:.2f}s)"
                 "  Ctrl-C to stop", style="dim")
-    tables = []
-    for sec in sections:
-        table = Table(title=sec.title, title_justify="left")
-        for col in sec.columns:
-            table.add_column(col)
-        for row in sec.rows:
-            table.add_row(*row)
-        tables.append(table)
-    return Group(head, *tables)
+    return Group(head, *(section_table(sec) for sec in sections))
+
+
+def section_table(sec: Section) -> Table:
+    """One status section as a table: the same drawing for `invoke status` and `--watch`."""
+    table = Table(title=sec.title, title_justify="left")
+    for col in sec.columns:
+        table.add_column(col)
+    for row in sec.rows:
+        table.add_row(*row)
+    return table
 
 
 def watch(collect: Collect, console: Console, interval: float = 1.0, frames: int | None = None,
