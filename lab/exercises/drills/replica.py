@@ -8,6 +8,7 @@ from __future__ import annotations
 from lab.exercises import steps as S
 from lab.exercises.context import Lab
 from lab.exercises.kit import actions as F
+from lab.exercises.kit import ctl
 from lab.exercises.kit.outcomes import Outcome
 from lab.exercises.model import Drill, drill
 from labcore import poll
@@ -205,8 +206,7 @@ and haproxy follow the leader key, not pg_is_in_recovery()."""
             # primary: "highest timeline 1 of the primary is behind recovery timeline 2".
             lab.note(f"{replica} is back in recovery but cannot follow {leader}: its pg_control did not yet show "
                      "the new timeline when Patroni demoted it, so no pg_rewind ran; rebuilding it with reinit")
-            lab.command(lab.node_of(leader), f"patronictl -c {F.PATRONI_CONFIG} reinit "
-                                             f"{lab.topo.cluster.scope} {replica} --force")
+            lab.command(lab.node_of(leader), ctl.reinit(lab.topo.cluster.scope, replica))
             lab.probe.rest(replica, "/reinitialize", method="POST", body={"force": True}, timeout=10)
         S.rejoined(lab, replica, within=180, how=f"streams from {leader} again")
         S.leader_unchanged(lab, leader, 3)
