@@ -67,7 +67,7 @@ RUNS = "--runs"
 @task(
     positional=["drill"],
     help={
-        "drill": "a drill name, 'all' (with --auto), --list to list the drills, one line each, or --runs to "
+        "drill": "a drill name, several joined by commas or 'all' (with --auto), --list to list the drills, one line each, or --runs to "
                  "list the runs kept in $LAB_DIR/runs with their tally of verdicts",
         "auto": "inject the faults automatically (default: guided, waits for you at each step)",
         "scale": "multiply every time bound (slow providers, e.g. 2 for VMs); wins over $LAB_TIMEOUT_SCALE",
@@ -78,7 +78,7 @@ RUNS = "--runs"
 def exercise(c, drill, auto=False, scale=None, lang=None):
     """Run a drill of the article on the live lab: guided (you inject the fault) or --auto; --list lists them,
     --runs lists past runs. Exits 1 when a drill failed or could not observe (fail, error); pass, differs
-    and not-applicable exit 0. Every run keeps its evidence in $LAB_DIR/runs/<UTC>-<drill|all>/."""
+    and not-applicable exit 0. Every run keeps its evidence in $LAB_DIR/runs/<UTC>-<drill|all|N-drills>/."""
     from lab.exercises import DRILLS, DrillError, Lab, lookup, run_drill
     from lab.exercises.i18n import LangError, drill_text, resolve_lang, t
     from lab.exercises.timing import timeout_scale
@@ -96,16 +96,22 @@ def exercise(c, drill, auto=False, scale=None, lang=None):
             print(f"{n:{width}}  {drill_text(n, 'summary', language, cls.summary)}")
         return
     name = drill
-    if name not in DRILLS and name != "all":
-        raise Exit(f"exercise: {unknown('drill', name, [*DRILLS, 'all'], listing='invoke exercise --list')}",
-                   code=2)
+    # a,b,c: a few drills in one run (one report, one tally), e.g. the morning's three for a workshop
+    names = [n.strip() for n in name.split(",")]
+    for n in names:
+        if n not in DRILLS and not (n == "all" and len(names) == 1):
+            raise Exit(f"exercise: {unknown('drill', n, [*DRILLS, 'all'], listing='invoke exercise --list')}",
+                       code=2)
+    if len(set(names)) != len(names):
+        raise Exit(f"exercise: drill named twice in {name!r}", code=2)
     try:
-        classes = lookup([name])
+        classes = lookup(names)
         factor = timeout_scale((c.config.get("exercise") or {}).get("timeout_scale"), option=scale)
     except DrillError as e:
         raise Exit(f"exercise: {e}", code=2)
-    if name == "all" and not auto:
-        raise Exit("exercise: 'all' runs only with --auto (guided drills are one at a time)", code=2)
+    if len(classes) > 1 and not auto:
+        raise Exit(f"exercise: {'all' if name == 'all' else 'several drills'} run only with --auto "
+                   "(guided drills are one at a time)", code=2)
     try:
         topo = load()
         lab_state.require("provisioned", action="run a drill")
@@ -118,7 +124,8 @@ def exercise(c, drill, auto=False, scale=None, lang=None):
 
     command = " ".join(["invoke exercise", name] + (["--auto"] if auto else [])
                        + ([f"--scale {scale}"] if scale is not None else []))
-    run = RunRecorder(name, command=command, lab=topo.name, drills=[cls.name for cls in classes], scale=factor,
+    kind = name if len(names) == 1 else f"{len(names)}-drills"
+    run = RunRecorder(kind, command=command, lab=topo.name, drills=[cls.name for cls in classes], scale=factor,
                       lang=language, commit=git_commit())
     results_dir = lab_state.lab_dir() / "drills"
     started = time.monotonic()

@@ -1,8 +1,8 @@
 """Tier 3, after the drills: what a trainer sees. The health check and heal on a broken replica,
 `invoke up`'s progress in a terminal (read from a tmux screen) and as plain lines in a log, and
-the report of a real drill rendered by headless Chromium.
+the report of a real three-drill run rendered by headless Chromium.
 
-Kept short: one drill run, one re-provision, one broken replica. The screenshot and the HTML
+Kept short: one run of three drills, one re-provision, one broken replica. The screenshot and the HTML
 stay under $LAB_DIR/reports/<run>/ for a person to look at.
 """
 from __future__ import annotations
@@ -122,20 +122,29 @@ def chromium(*args: str, profile: str) -> subprocess.CompletedProcess:
     return subprocess.run([exe, *flags, *args], capture_output=True, text=True, timeout=120)
 
 
-def test_report_of_a_real_primary_kill_draws_its_timeline_in_chromium(provisioned_lab, lab_cli):
+THREE = ("primary-patroni-kill", "replica-pg-stop", "replica-patroni-stop")
+
+
+def test_report_of_a_real_three_drill_run_draws_each_timeline_in_chromium(provisioned_lab, lab_cli):
+    """One run of three drills (a primary kill and two quick replica faults): one report, a verdict table
+    of three rows, three timelines; the primary kill's chart shows the overlap and the VIP on two nodes."""
     earlier = {p: digest(p) for p in runs.list_runs()}
-    drill = lab_cli("exercise", "primary-patroni-kill", "--auto", timeout=1200)
+    drill = lab_cli("exercise", ",".join(THREE), "--auto", timeout=2400)
     assert drill.rc == 0, drill.tail(60)
     made = lab_cli("report")
     assert made.rc == 0, made.output
     folder = runs.find(None)
-    assert folder not in earlier and "primary-patroni-kill" in folder.name
+    assert folder not in earlier and folder.name.endswith("-3-drills")
     assert {p: digest(p) for p in earlier} == earlier            # earlier runs untouched
     page = runs.reports_dir() / folder.name / "report.html"
     assert str(page) in made.output
+    html = page.read_text()
+    assert html.count('<img class="chart"') == 3, "one timeline per drill"
 
     # What the chart must show, from the run's own events: two primaries, the VIP on two nodes.
-    d = runs.load(folder).drills[0]
+    loaded = runs.load(folder)
+    assert [d.name for d in loaded.drills] == list(THREE)
+    d = loaded.drills[0]
     lanes = timeline.lanes(d)
     assert timeline.double_primary(lanes), "the run's samples show no double primary"
     assert any(len(s.value) > 1 for s in lanes.vips.get("read_write", [])), "the VIP was never on two nodes"
@@ -146,7 +155,8 @@ def test_report_of_a_real_primary_kill_draws_its_timeline_in_chromium(provisione
         assert dom.returncode == 0, dom.stderr[-2000:]
         table = dom.stdout[dom.stdout.index('<table id="verdicts">'):]
         table = table[:table.index("</table>")]
-        assert '<a href="#drill-primary-patroni-kill">primary-patroni-kill</a>' in table
+        for name in THREE:
+            assert f'<a href="#drill-{name}">{name}</a>' in table
         r = chromium(f"--screenshot={shot}", "--window-size=1300,1400", "--hide-scrollbars", page.as_uri(),
                      profile=profile)
         assert r.returncode == 0 and shot.is_file(), r.stderr[-2000:]

@@ -115,3 +115,21 @@ def test_runs_lists_every_run_with_its_tally(tmp_path, capsys):
     row = {line.split()[0]: line.split() for line in lines[1:]}
     assert row[done.name][1:6] == ["1", "0", "1", "0", "1"] and "(unfinished)" not in lines[1]
     assert row[cut.name][1:6] == ["0"] * 5 and lines[-1].endswith("(unfinished)")
+
+
+def test_several_drills_by_comma_need_auto_and_known_names():
+    with pytest.raises(Exit) as e:
+        exercise(Context(), drill="etcd-down,replica-pg-stop")
+    assert e.value.code == 2 and "several drills" in e.value.message and "--auto" in e.value.message
+    with pytest.raises(Exit) as e:
+        exercise(Context(), drill="etcd-down,replica-pg-stpo", auto=True)
+    assert e.value.code == 2 and "replica-pg-stpo" in e.value.message and "replica-pg-stop" in e.value.message
+    with pytest.raises(Exit) as e:
+        exercise(Context(), drill="etcd-down,etcd-down", auto=True)
+    assert e.value.code == 2 and "twice" in e.value.message
+    with pytest.raises(Exit) as e:
+        exercise(Context(), drill="etcd-down,all", auto=True)
+    assert e.value.code == 2 and "'all'" in e.value.message
+    with pytest.raises(Exit) as e:           # valid names: it gets as far as the lab's state
+        exercise(Context(), drill="etcd-down,replica-pg-stop", auto=True)
+    assert "invoke up" in e.value.message
