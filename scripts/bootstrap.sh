@@ -28,6 +28,7 @@ PACKAGES=(
     docker.io vagrant vagrant-libvirt mmdebstrap debian-archive-keyring
     haproxy keepalived shellcheck xsltproc systemd
     chromium tmux   # the report test renders the HTML headless; the `invoke up` test reads a pseudo-terminal
+    fonts-wqy-zenhei   # Chinese glyphs in the report's charts (lab/report/fonts.py)
 )
 say "installing host packages (apt, no recommends)"
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq

@@ -260,7 +260,8 @@ def write(run: Run, out_dir: Path | None = None) -> Written:
     """Draw every drill's timeline and write report.html, report.md and the PNGs."""
     out = out_dir or runs.reports_dir() / run.name
     out.mkdir(parents=True, exist_ok=True)
-    charts = {d.name: timeline.png(d) for d in run.drills}
+    lang = str(run.meta.get("lang") or "en")     # the language the run was made in (run.json)
+    charts = {d.name: timeline.png(d, lang) for d in run.drills}
     files = {}
     for name, data in charts.items():
         p = out / f"{name}.png"

@@ -159,10 +159,13 @@ def write_gaps(points: list[tuple[float, bool]]) -> list[tuple[float, float | No
 
 # --- drawing -----------------------------------------------------------------------------
 
-def draw(drill: DrillRun, lanes_: Lanes | None = None):
-    """The timeline as a matplotlib Figure (Agg: no display needed)."""
+def draw(drill: DrillRun, lanes_: Lanes | None = None, lang: str = "en"):
+    """The timeline as a matplotlib Figure (Agg: no display needed). In a language other than
+    English the title carries the drill's summary in that language (CJK glyphs: lab.report.fonts)."""
     import matplotlib
     matplotlib.use("Agg")
+    from lab.report.fonts import use_cjk_fallback
+    use_cjk_fallback()
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Rectangle
@@ -246,7 +249,8 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None):
         rows_end[row:row + 1] = [x + half]
         ax.annotate(text, xy=(t, 1.0), xycoords=top, xytext=(0, 3 + 10 * row), textcoords="offset points",
                     ha="center", va="bottom", fontsize=7, color=colour, annotation_clip=False)
-    ax.set_title(f"{drill.name}: {verdict}", loc="left", fontsize=11, fontweight="bold",
+    title = f"{drill.name}: {verdict}" + (f"\n{_summary(drill.name, lang)}" if lang != "en" else "")
+    ax.set_title(title, loc="left", fontsize=11, fontweight="bold",
                  pad=16 + 10 * max(len(rows_end) - 1, 0))
 
     handles = [Patch(color=OUTCOME_COLOURS[o], label=o) for o in OUTCOMES]
@@ -259,9 +263,16 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None):
     return fig
 
 
-def png(drill: DrillRun) -> bytes:
+def _summary(name: str, lang: str) -> str:
+    """The drill's one-line summary in ``lang`` ('' for a drill this version does not know)."""
+    from lab.exercises import DRILLS
+    from lab.exercises.i18n import drill_text
+    return drill_text(name, "summary", lang) if name in DRILLS else ""
+
+
+def png(drill: DrillRun, lang: str = "en") -> bytes:
     """The chart as PNG bytes."""
-    fig = draw(drill)
+    fig = draw(drill, lang=lang)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     return buf.getvalue()

@@ -1,0 +1,53 @@
+"""Chinese text in the report's charts is drawn with a CJK font (issue 10), not as boxes: matplotlib
+warns "Glyph … missing from font(s)" for every character it cannot draw, and that warning is what
+these tests look for."""
+from __future__ import annotations
+
+import re
+import warnings
+
+import matplotlib
+import pytest
+
+from lab.report import fonts, runs, timeline
+import synthetic_runs as synth
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+NO_FONT = ("no CJK font installed (looked for: " + ", ".join(fonts.CJK_FAMILIES) + "); "
+           + fonts.INSTALL_HINT)
+
+
+def missing_glyphs(render) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        render()
+    return [str(w.message) for w in caught if "missing from font" in str(w.message)]
+
+
+@pytest.fixture
+def zh_drill(monkeypatch, tmp_path) -> runs.DrillRun:
+    monkeypatch.setenv("LAB_DIR", str(tmp_path))
+    folder = synth.write_run(tmp_path, "20261201T001000Z", "primary-patroni-kill",
+                             {"primary-patroni-kill": synth.primary_patroni_kill})
+    return runs.load(folder).drills[0]
+
+
+@pytest.mark.skipif(fonts.cjk_family() is None, reason=NO_FONT)
+def test_a_chart_made_in_chinese_has_every_glyph(zh_drill):
+    fig = timeline.draw(zh_drill, lang="zh")
+    title = fig.axes[0].get_title(loc="left")
+    assert CJK.search(title), title          # the drill's Chinese summary is in the chart
+    with matplotlib.rc_context():
+        assert missing_glyphs(lambda: timeline.png(zh_drill, "zh")) == []
+
+
+def test_without_a_cjk_font_the_same_chart_warns_of_missing_glyphs(zh_drill, monkeypatch):
+    """The broken case the test above would catch: no CJK fallback, Chinese drawn as boxes."""
+    monkeypatch.setattr(fonts, "cjk_family", lambda: None)
+    with matplotlib.rc_context({"font.family": ["sans-serif"], "font.sans-serif": ["DejaVu Sans"]}):
+        assert missing_glyphs(lambda: timeline.png(zh_drill, "zh"))
+
+
+def test_english_charts_keep_their_title_and_need_no_cjk_font(zh_drill):
+    fig = timeline.draw(zh_drill)
+    assert not CJK.search(fig.axes[0].get_title(loc="left"))
