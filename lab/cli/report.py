@@ -21,4 +21,28 @@ def report(c, run=""):
     print(f"report of {loaded.name} ({tally}):\n  {written.html}\n  {written.markdown}")
 
 
-TASKS = [report]
+@task(iterable=["run"],
+      help={"run": "a run folder (name, its first characters, or a path); repeat for several runs, the last "
+                   "one naming a drill wins (a full run, then a re-run of a few drills)"})
+def docs_tables(c, run=None):
+    """Write the measured table of every drill into docs/drills/README.md and docs/zh/drills/README.md,
+    from the result files of the named runs (between its markers; the rest of the page is kept)."""
+    from lab.exercises import DRILLS
+    from lab.exercises.docs import folder
+    from lab.exercises.i18n import LANGS
+    from lab.report import runs, tables
+
+    if not run:
+        raise Exit("docs-tables: name at least one run: --run RUN (`invoke exercise --runs` lists them)", code=2)
+    try:
+        loaded = [runs.load(runs.find(r)) for r in run]    # every run read before anything is written
+    except runs.RunError as e:
+        raise Exit(f"docs-tables: {e}", code=2) from None
+    changed = tables.write(loaded, list(DRILLS), {lang: folder(lang) for lang in LANGS})
+    absent = [r.name for r in tables.rows(loaded, list(DRILLS)) if r.drill is None]
+    print(f"measured table from {', '.join(r.name for r in loaded)}: "
+          + (", ".join(str(p) for p in changed) if changed else "unchanged")
+          + (f"; not in these runs: {', '.join(absent)}" if absent else ""))
+
+
+TASKS = [report, docs_tables]
