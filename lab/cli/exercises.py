@@ -11,6 +11,7 @@ from labcore import state as lab_state
 from labcore.topology import TopologyError, load
 from labcore import poll
 from labcore.suggest import unknown
+from lab.cli.positional import ModeTask
 
 
 def _fmt(v) -> str:
@@ -38,6 +39,7 @@ def _table(results) -> str:
 
 def _runs_table() -> str:
     """`invoke exercise --runs`: every run folder with the tally its run.json keeps."""
+    from lab.exam import score as exam_score
     from lab.exercises.verdict import VERDICTS, tally
     from lab.report import runs
 
@@ -54,7 +56,8 @@ def _runs_table() -> str:
             continue
         t = {**tally([]), **(meta.get("tally") or {})}
         lines.append(f"{p.name:{width}}  " + " ".join(f"{t[v]:>{max(len(v), 4)}}" for v in VERDICTS)
-                     + f"  {meta.get('command', '')}" + ("" if meta.get("finished") else "  (unfinished)"))
+                     + f"  {meta.get('command', '')}" + ("" if meta.get("finished") else "  (unfinished)")
+                     + (f"  [{exam_score.short(meta['score'])}]" if meta.get("score") else ""))
     return "\n".join(lines)
 
 
@@ -64,7 +67,9 @@ RUNS = "--runs"
 
 # `invoke exercise --list` / `--runs`: the task has no such options, so Invoke's parser gives the token to
 # the positional `drill` it still waits for (unknown flags fill missing positional arguments first).
+# The exam's options are real options; given one, no drill is needed (lab.cli.positional.ModeTask).
 @task(
+    klass=ModeTask,
     positional=["drill"],
     help={
         "drill": "a drill name, several joined by commas or 'all' (with --auto), --list to list the drills, one line each, or --runs to "
@@ -73,12 +78,22 @@ RUNS = "--runs"
         "scale": "multiply every time bound (slow providers, e.g. 2 for VMs); wins over $LAB_TIMEOUT_SCALE",
         "lang": "zh or en: the story, commands and verdicts in that language "
                 "(default: $LAB_LANG, else the locale: LANG/LC_ALL zh* is zh)",
+        "exam": "blind-fault exam: inject one drill's fault at random without naming it; the writer and the "
+                "watch keep running until --done or --give-up",
+        "from": "--exam: draw the fault from these drills only (comma-separated)",
+        "seed": "--exam: the same seed draws the same fault (a whole room at once)",
+        "answer": "name the exam's fault (a drill name); right or wrong, every answer is kept",
+        "done": "end the exam once the lab is healthy again (says what is still off otherwise)",
+        "hint": "one more line of the fault's story (hints are counted)",
+        "give_up": "end the exam: show the fault and heal the lab",
     },
 )
-def exercise(c, drill, auto=False, scale=None, lang=None):
+def exercise(c, drill, auto=False, scale=None, lang=None, exam=False, from_=None, seed=None, answer=None,
+             done=False, hint=False, give_up=False):
     """Run a drill of the article on the live lab: guided (you inject the fault) or --auto; --list lists them,
-    --runs lists past runs. Exits 1 when a drill failed or could not observe (fail, error); pass, differs
-    and not-applicable exit 0. Every run keeps its evidence in $LAB_DIR/runs/<UTC>-<drill|all|N-drills>/."""
+    --runs lists past runs; --exam starts a blind-fault exam (--answer, --hint, --done, --give-up).
+    Exits 1 when a drill failed or could not observe (fail, error); pass, differs and not-applicable exit 0.
+    Every run keeps its evidence in $LAB_DIR/runs/<UTC>-<drill|all|N-drills|exam>/."""
     from lab.exercises import DRILLS, DrillError, Lab, lookup, run_drill
     from lab.exercises.i18n import LangError, drill_text, resolve_lang, t
     from lab.exercises.timing import timeout_scale
@@ -87,6 +102,11 @@ def exercise(c, drill, auto=False, scale=None, lang=None):
         language = resolve_lang(lang)
     except LangError as e:
         raise Exit(f"exercise: {e}", code=2)
+    modes = [m for m, on in (("--exam", exam), ("--answer", answer is not None), ("--done", done),
+                             ("--hint", hint), ("--give-up", give_up)) if on]
+    if modes or from_ is not None or seed is not None:
+        _exam_command(c, drill, modes, from_, seed, answer, scale, language)
+        return
     if drill == RUNS:
         print(_runs_table())
         return
@@ -147,4 +167,55 @@ def exercise(c, drill, auto=False, scale=None, lang=None):
         raise Exit(f"exercise: {', '.join(bad)}", code=1)
 
 
+def _exam_command(c, drill: str, modes: list[str], from_, seed, answer, scale, language: str) -> None:
+    """The exam's options: one mode at a time, --from/--seed only with --exam; bad input is one line."""
+    from lab.exam import commands
+    from lab.exam.pool import PoolError
+    from lab.exam.record import ExamError
+    from lab.exercises import DrillError, Lab
+    from lab.exercises.timing import timeout_scale
+
+    if drill:
+        raise Exit(f"exercise: {drill!r} with {' '.join(modes) or '--from/--seed'}: the exam's options take no "
+                   "drill name (`--answer <drill>` names one)", code=2)
+    if len(modes) != 1:
+        raise Exit("exercise: " + (f"{' and '.join(modes)}: one exam option at a time" if modes else
+                                   "--from and --seed go with --exam"), code=2)
+    mode = modes[0]
+    if mode != "--exam" and (from_ is not None or seed is not None):
+        raise Exit(f"exercise: --from and --seed go with --exam, not {mode}", code=2)
+    try:
+        factor = timeout_scale((c.config.get("exercise") or {}).get("timeout_scale"), option=scale)
+        if mode == "--answer":
+            print(commands.answer(answer))
+            return
+        if mode == "--hint":
+            print(commands.hint(lang=language))
+            return
+        if mode == "--exam":          # the options first: bad input is refused before anything is asked
+            from lab.exam import pool
+            from lab.exercises import DRILLS
+            pool.parse_from(from_, list(DRILLS))
+            pool.parse_seed(seed)
+        topo = load()
+        lab_state.require("provisioned", action="run an exam")
+        poll.set_scale(factor)
+        background = commands.ProcessBackground()
+        if mode == "--exam":
+            print(commands.start(topo, background, from_=from_, seed=seed, lang=language, scale=factor))
+            return
+        lab = Lab(topo, auto=True, scale=factor, lang=language)
+        if mode == "--done":
+            ok, text = commands.done(lab, background)
+            print(text)
+            if not ok:
+                raise Exit("exercise --done: the lab is not healthy yet; the exam goes on", code=1)
+            return
+        print(commands.give_up(lab, background, lang=language))
+    except (ExamError, PoolError, DrillError, TopologyError, lab_state.LabStateError) as e:
+        raise Exit(f"exercise: {e}", code=2) from None
+
+
 TASKS = [exercise]
+
+exercise.modes = ("exam", "answer", "done", "hint", "give_up", "from_", "seed")

@@ -48,3 +48,33 @@ class LeadTask(Task):
             a.lead = lead
             a.needed_for = tuple(k for k, names in self.positional_after.items() if a.name in names)
         return args
+
+
+class GivenByMode(Argument):
+    """A positional argument that a mode option replaces: `invoke exercise --exam` needs no drill."""
+    modes: list[Argument]
+
+    @property
+    def value(self) -> Any:
+        v = self._value if self._value is not None else self.default
+        if v is None and any(m.value for m in self.modes):
+            return ""           # a mode was given: counts as given, nothing more is read for it
+        return v
+
+    @value.setter
+    def value(self, arg: str) -> None:
+        self.set_value(arg, cast=True)
+
+
+class ModeTask(Task):
+    """A task whose first positional argument is not needed when one of ``modes`` (options) is given."""
+    modes: tuple[str, ...] = ()
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        args = super().get_arguments(ignore_unknown_help=ignore_unknown_help)
+        positional = [a for a in args if a.positional]
+        if positional:
+            lead = positional[0]
+            lead.__class__ = GivenByMode
+            lead.modes = [a for a in args if a.name in self.modes]
+        return args

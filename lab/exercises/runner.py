@@ -77,6 +77,16 @@ def lab_watch(lab: Lab) -> Watch:
                  clock=lab.clock.monotonic, record=lab.recorder.event if lab.recorder else None)
 
 
+def lab_writer(lab: Lab, watch: Watch) -> Writer:
+    """The writer on the real lab: one thread per read-write path, each write told to the evidence."""
+    addresses = {n.address: n.member for n in lab.topo.postgres_nodes}
+    return Writer([p if isinstance(p, WritePath) else WritePath(*p) for p in lab.writer_paths], _pg_connector(lab),
+                  clock=lab.clock.monotonic,
+                  identify=lambda address, started: addresses.get(address) or watch.server_of(started),
+                  on_attempt=(lambda a: lab.recorder.event("write", at=a.end, **a.event()))
+                  if lab.recorder else None)
+
+
 def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None, watch: Watch | None = None,
               recorder: Any = None) -> Result:
     """Run one drill: gate, story, fault, expectations, restore, gate, judgement; always returns a Result.
@@ -104,12 +114,7 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None, watch
     if watch is None:
         watch = lab_watch(lab)
     if cls.writes and writer is None:
-        addresses = {n.address: n.member for n in lab.topo.postgres_nodes}
-        writer = Writer([p if isinstance(p, WritePath) else WritePath(*p) for p in lab.writer_paths], connect,
-                        clock=lab.clock.monotonic,
-                        identify=lambda address, started: addresses.get(address) or watch.server_of(started),
-                        on_attempt=(lambda a: lab.recorder.event("write", at=a.end, **a.event()))
-                        if lab.recorder else None)
+        writer = lab_writer(lab, watch)
     run_end = start
     try:
         watch.start()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lab.exam import score as exam_score
 from lab.report import runs, timeline
 from lab.report.runs import DrillRun, Run
 
@@ -198,7 +199,8 @@ def html_page(run: Run, charts: dict[str, bytes]) -> str:
             f'<p class="meta">lab <b>{_e(m.get("lab") or "?")}</b>, command <code>{_e(m.get("command") or "?")}</code>, '
             f"started {_e(m.get('started') or '?')}, finished {_e(m.get('finished') or 'not finished')}, "
             f"commit {_e((m.get('commit') or 'unknown')[:12])}, time scale {_e(m.get('scale', 1))}"
-            + (", tally: " + _e(", ".join(f"{k} {v}" for k, v in tally.items())) if tally else "") + "</p>")
+            + (", tally: " + _e(", ".join(f"{k} {v}" for k, v in tally.items())) if tally else "") + "</p>"
+            + (f'<p class="meta"><b>{_e(exam_score.line(m["score"]))}</b></p>' if m.get("score") else ""))
     table = ["<h2>Verdicts</h2><table id=verdicts><tr><th>drill</th><th>article</th><th>verdict</th>"
              "<th>RTO</th><th>lost writes</th><th>two primaries</th><th>why</th></tr>"]
     for r in verdict_rows(run):
@@ -224,6 +226,7 @@ def markdown(run: Run, chart_files: dict[str, str]) -> str:
     lines = [f"# Drill report: {run.name}", "",
              f"Lab `{m.get('lab') or '?'}`, `{m.get('command') or '?'}`, started {m.get('started') or '?'}, "
              f"finished {m.get('finished') or 'not finished'}, commit {(m.get('commit') or 'unknown')[:12]}.", "",
+             *([f"**{_md(exam_score.line(m['score']))}**", ""] if m.get("score") else []),
              "| drill | article | verdict | RTO | lost writes | two primaries | why |",
              "|---|---|---|---|---|---|---|"]
     for r in verdict_rows(run):

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lab.exam import score as exam_score
+
 
 @dataclass(frozen=True)
 class LastRun:
@@ -41,15 +43,7 @@ def _exam_outcome(run_dir: Path, run: dict[str, Any]) -> str:
     score = run.get("score") or (_json(run_dir / "exam" / "result.json") or {}).get("score") or {}
     if not score:
         return "exam running" if not run.get("finished") else "exam: no score recorded"
-    bits = [f"answer {score.get('answer', '-')}"]
-    if score.get("repaired_s") is not None:
-        bits.append(f"repaired in {score['repaired_s']:g} s")
-    elif score.get("gave_up"):
-        bits.append("gave up")
-    else:
-        bits.append("not repaired")
-    bits.append(f"hints {score.get('hints', 0)}")
-    return "exam: " + ", ".join(bits)
+    return "exam: " + exam_score.short(score)
 
 
 def from_runs(lab_dir: Path) -> LastRun | None:
