@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable
 
 from lab.exercises.console import Console, TerminalConsole
 from lab.exercises.i18n import resolve_lang, t
+from lab.exercises.i18n.phrases import measure_label, said
 from lab.exercises.kit.actions import Action, Operation
 from lab.exercises.kit.facts import Facts
 from lab.exercises.kit.outcomes import MemberState, Outcome, lab_member_probe
@@ -73,11 +74,16 @@ class Lab:
         """A runner phrase in the trainee's language."""
         return t(key, self.lang, default, **fields)
 
+    def said(self, text: str) -> str:
+        """What a drill says (English in the code and in the result files), in the trainee's language."""
+        return said(text, self.lang)
+
     def say(self, text: str) -> None:
         self.console.show(text)
 
     def step(self, title: str, text: str = "") -> None:
         """A step of the story; guided mode waits for Enter before going on."""
+        title, text = self.said(title), self.said(text)
         self.say(f"\n== {title}" + (f"\n{indent(text)}" if text else ""))
         if not self.auto:
             self.console.pause("   " + self.tr("enter"))
@@ -85,17 +91,17 @@ class Lab:
     def command(self, node: str, command: str, why: str = "") -> None:
         """Show the command a trainee would type, and where."""
         self.say("   " + self.tr("on_node", node=node, hint=ssh_hint(node)) + f"\n   $ {command}"
-                 + (f"\n   ({why})" if why else ""))
+                 + (f"\n   ({self.said(why)})" if why else ""))
 
     def note(self, text: str) -> None:
-        self.say("   " + self.tr("note", text=text))
+        self.say("   " + self.tr("note", text=self.said(text)))
         if self.result:
             self.result.notes.append(text)
         if self.recorder:
             self.recorder.note(text)
 
     def measure(self, key: str, value: Any) -> None:
-        self.say("   " + self.tr("measured", what=key, value=value))
+        self.say("   " + self.tr("measured", what=measure_label(key, self.lang), value=value))
         if self.result:
             self.result.metrics[key] = value
 
@@ -182,7 +188,7 @@ class Lab:
             seen.update(self.outcomes(wanted))
             return all(seen[m].outcome in wanted[m] or seen[m].outcome in settle for m in wanted)
         bound = self.bound(within)
-        self.say("   " + self.tr("expect_within", what=description, bound=bound))
+        self.say("   " + self.tr("expect_within", what=self.said(description), bound=bound))
         start = self.clock.monotonic()
         ok, elapsed, last = poll.until(settled, bound, every, self.clock)
         verdict, members, reason = judge_members(wanted, seen, explained)
@@ -211,7 +217,7 @@ class Lab:
         """``description`` must come true within ``within`` seconds (scaled). Returns the seconds it took.
         ``shown``: the description in the trainee's language, when it differs from the recorded one."""
         bound = self.bound(within)
-        self.say("   " + self.tr("expect_within", what=shown or description, bound=bound))
+        self.say("   " + self.tr("expect_within", what=shown or self.said(description), bound=bound))
         start = self.clock.monotonic()
         ok, elapsed, last = poll.until(cond, bound, every, self.clock)
         return self._record("expect", description, ok, bound, start, elapsed, last, shown)
@@ -219,7 +225,7 @@ class Lab:
     def hold(self, cond: Callable[[], Any], description: str, for_: float, every: float = 1.0) -> float:
         """``description`` must stay true for ``for_`` seconds (scaled)."""
         bound = self.bound(for_)
-        self.say("   " + self.tr("expect_for", what=description, bound=bound))
+        self.say("   " + self.tr("expect_for", what=self.said(description), bound=bound))
         start = self.clock.monotonic()
         ok, elapsed, last = poll.holds(cond, bound, every, self.clock)
         return self._record("hold", description, ok, bound, start, elapsed, last)
@@ -234,7 +240,7 @@ class Lab:
                                             round(start - self.t_start + elapsed, 3), last))
         if self.recorder:
             self.recorder.check(kind, description, bound, start, start + elapsed, ok, last)
-        what = shown or description
+        what = shown or self.said(description)
         if ok:
             self.say("   " + self.tr("ok_after" if kind == "expect" else "ok_held", what=what, elapsed=elapsed))
             return elapsed
@@ -253,13 +259,13 @@ class Lab:
     def inject(self, fault: Action, observe_within: float = 30) -> float:
         """Break it: auto runs the command; guided shows it and waits for the trainee (or 'go').
         Returns the moment the fault was seen in effect; the first action is the drill's t=0."""
-        self.say("\n" + self.tr("fault", what=fault.what))
+        self.say("\n" + self.tr("fault", what=self.said(fault.what)))
         return self._act(fault, observe_within)
 
     def perform(self, operation: Action, observe_within: float = 30) -> float:
         """An operation a person makes on purpose (switchover, edit-config, ...), run like a fault:
         shown, typed (or run in auto mode), observed. Only an operation with an undo is undone."""
-        self.say("\n" + self.tr("operation", what=operation.what))
+        self.say("\n" + self.tr("operation", what=self.said(operation.what)))
         return self._act(operation, observe_within)
 
     def _act(self, action: Action, observe_within: float) -> float:
@@ -302,7 +308,7 @@ class Lab:
         action = action or self._undos[-1]
         self._undos.remove(action)
         self.mark("undo", action.what, action.node)
-        self.say("\n" + self.tr("undo", what=action.what))
+        self.say("\n" + self.tr("undo", what=self.said(action.what)))
         self.command(action.node, action.undo)
         if not self.auto:
             self.console.pause("   " + self.tr("undo_enter"))

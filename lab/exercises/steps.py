@@ -311,7 +311,7 @@ def set_config(lab: Lab, **changes: Any) -> None:
     """Change Patroni's dynamic configuration (``patronictl edit-config -s``), remembered for restore."""
     current = lab.probe.dynamic_config()
     previous = {k: current.get(k) for k in changes}
-    lab.say(f"\n~~ config: {', '.join(f'{k}={v}' for k, v in changes.items())}")
+    lab.say("\n" + lab.tr("config", changes=", ".join(f"{k}={v}" for k, v in changes.items())))
     lab.command(lab.node_of(lab.topo.postgres_nodes[0].member), patroni_config.edit_config_command(changes))
     lab.probe.patch_config(changes)
     lab.on_restore(f"config {previous}", lambda: lab.probe.patch_config(previous))
@@ -325,7 +325,7 @@ def set_local(lab: Lab, member: str, updates: dict[str, Any], why: str = "") -> 
     node = lab.node_of(member)
     marker = f"{int(time.time() * 1000)}"
     shown = ", ".join(f"{k}: {v}" for k, v in updates.items())
-    lab.say(f"\n~~ Patroni's local configuration on {node}: {shown}")
+    lab.say("\n" + lab.tr("local_config", node=node, changes=shown))
     if lab.facts.config_is_directory(node):
         path = f"{PATRONI_CONFIG}/{patroni_config.DRILL_FRAGMENT}"
         fragment = patroni_config.with_updates({}, updates, marker)
@@ -408,4 +408,4 @@ def mac_of(lab: Lab, node: str) -> str:
 
 def on_control_host(lab: Lab, command: str, why: str = "") -> None:
     """Show a command typed on the control host (where the lab's CLI runs), not on a node."""
-    lab.say(f"   on the control host:\n   $ {command}" + (f"\n   ({why})" if why else ""))
+    lab.say("   " + lab.tr("on_control_host") + f"\n   $ {command}" + (f"\n   ({lab.said(why)})" if why else ""))

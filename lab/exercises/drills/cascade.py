@@ -255,7 +255,7 @@ directory, start Patroni: a new base backup through .210)."""
         lab.mark("demote")
         lab.run_on(sb.node, cmd)
         token = write_token(lab)
-        lab.say(f"   waiting: does {sb.member} stream from the VIP again by itself (pg_rewind if it diverged)?")
+        lab.say("   " + lab.said(f"waiting: does {sb.member} stream from the VIP again by itself (pg_rewind if it diverged)?"))
         followed, _, _ = poll.until(lambda: sb.streams_from_vip() and sb.sees(token), lab.bound(90), 2, lab.clock)
         if followed:
             lab.measure("standby_rebuilt", False)

@@ -1,7 +1,13 @@
-"""python -m lab.exercises.i18n stale [LANG] | stamp NAME... [--lang LANG]: keep translations current."""
+"""python -m lab.exercises.i18n stale | stamp NAME... | said [--lang LANG]: keep translations current.
+
+stale: drills whose translation is missing or older than their English; stamp: record the English a
+translation was written from; said: the phrases drills show while they run that LANG lacks (as YAML
+lines to fill in under ``said:``/``measures:``) and the entries no code uses any more."""
 from __future__ import annotations
 
 import sys
+
+import yaml
 
 from lab.exercises import DRILLS
 from lab.exercises.i18n import LANGS, DEFAULT, problems, stamp
@@ -21,6 +27,19 @@ def main(argv: list[str]) -> int:
         for name, issues in found.items():
             print(f"{name}: {'; '.join(issues)}")
         return 1 if found else 0
+    if argv[:1] == ["said"]:
+        from lab.exercises.i18n import phrases
+        found = phrases.templates()
+        lacking = phrases.missing(lang, found)
+        for section in phrases.SECTIONS:
+            todo = [p for p in lacking if p.section == section]
+            if todo:
+                print(f"{section}:")
+                for p in todo:
+                    print(f"  {yaml.safe_dump(p.template, allow_unicode=True, width=10**6).strip().removesuffix('...').strip()}:   # {p.where}")
+        for section, key in phrases.unused(lang, found):
+            print(f"# unused in {lang}.yml {section}: {key!r}")
+        return 1 if lacking else 0
     if argv[:1] == ["stamp"] and len(argv) > 1:
         names = list(DRILLS) if argv[1:] == ["--all"] else argv[1:]
         unknown = [n for n in names if n not in DRILLS]

@@ -1,0 +1,145 @@
+"""Chinese all the way through a drill (issue 12): every phrase a drill shows while it runs (part
+titles, expectations, fault and operation descriptions, notes, the reasons beside commands, the
+labels of measured values) has a zh.yml entry, found by reading the drill code; a drill run in
+Chinese on the fake lab shows no English sentence; the result files stay English."""
+from __future__ import annotations
+
+import re
+import textwrap
+
+import pytest
+
+from lab.exercises import DRILLS, Lab, run_drill
+from lab.exercises.console import ScriptedConsole
+from lab.exercises.i18n import catalog, phrases
+from labcore.topology import load
+
+from fake_clock import FakeClock
+from fake_watch import outcome_of, watch_for
+from test_ops_drills import FakeCluster
+from lab.exercises.kit import sql
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+TRANSLATED = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")      # Chinese words or full-width punctuation
+# four English words in a row: a sentence, not a name, a value or a command
+ENGLISH = re.compile(r"\b[A-Za-z]{2,}(?:[ ,]+[A-Za-z]{2,}){3,}\b")
+HOW_TO_ADD = ("add it to lab/exercises/i18n/zh.yml under `{section}:` (the English template is the key, "
+              "{{0}} {{1}} ... for the values the code fills in; `python -m lab.exercises.i18n said` prints "
+              "the missing ones as YAML)")
+
+
+@pytest.fixture(scope="module")
+def found() -> list[phrases.Phrase]:
+    return phrases.templates()
+
+
+def test_every_phrase_a_drill_shows_has_a_chinese_entry(found):
+    lacking = phrases.missing("zh", found)
+    assert not lacking, "phrases shown during a drill with no zh entry:\n" + "\n".join(
+        f"  {p.where}: {p.section}: {p.template!r} -- " + HOW_TO_ADD.format(section=p.section) for p in lacking)
+
+
+def test_no_chinese_entry_is_left_over_from_changed_english(found):
+    stale = phrases.unused("zh", found)
+    assert not stale, "zh.yml entries no drill code says any more (the English changed or went):\n" + "\n".join(
+        f"  {section}: {key!r}" for section, key in stale)
+
+
+def test_each_entry_is_chinese_and_keeps_every_value():
+    for section in phrases.SECTIONS:
+        for english, chinese in (catalog("zh").get(section) or {}).items():
+            assert set(phrases.PLACEHOLDER.findall(english)) == set(phrases.PLACEHOLDER.findall(chinese)), \
+                f"{section}: {english!r} -> {chinese!r}: the values differ"
+            assert TRANSLATED.search(chinese) or english == chinese, f"{section}: {english!r} is not translated"
+
+
+def test_each_template_translates_back_to_its_own_entry():
+    """Filled in with values, every English phrase comes out as its own Chinese entry (a more general
+    template must not catch it first)."""
+    for english, chinese in (catalog("zh").get("said") or {}).items():
+        values = {n: f"v{n}x" for n in phrases.PLACEHOLDER.findall(english)}
+        fill = lambda text: phrases.PLACEHOLDER.sub(lambda m: values[m.group(1)], text)  # noqa: E731
+        assert phrases.said(fill(english), "zh") == fill(chinese), english
+
+
+def test_english_stays_english():
+    assert phrases.said("pg2 rejoins as a replica", "en") == "pg2 rejoins as a replica"
+    assert phrases.measure_label("failover_s", "en") == "failover_s"
+
+
+def test_a_name_then_a_phrase_is_the_name_and_the_translated_phrase():
+    # steps.rejoined shows f"{member} {how}"; drills give `how` on its own
+    assert phrases.said("pg3 streams from pg1 again", "zh") == "pg3 重新从 pg1 复制"
+    assert phrases.said("pg3 sings", "zh") == "pg3 sings"          # no entry: shown as written
+
+
+def test_a_new_english_phrase_is_found_and_named_with_its_place(tmp_path):
+    """The broken case: a drill gains a phrase (expectation, step, fault, how=, a measured key) and
+    nobody adds its Chinese: the reader finds each with its file and line."""
+    root = tmp_path / "lab" / "exercises"
+    (root / "drills").mkdir(parents=True)
+    (root / "drills" / "new.py").write_text(textwrap.dedent('''
+        def run(self, lab):
+            lab.step("A brand new part", f"{leader} is checked.")
+            lab.inject(Fault(node, f"disk on {node} filled", "fill", "rm"))
+            lab.expect(cond, f"{member} stays calm" + " and quiet", within=5)
+            S.rejoined(lab, member, 60, how=f"streams from {leader} in the end")
+            lab.measure(f"calm_{member}_s", 1)
+            lab.note("done" if ok else f"{member} not done")
+    '''))
+    got = {(p.section, p.template, p.where.rsplit(":", 1)[1]) for p in phrases.templates(root)}
+    assert got == {("said", "A brand new part", "3"), ("said", "{0} is checked.", "3"),
+                   ("said", "disk on {0} filled", "4"), ("said", "{0} stays calm and quiet", "5"),
+                   ("said", "streams from {0} in the end", "6"), ("measures", "calm_{0}_s", "7"),
+                   ("said", "done", "8"), ("said", "{0} not done", "8")}
+    assert {p.template for p in phrases.missing("zh", phrases.templates(root))} >= {"A brand new part", "calm_{0}_s"}
+
+
+# --- whole drills in Chinese on the fake cluster ---------------------------------------------------
+
+@pytest.fixture
+def fake(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAB_DIR", str(tmp_path))
+    cluster = FakeCluster(load())
+    monkeypatch.setattr(sql, "whoami", lambda topo, address, port=None, **k: (topo.node(cluster.lead).address, False))
+    return cluster
+
+
+def english_sentences(shown: list[str]) -> list[str]:
+    """Lines with an English sentence, leaving out what is typed or read as it is: commands ("$ ..."),
+    the ssh hint, command output the drill prints (member summaries, tables), the drill's name."""
+    out = []
+    for block in shown:
+        for line in block.splitlines():
+            text = line.strip()
+            if not text or text.startswith("$") or text.startswith("{") or "ssh -F" in text or "|" in text:
+                continue
+            text = re.sub(r"`[^`]*`|'[^']*'|\([^()]*\)", "", text)
+            if ENGLISH.search(text):
+                out.append(line)
+    return out
+
+
+@pytest.mark.parametrize("name", ["switchover", "failover"])
+def test_a_drill_run_in_chinese_shows_no_english_sentence(fake, tmp_path, name):
+    quiet = type(DRILLS[name].__name__, (DRILLS[name],), {"writes": False})
+    console = ScriptedConsole()
+    lab = Lab(fake.topo, auto=True, console=console, clock=FakeClock(), shell=fake, probe=fake, lang="zh",
+              results_dir=tmp_path / "drills", outcome_probe=outcome_of(fake))
+    res = run_drill(quiet, lab, watch=watch_for(fake, lab.clock))
+    assert res.passed, res.reason
+    assert english_sentences(console.shown) == []
+    assert "主备切换" in console.text or "故障切换" in console.text
+    # the record stays English: check descriptions and metric keys are data
+    assert res.checks and all(c.description.isascii() for c in res.checks)
+    assert all(k.isascii() for k in res.metrics)
+
+
+def test_the_same_drill_in_english_is_untouched(fake, tmp_path):
+    quiet = type("Switchover", (DRILLS["switchover"],), {"writes": False})
+    console = ScriptedConsole()
+    lab = Lab(fake.topo, auto=True, console=console, clock=FakeClock(), shell=fake, probe=fake, lang="en",
+              results_dir=tmp_path / "drills", outcome_probe=outcome_of(fake))
+    run_drill(quiet, lab, watch=watch_for(fake, lab.clock))
+    assert not CJK.search(console.text)
+    assert "Switch over" in console.text
