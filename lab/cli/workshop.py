@@ -24,8 +24,9 @@ from labcore import state as lab_state
 from labcore.suggest import unknown
 from lab.workshop import room as R
 from lab.workshop.seats import Room, SeatError
+from lab.workshop.seats import write as write_seat
 
-ACTIONS = ("up", "status", "down", "ssh")
+ACTIONS = ("up", "plan", "status", "down", "ssh")
 ERRORS = (topology.TopologyError, lab_state.LabStateError, ProviderError, guard.GuardError,
           lifecycle.LabError, image.ImageError, SeatError, R.WorkshopError)
 
@@ -65,10 +66,10 @@ def _action(action: str) -> str:
 
 
 @task(klass=LeadTask, positional=["action", "seat", "node"],
-      help={"action": "up | status | down | ssh",
+      help={"action": "up | plan | status | down | ssh",
             "seat": "ssh: the seat number",
             "node": "ssh: node name or Patroni member name (node1, pg1, ...)",
-            "seats": "up: how many seats (seat 1..N)",
+            "seats": "up/plan: how many seats (seat 1..N)",
             "provider": "up: docker | libvirt | virtualbox (default: invoke.yaml lab.provider, auto = detect)",
             "parallel": "up/down/status: seats handled at once (default: one per CPU core)",
             "base_subnet": "up: seat k's subnet is the k-th network of this size after it "
@@ -81,15 +82,18 @@ def _action(action: str) -> str:
             "command": "ssh: run this command instead of an interactive shell"})
 def workshop(c, action=None, seat=None, node=None, seats=0, provider=None, parallel=0, base_subnet=None,
              bridge_prefix=None, dir=None, machines_only=False, from_scratch=False, command=""):
-    """A room of independent labs: `up --seats N`, `status`, `ssh <seat> <node>`, `down`."""
+    """A room of independent labs: `up --seats N`, `plan --seats N` (only the seats' topology files, for seats
+    on your own hosts), `status`, `ssh <seat> <node>`, `down`."""
     try:
         if not action:
-            raise SeatError("workshop: name an action: up --seats N | status | ssh <seat> <node> | down")
+            raise SeatError("workshop: name an action: up --seats N | plan --seats N | status | ssh <seat> <node> | down")
         action = _action(action)
         directory = room_dir(c, dir)
         if action == "up":
             _up(c, directory, seats, provider, parallel_of(c, parallel), base_subnet, bridge_prefix, machines_only,
                 from_scratch)
+        elif action == "plan":
+            _plan(c, directory, seats, base_subnet, bridge_prefix)
         elif action == "down":
             _down(directory, parallel_of(c, parallel))
         elif action == "status":
@@ -125,6 +129,26 @@ def _up(c, directory: Path, count: int, provider: str | None, parallel: int, bas
     if failed:
         raise R.WorkshopError("seat(s) " + ", ".join(f"{r.seat.number} (see {r.log})" for r in failed)
                               + " did not come up; fix and run `invoke workshop up` again (it converges)")
+
+
+def _plan(c, directory: Path, count: int, base_subnet: str | None, bridge_prefix: str | None) -> None:
+    """Derive and write the seats' topology files, create nothing: for seats on machines of your own
+    (the hosts provider, one inventory per seat at the addresses shown; docs/workshop.md)."""
+    ws = workshop_settings(c)
+    if not count:
+        raise SeatError("workshop plan: say how many seats: --seats N")
+    try:
+        count = int(count)
+    except (TypeError, ValueError):
+        raise SeatError(f"--seats {count!r}: must be a number") from None
+    room = Room.from_settings(topology.load(), base_subnet or ws.get("base_subnet"),
+                              bridge_prefix or ws.get("bridge_prefix"), directory)
+    for s in room.seats(count):
+        path = write_seat(s, room.base)
+        t = s.topology
+        print(f"seat {s.number}: {path}  subnet {t.subnet}  "
+              + " ".join(f"{n.name}={n.address}" for n in t.nodes)
+              + f"  VIPs {', '.join(t.vips.values())}")
 
 
 def _summary(runs: list[R.SeatRun], what: str) -> None:
