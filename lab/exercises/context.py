@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 
 from lab.exercises.console import Console, TerminalConsole
 from lab.exercises.i18n import resolve_lang, t
-from lab.exercises.i18n.phrases import measure_label, said
+from lab.exercises.i18n.phrases import measure_label, phrase, said
 from lab.exercises.kit.actions import Action, Operation
 from lab.exercises.kit.facts import Facts
 from lab.exercises.kit.outcomes import MemberState, Outcome, lab_member_probe
@@ -200,9 +200,9 @@ class Lab:
                 self.result.differs(reason, [f"{m}: {mv.evidence}" for m, mv in members.items()
                                              if mv.explained and mv.evidence])
         try:
-            self._record("expect", description, verdict != "fail", bound, start, elapsed,
-                         f"seen: {shown}" + (f"; {reason}" if reason else "") + (f"; last error: {last}"
-                                                                               if not ok and last else ""))
+            detail = [phrase(f"seen: {shown}"), *([reason] if reason else []),
+                      *([phrase(f"last error: {last}")] if not ok and last else [])]
+            self._record("expect", description, verdict != "fail", bound, start, elapsed, "; ".join(detail))
         except ExpectationFailed:
             raise ExpectationFailed(f"{description}: {reason or last}") from None
         return dict(seen)
@@ -244,7 +244,7 @@ class Lab:
         if ok:
             self.say("   " + self.tr("ok_after" if kind == "expect" else "ok_held", what=what, elapsed=elapsed))
             return elapsed
-        self.say("   " + self.tr("failed", what=what, elapsed=elapsed, last=last or "false"))
+        self.say("   " + self.tr("failed", what=what, elapsed=elapsed, last=self.said(last or "false")))
         raise ExpectationFailed(f"{description}: not true within {bound:g} s")
 
     # --- faults ----------------------------------------------------------------------------
@@ -279,13 +279,16 @@ class Lab:
         if self.auto:
             t = self.clock.monotonic()      # t=0 is when the command is issued, as for a person
             self.run_on(action.node, command)
-            self.expect(action.observed, f"the {kind} is in effect on {action.node}", within=observe_within,
+            in_effect = phrase(f"the operation is in effect on {action.node}" if kind == "operation"
+                               else f"the fault is in effect on {action.node}")
+            self.expect(action.observed, in_effect, within=observe_within,
                         every=0.5, shown=self.tr(f"{kind}_in_effect", node=action.node))
         else:
             self.say("   " + self.tr("type_it"))
             ok, _, _ = poll.until(self._trainee_or_go(action, command), GUIDED_WAIT, 0.5, self.clock)
             if not ok:
-                raise ExpectationFailed(f"the {kind} was not done within {GUIDED_WAIT:g} s")
+                raise ExpectationFailed(f"the operation was not done within {GUIDED_WAIT:g} s" if kind == "operation"
+                                        else f"the fault was not done within {GUIDED_WAIT:g} s")
             self.say("   " + self.tr(f"{kind}_seen"))
             t = self.clock.monotonic()
         if self.t_fault is None:

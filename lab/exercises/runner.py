@@ -262,7 +262,7 @@ def _finish(lab: Lab, res: Result, start: float) -> Result:
             oc.start, oc.end = round(oc.start - res.fault_at_s, 3), round(oc.end - res.fault_at_s, 3)
     w = res.watch
     lab.say("\n" + lab.tr("verdict", drill=res.drill, verdict=lab.tr(f"verdict_{res.verdict}", default=res.verdict.upper()))
-            + (lab.tr("reason", reason=res.reason) if res.reason else "")
+            + (lab.tr("reason", reason=lab.said(res.reason)) if res.reason else "")
             + ("\n    " + lab.tr("split_brain_seen", samples=w.get("samples"), rate=w.get("samples_per_s"),
                                   gap=w.get("longest_gap_s"), most=w.get("max_primaries_at_once"),
                                   duration=res.duration_s) if w else ""))

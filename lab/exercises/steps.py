@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable
 import yaml
 
 from lab.exercises.context import Lab
+from lab.exercises.i18n.phrases import phrase
 from lab.exercises.kit import actions, ctl, patroni_config, sql
 from lab.exercises.kit.outcomes import MemberState, Outcome
 from lab.exercises.kit.patroni_config import PATRONI_CONFIG, PATRONI_UNIT
@@ -208,7 +209,7 @@ def start_all_etcd(lab: Lab) -> None:
         lab.undo()
 
 
-FENCED_INSTEAD_OF_DEMOTED = (
+FENCED_INSTEAD_OF_DEMOTED = phrase(
     "the lab arms a watchdog (§5.1): the leader's loop waited on the unreachable etcd for most of the watchdog "
     "timeout (ttl - safety_margin), so the watchdog fenced the node before its demotion was done (on a VM: a "
     "reboot); the article's table describes Patroni without a watchdog")

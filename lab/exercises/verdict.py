@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Iterable
 
+from lab.exercises.i18n.phrases import phrase
 from lab.exercises.kit.outcomes import MemberState, Outcome
 
 
@@ -111,13 +112,13 @@ def judge_members(expected: dict[str, Iterable[Outcome | str]], seen: dict[str, 
         members[m] = mv
     if wrong:
         return "fail", members, "; ".join(
-            f"{m} is {members[m].seen}, the article says {' or '.join(members[m].expected)}"
-            + (f" ({members[m].error or members[m].evidence})" if members[m].error or members[m].evidence else "")
+            phrase(f"{m} is {members[m].seen}, the article says {' or '.join(members[m].expected)}"
+                   + (f" ({members[m].error or members[m].evidence})" if members[m].error or members[m].evidence else ""))
             for m in wrong)
     if deviating:
         return "differs", members, "; ".join(
-            f"{m} is {members[m].seen} where the article says {' or '.join(members[m].expected)}: "
-            f"{explained[members[m].seen]}" + (f" [evidence: {members[m].evidence}]" if members[m].evidence else "")
+            phrase(f"{m} is {members[m].seen} where the article says {' or '.join(members[m].expected)}: "
+                   f"{explained[members[m].seen]}" + (f" [evidence: {members[m].evidence}]" if members[m].evidence else ""))
             for m in deviating)
     return "pass", members, ""
 

@@ -143,3 +143,26 @@ def test_the_same_drill_in_english_is_untouched(fake, tmp_path):
     run_drill(quiet, lab, watch=watch_for(fake, lab.clock))
     assert not CJK.search(console.text)
     assert "Switch over" in console.text
+
+
+def test_a_reason_joined_from_phrases_is_translated_part_by_part():
+    reason = ("pg1 demotes itself to a replica: pg1 is primary, the article says replica; "
+              "pg2 is stopped, the article says replica (no postmaster)")
+    assert phrases.said(reason, "zh") == ("pg1 自行降级为备库：pg1 的状态是 primary，文章说应为 replica；"
+                                          "pg2 的状态是 stopped，文章说应为 replica（no postmaster）")
+    # a value never swallows the next clause: "on {0}" must not take "node2: not true within 30 s"
+    assert phrases.said("the fault is in effect on node2: not true within 30 s", "zh") == "故障已在 node2 上生效：30 秒内未成立"
+
+
+def test_a_failed_drill_gives_its_reason_in_chinese_and_records_it_in_english(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_DIR", str(tmp_path))
+    fake = FakeCluster(load(), stuck=True)
+    monkeypatch.setattr(sql, "whoami", lambda topo, address, port=None, **k: (topo.node(fake.lead).address, False))
+    quiet = type("Switchover", (DRILLS["switchover"],), {"writes": False})
+    console = ScriptedConsole()
+    lab = Lab(fake.topo, auto=True, console=console, clock=FakeClock(), shell=fake, probe=fake, lang="zh",
+              results_dir=tmp_path / "drills", outcome_probe=outcome_of(fake))
+    res = run_drill(quiet, lab, watch=watch_for(fake, lab.clock))
+    assert res.verdict == "fail" and res.reason.startswith("switchover: pg2 is not the writable leader")
+    verdict_line = next(s for s in console.shown if ">>> switchover" in s)
+    assert "主备切换：pg2 没有成为可写的 leader" in verdict_line, verdict_line

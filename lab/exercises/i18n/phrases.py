@@ -45,7 +45,7 @@ def _compiled(lang: str, section: str) -> list[tuple[re.Pattern, str]]:
     table = catalog(lang).get(section) or {}
     out = []
     for english, translated in table.items():
-        if not translated:
+        if not translated or not PLACEHOLDER.sub("", str(english)).strip():
             continue
         regex, seen = "", set()
         for i, part in enumerate(PLACEHOLDER.split(str(english))):
@@ -62,19 +62,66 @@ def _compiled(lang: str, section: str) -> list[tuple[re.Pattern, str]]:
     return [(r, t) for _, r, t in out]
 
 
-def _translate(text: str, lang: str, section: str, depth: int = 0) -> str | None:
+ENGLISH_LETTER = re.compile(r"[A-Za-z]")
+CLAUSE = re.compile(r": |; ")
+
+
+def _translate(text: str, lang: str, section: str) -> str | None:
+    best = _best(text, lang, section)
+    return best[0] if best else None
+
+
+@lru_cache(maxsize=8192)
+def _best(text: str, lang: str, section: str) -> tuple[str, int] | None:
+    """``text`` in ``lang`` with its penalty, or None when nothing of it has a translation.
+    Candidates: every template that matches (its values translated in turn where they are phrases),
+    and text joined from phrases, translated part by part ("a: b", "a; b", "pg2 <phrase>"). The one
+    that leaves the least English wins; on a tie, the one whose values span fewest clause breaks
+    (a value rarely holds "a: b"), then the template with the most literal text. Recursion always
+    works on shorter text, so it ends."""
+    options: list[tuple[str, int]] = []
     for regex, translated in _compiled(lang, section):
         m = regex.match(text)
-        if m:
-            values = {k[1:]: (_translate(v, lang, "said", depth + 1) if depth < 3 else None) or v
-                      for k, v in m.groupdict().items()}
-            return PLACEHOLDER.sub(lambda p: values.get(p.group(1), p.group(0)), translated)
+        if not m:
+            continue
+        values, penalty = {}, 0
+        for k, v in m.groupdict().items():
+            penalty += len(CLAUSE.findall(v))
+            sub = _best(v, lang, "said") if " " in v and len(v) < len(text) else None
+            if sub is not None:
+                penalty += sub[1]
+            values[k[1:]] = sub[0] if sub is not None else v
+        options.append((PLACEHOLDER.sub(lambda p: values.get(p.group(1), p.group(0)), translated), penalty))
+    if section == "said":
+        options += _joined(text, lang)
+    if not options:
+        return None
+    return min(options, key=lambda o: (len(ENGLISH_LETTER.findall(o[0])), o[1]))
+
+
+def _joined(text: str, lang: str) -> list[tuple[str, int]]:
+    out = []
+    for sep, zh_sep in (("; ", "；"), (": ", "：")):
+        at = text.find(sep)
+        while at >= 0:
+            left, right = text[:at], text[at + len(sep):]
+            tl, tr = _best(left, lang, "said"), _best(right, lang, "said")
+            if tl is not None or tr is not None:
+                out.append(((tl[0] if tl else left) + zh_sep + (tr[0] if tr else right),
+                            (tl[1] if tl else 0) + (tr[1] if tr else 0)))
+            at = text.find(sep, at + 1)
     head, sep, rest = text.partition(" ")
-    if section == "said" and sep and SUBJECT.fullmatch(head) and depth < 3:
-        tail = _translate(rest, lang, section, depth + 1)
+    if sep and SUBJECT.fullmatch(head):          # steps.rejoined: f"{member} {how}"
+        tail = _best(rest, lang, "said")
         if tail is not None:
-            return f"{head} {tail}"
-    return None
+            out.append((f"{head} {tail[0]}", tail[1]))
+    return out
+
+
+def phrase(text: str) -> str:
+    """Mark text built away from where it is shown (a reason joined from parts) as a phrase to
+    translate; returns it unchanged (the reader of the code finds the template here)."""
+    return text
 
 
 def said(text: str, lang: str) -> str:
@@ -95,15 +142,17 @@ def measure_label(key: str, lang: str) -> str:
 
 def clear() -> None:
     _compiled.cache_clear()
+    _best.cache_clear()
 
 
 # --- which phrases the code says ---------------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]          # lab/exercises
-SOURCES = ("drills/*.py", "steps.py", "kit/actions.py", "runner.py")
+SOURCES = ("drills/*.py", "steps.py", "kit/actions.py", "runner.py", "context.py", "verdict.py")
 # method -> (positional index, keyword) of the text it shows, per section
 METHODS: dict[str, tuple[str, list[tuple[int, str]]]] = {
     "said": ("said", [(0, "text")]),          # a drill that prints by itself: lab.say(lab.said(...))
+    "phrase": ("said", [(0, "text")]),        # text shown elsewhere (a reason joined from parts)
     "expect": ("said", [(1, "description")]),
     "hold": ("said", [(1, "description")]),
     "expect_outcomes": ("said", [(1, "description")]),
@@ -120,6 +169,14 @@ METHODS: dict[str, tuple[str, list[tuple[int, str]]]] = {
     "stop_service": ("said", [(3, "what")]),
     "edit_config_pg": ("said", [(2, "what")]),
     "new_primary_within": ("measures", [(5, "key")]),
+    # why a drill ended as it did (the verdict line shows the reason)
+    "ExpectationFailed": ("said", [(0, "message")]),
+    "NotApplicable": ("said", [(0, "message")]),
+    "fail": ("said", [(0, "reason")]),
+    "error": ("said", [(0, "reason")]),
+    "differs": ("said", [(0, "reason")]),
+    "not_applicable": ("said", [(0, "reason")]),
+    "conclude": ("said", [(1, "reason")]),
 }
 KEYWORDS = {"how": "said", "why": "said", "what": "said", "measure": "measures", "key": "measures"}
 
