@@ -16,7 +16,7 @@ from labcore.topology import load
 
 from fake_clock import FakeClock
 from fake_watch import outcome_of, watch_for
-from test_ops_drills import FakeCluster
+from test_ops_drills import FakeCluster, fake  # noqa: F401  (the fake cluster fixture, haproxy following the leader)
 from lab.exercises.kit import sql
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -97,12 +97,13 @@ def test_a_new_english_phrase_is_found_and_named_with_its_place(tmp_path):
 
 # --- whole drills in Chinese on the fake cluster ---------------------------------------------------
 
-@pytest.fixture
-def fake(monkeypatch, tmp_path):
-    monkeypatch.setenv("LAB_DIR", str(tmp_path))
-    cluster = FakeCluster(load())
-    monkeypatch.setattr(sql, "whoami", lambda topo, address, port=None, **k: (topo.node(cluster.lead).address, False))
-    return cluster
+def run_in(lang: str, fake, tmp_path, name: str):
+    """A drill on the fake cluster (no writer: nothing to connect to), auto, in ``lang``."""
+    quiet = type(DRILLS[name].__name__, (DRILLS[name],), {"writes": False})
+    console = ScriptedConsole()
+    lab = Lab(fake.topo, auto=True, console=console, clock=FakeClock(), shell=fake, probe=fake, lang=lang,
+              results_dir=tmp_path / "drills", outcome_probe=outcome_of(fake))
+    return console, run_drill(quiet, lab, watch=watch_for(fake, lab.clock))
 
 
 def english_sentences(shown: list[str]) -> list[str]:
@@ -122,11 +123,7 @@ def english_sentences(shown: list[str]) -> list[str]:
 
 @pytest.mark.parametrize("name", ["switchover", "failover"])
 def test_a_drill_run_in_chinese_shows_no_english_sentence(fake, tmp_path, name):
-    quiet = type(DRILLS[name].__name__, (DRILLS[name],), {"writes": False})
-    console = ScriptedConsole()
-    lab = Lab(fake.topo, auto=True, console=console, clock=FakeClock(), shell=fake, probe=fake, lang="zh",
-              results_dir=tmp_path / "drills", outcome_probe=outcome_of(fake))
-    res = run_drill(quiet, lab, watch=watch_for(fake, lab.clock))
+    console, res = run_in("zh", fake, tmp_path, name)
     assert res.passed, res.reason
     assert english_sentences(console.shown) == []
     assert "主备切换" in console.text or "故障切换" in console.text
@@ -136,11 +133,7 @@ def test_a_drill_run_in_chinese_shows_no_english_sentence(fake, tmp_path, name):
 
 
 def test_the_same_drill_in_english_is_untouched(fake, tmp_path):
-    quiet = type("Switchover", (DRILLS["switchover"],), {"writes": False})
-    console = ScriptedConsole()
-    lab = Lab(fake.topo, auto=True, console=console, clock=FakeClock(), shell=fake, probe=fake, lang="en",
-              results_dir=tmp_path / "drills", outcome_probe=outcome_of(fake))
-    run_drill(quiet, lab, watch=watch_for(fake, lab.clock))
+    console, _ = run_in("en", fake, tmp_path, "switchover")
     assert not CJK.search(console.text)
     assert "Switch over" in console.text
 
@@ -158,11 +151,7 @@ def test_a_failed_drill_gives_its_reason_in_chinese_and_records_it_in_english(tm
     monkeypatch.setenv("LAB_DIR", str(tmp_path))
     fake = FakeCluster(load(), stuck=True)
     monkeypatch.setattr(sql, "whoami", lambda topo, address, port=None, **k: (topo.node(fake.lead).address, False))
-    quiet = type("Switchover", (DRILLS["switchover"],), {"writes": False})
-    console = ScriptedConsole()
-    lab = Lab(fake.topo, auto=True, console=console, clock=FakeClock(), shell=fake, probe=fake, lang="zh",
-              results_dir=tmp_path / "drills", outcome_probe=outcome_of(fake))
-    res = run_drill(quiet, lab, watch=watch_for(fake, lab.clock))
+    console, res = run_in("zh", fake, tmp_path, "switchover")
     assert res.verdict == "fail" and res.reason.startswith("switchover: pg2 is not the writable leader")
     verdict_line = next(s for s in console.shown if ">>> switchover" in s)
     assert "主备切换：pg2 没有成为可写的 leader" in verdict_line, verdict_line
