@@ -79,3 +79,16 @@ def test_history_json_parsing():
     assert ctl.parse_history(out)[0]["New Leader"] == "pg2"
     with pytest.raises(ValueError):
         ctl.parse_history("Error: no cluster")
+
+
+def test_get_root_and_leader_claim_is_broken_by_a_replica_answering_200_or_a_leader_answering_503():
+    fine = {"pg1": {"": 200, "leader": 200, "primary": 200},
+            "pg2": {"": 503, "leader": 503, "primary": 503}, "pg3": {"": 503, "leader": 503, "primary": 503}}
+    assert endpoints.LEADER_ONLY == ("", "leader", "primary")
+    assert endpoints.leader_only_mismatches(fine, "pg1") == []
+    # a replica whose health port answers like the leader (e.g. 8008 forwarded to the leader's Patroni)
+    replica_says_leader = {**fine, "pg2": {"": 200, "leader": 200, "primary": 503}}
+    assert endpoints.leader_only_mismatches(replica_says_leader, "pg1") == [
+        "pg2 /: 200 (expected 503)", "pg2 /leader: 200 (expected 503)"]
+    # a leader whose Patroni does not answer (status 0) fails too: "not 200 elsewhere" is not enough
+    assert endpoints.leader_only_mismatches({**fine, "pg1": {"": 0, "leader": 0, "primary": 0}}, "pg1")

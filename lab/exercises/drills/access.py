@@ -1,6 +1,8 @@
 """Article §7: how clients reach the primary: multi-host URLs, two VIPs, haproxy."""
 from __future__ import annotations
 
+from typing import Callable
+
 from lab.clients import arp, jdbc, multihost
 from lab.exercises import steps as S
 from lab.exercises.context import Lab
@@ -33,9 +35,9 @@ class MultiHostUrl(Drill):
 A multi-host URL lists every member; the driver tries them in order and keeps
 the first whose role matches. libpq's target_session_attrs=read-write keeps
 only a writable server (the primary); =any keeps the first that answers.
-pgjdbc's targetServerType=primary does the same as read-write, and
+pgjdbc's targetServerType=primary does the same as read-write,
 preferSecondary with loadBalanceHosts=true spreads connections over the
-replicas. The URLs are built from topology.yml; the drill prints them. Then
+replicas, and any with loadBalanceHosts=true over every member that answers. The URLs are built from topology.yml; the drill prints them. Then
 a switchover moves the primary, and the same URLs must find the new one."""
     differs = ("pgjdbc 42.x says primary/secondary (the article's master/slave are old aliases); libpq 14+ adds "
                "target_session_attrs=primary|standby|prefer-standby, libpq 16+ load_balance_hosts=random.")
@@ -45,7 +47,9 @@ What to watch, before and after a switchover: libpq
 target_session_attrs=read-write lands on the leader; target_session_attrs=any on
 the first member of the URL that answers; JDBC targetServerType=primary on the
 leader (3 of 3 connections); JDBC preferSecondary&loadBalanceHosts=true spreads
-12 connections over both replicas and never the leader. The URLs come from
+12 connections over both replicas and never the leader; JDBC
+targetServerType=any&loadBalanceHosts=true spreads 12 connections over all
+three members, the leader included. The URLs come from
 topology.yml (lab/clients/); the JRE and driver are installed on the control
 host with apt when missing (default-jre-headless, libpostgresql-jdbc-java), or
 the drill says what to install and skips the JDBC part."""
@@ -54,6 +58,7 @@ the drill says what to install and skips the JDBC part."""
         'on the control host: the same URL with target_session_attrs=any',
         "on the control host: java -cp /usr/share/java/postgresql.jar lab/clients/MultiHostProbe.java 'jdbc:postgresql://192.168.234.201:5432,192.168.234.202:5432,192.168.234.203:5432/postgres?targetServerType=primary' postgres 123456 3",
         'on the control host: the same probe with ?targetServerType=preferSecondary&loadBalanceHosts=true and a count of 12',
+        'on the control host: the same probe with ?targetServerType=any&loadBalanceHosts=true and a count of 12',
         'on any member: sudo -u postgres patronictl -c /etc/patroni switchover pgsql --leader <leader> --candidate <replica> --force',
     ]
     def run(self, lab: Lab) -> None:
@@ -94,17 +99,34 @@ the drill says what to install and skips the JDBC part."""
         lab.expect(lambda: jdbc.probe(topo, url, 3) == [multihost.Landing(address(lab, leader), False)] * 3,
                    f"JDBC targetServerType=primary lands on {leader} (3 of 3)", within=30, every=3)
         lb = jdbc.jdbc_url(topo, "preferSecondary", load_balance=True)
-        seen: dict[str, int] = {}
-
-        def spread() -> bool:
-            seen.clear()
-            for item in jdbc.probe(topo, lb, JDBC_BALANCED_CONNECTIONS):
-                key = item.address if isinstance(item, multihost.Landing) else f"error: {item}"
-                seen[key] = seen.get(key, 0) + 1
-            return sorted(seen) == replicas
+        S.on_control_host(lab, " ".join(jdbc.probe_command(lb, "postgres", "...", JDBC_BALANCED_CONNECTIONS)))
+        seen, spread = jdbc_spread(lab, lb, replicas)
         lab.expect(spread, f"JDBC preferSecondary&loadBalanceHosts spreads {JDBC_BALANCED_CONNECTIONS} connections "
                            f"over both replicas, never the leader", within=30, every=3)
         lab.measure(f"jdbc_prefer_secondary_{when.replace(' ', '_')}", dict(seen))
+        # §7.1's third URL: any member that answers, chosen at random (12 connections over 3 members all
+        # land on one with probability 3/3^12; the poll retries the rare draw that misses a member)
+        anyone = jdbc.jdbc_url(topo, "any", load_balance=True)
+        S.on_control_host(lab, " ".join(jdbc.probe_command(anyone, "postgres", "...", JDBC_BALANCED_CONNECTIONS)))
+        seen, spread = jdbc_spread(lab, anyone, sorted(n.address for n in topo.postgres_nodes))
+        lab.expect(spread, f"JDBC targetServerType=any&loadBalanceHosts spreads {JDBC_BALANCED_CONNECTIONS} "
+                           f"connections over every member, the leader included", within=30, every=3)
+        lab.measure(f"jdbc_any_balanced_{when.replace(' ', '_')}", dict(seen))
+
+
+def jdbc_spread(lab: Lab, url: str, addresses: list[str]) -> tuple[dict[str, int], Callable[[], bool]]:
+    """A condition: JDBC_BALANCED_CONNECTIONS connections opened with ``url`` land on exactly ``addresses``,
+    each at least once (a refused connection counts as a place of its own, so it breaks the condition);
+    and the tally of the last try (address -> connections), filled in by the condition."""
+    seen: dict[str, int] = {}
+
+    def spread() -> bool:
+        seen.clear()
+        for item in jdbc.probe(lab.topo, url, JDBC_BALANCED_CONNECTIONS):
+            key = item.address if isinstance(item, multihost.Landing) else f"error: {item}"
+            seen[key] = seen.get(key, 0) + 1
+        return sorted(seen) == sorted(addresses)
+    return seen, spread
 
 
 def callback_event(lab: Lab, node: str, word: str, since: float) -> float | None:
@@ -292,7 +314,9 @@ listener a server is UP when GET / answers 200 (the primary), in the read
 listener when GET /replica does. After 3 failed checks a server is DOWN
 (`fall 3`), after 2 good ones UP again (`rise 2`). The drill reads the stats
 page as CSV, connects through haproxy's VIP, then stops the leader's Patroni
-and measures how long haproxy takes to send writes to the new primary."""
+and measures how long haproxy takes to send writes to the new primary. Last it
+tags a replica noloadbalance (§5.2's tag for a DR member): Patroni's /replica
+says 503 for it, so the read listener stops sending it connections."""
     differs = "Same in Patroni 4. The lab's haproxy VIP is vips.haproxy (.212), not the article's .210."
 
     expected = """\
@@ -302,13 +326,17 @@ UP and in pgsql_read only the replicas UP. Stop the leader's Patroni: a replica
 is promoted; haproxy marks the old leader DOWN after fall 3 checks (inter 3s)
 and the new one UP after rise 2 (haproxy detection time measured from the
 stop); :5000 then lands on the new primary. The old leader rejoins and shows UP
-in pgsql_read."""
+in pgsql_read. Last, a replica tagged noloadbalance keeps streaming but answers
+503 on /replica: pgsql_read marks it DOWN and :6000 lands only on the other
+replica."""
     commands = [
         "on the control host: psql 'host=192.168.234.212 port=5000 user=postgres' -c 'select inet_server_addr(), pg_is_in_recovery()'",
         "on the control host: psql 'host=192.168.234.212 port=6000 user=postgres' -c 'select inet_server_addr()'   # several times",
         "on the control host: curl -s 'http://192.168.234.212:7000/;csv'   # or http://192.168.234.212:7000/ in a browser",
         'on the leader: sudo systemctl stop patroni',
         'on the same node, to undo: sudo systemctl start patroni',
+        'on a replica: add to /etc/patroni/90-lab-drill.yml:  tags: {noloadbalance: true}; sudo systemctl reload patroni',
+        "on the control host: curl -s 'http://192.168.234.212:7000/;csv'   # that replica DOWN in pgsql_read",
     ]
     def run(self, lab: Lab) -> None:
         topo = lab.topo
@@ -352,6 +380,26 @@ in pgsql_read."""
         S.rejoined(lab, leader, within=90)
         lab.expect(lambda: haproxy_stats.backends(lab.topo, proxy_read).get(leader) is True, f"stats: {leader} UP in {proxy_read}",
                    within=30, every=1)
+
+        lab.step("noloadbalance: a replica leaves the read listener",
+                 "§7.3: /replica answers 200 on a running replica without the tag noloadbalance (§5.2 tags a "
+                 "remote DR member so); with the tag it answers 503, and haproxy's :6000 check drops it.")
+        replicas = lab.replicas()
+        quiet, rest = replicas[0], replicas[1:]
+        S.set_local(lab, quiet, {"tags.noloadbalance": True},
+                    why="the article's tags: {noloadbalance: true}; Patroni reloads tags without a restart")
+        lab.command(lab.node_of(quiet), f"curl -s -o /dev/null -w '%{{http_code}}\\n' "
+                                        f"http://127.0.0.1:{topo.ports.patroni}/replica   # 503")
+        lab.mark("noloadbalance")
+        lab.expect(lambda: lab.probe.rest(quiet, "/replica")[0] == 503 and lab.probe.streaming(quiet),
+                   f"{quiet} still streams but answers 503 on /replica", within=20)
+        lab.expect(lambda: haproxy_stats.backends(lab.topo, proxy_read) == {m: m in rest for m in expect_rw},
+                   f"stats: {quiet} DOWN in {proxy_read} (fall 3 x inter 3 s), {', '.join(rest)} UP",
+                   within=30, every=0.5)
+        lab.measure("noloadbalance_out_of_read_listener_s", lab.since("noloadbalance"))
+        wanted = sorted(address(lab, r) for r in rest)
+        lab.expect(lambda: sorted({(sql.whoami(topo, hvip, ro) or ("none",))[0] for _ in range(4)}) == wanted,
+                   f":{ro} lands only on {', '.join(rest)} (4 connections), never on {quiet}", within=20, every=2)
 
 
 @drill

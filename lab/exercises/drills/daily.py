@@ -148,8 +148,10 @@ thinks of itself: its role, PostgreSQL's state, timeline, WAL positions, and
 flags such as watchdog_failed (it cannot be promoted) or pending_restart.
 Load balancers and keepalived ask the health endpoints instead, which answer
 only 200 (yes) or 503 (no): /primary, /replica, /read-only, /sync, /async,
-/health, /liveness, /readiness. The drill asks every member every endpoint
-and compares the answers with the roles it has just read."""
+/health, /liveness, /readiness, /leader. The drill asks every member every
+endpoint and compares the answers with the roles it has just read. Last, the
+claim of §7.3 that keepalived's check_leader rests on: GET / and GET /leader
+answer 200 on the running leader only, 503 everywhere else."""
     differs = ("Patroni 4 says role 'primary' (1.6: 'master') and adds fields (patroni.name, replication_state, "
                "dcs_last_seen); /liveness and /readiness are newer than the article.")
     expected = """\
@@ -165,11 +167,13 @@ Health endpoints (200 yes / 503 no): leader 200 on /primary /read-only /health
 replica 200 on /replica /read-only /async /health /liveness /readiness, 503 on
 /primary /sync /leader; a synchronous standby swaps /sync and /async; node4's
 standby leader 200 on /leader /standby-leader /read-only /health, 503 on
-/primary /replica. The drill prints the whole table."""
+/primary /replica. The drill prints the whole table. GET / (as /primary) and
+GET /leader: 200 on the leader, 503 on each of the main cluster's replicas."""
     commands = [
         'on each member: curl -s http://127.0.0.1:8008/patroni | python3 -m json.tool',
-        "on each member: for p in primary replica read-only sync async health liveness readiness; do printf '%-10s ' $p; curl -s -o /dev/null -w '%{http_code}\\n' http://127.0.0.1:8008/$p; done",
+        "on each member: for p in primary replica read-only sync async health liveness readiness leader; do printf '%-10s ' $p; curl -s -o /dev/null -w '%{http_code}\\n' http://127.0.0.1:8008/$p; done",
         "on node4: curl -s -o /dev/null -w '%{http_code}\\n' http://127.0.0.1:8008/standby-leader",
+        "on each member: curl -s -o /dev/null -w '%{http_code}\\n' http://127.0.0.1:8008/   # and /leader: 200 on the leader only",
     ]
     writes = False
 
@@ -218,11 +222,32 @@ standby leader 200 on /leader /standby-leader /read-only /health, 503 on
         try:
             lab.expect(all_as_expected, "every member answers every endpoint as its role says", within=20, every=2)
         finally:
-            lab.say(endpoints.table(rows, endpoints.ENDPOINTS + ("leader", "standby-leader")))
+            lab.say(endpoints.table(rows, endpoints.ENDPOINTS + ("standby-leader",)))
             bad = {m: endpoints.mismatches(r, a) for m, (r, a) in rows.items() if endpoints.mismatches(r, a)}
             if bad:
                 lab.note(f"unexpected answers: {bad}")
         lab.measure("health_endpoints", {m: a for m, (_, a) in rows.items()})
+
+        leader = lab.leader()
+        lab.step("GET / and GET /leader (§7.3)",
+                 f"200 only on the running leader ({leader}), 503 on every other member: the check keepalived's "
+                 "check_leader script and haproxy's write listener rely on.")
+        lab.command(lab.node_of(leader), "for p in '' leader primary; do printf '/%-9s ' $p; curl -s -o /dev/null "
+                    f"-w '%{{http_code}}\\n' http://127.0.0.1:{lab.topo.ports.patroni}/$p; done")
+        got: dict[str, dict[str, int]] = {}
+
+        def leader_only() -> bool:
+            got.clear()
+            got.update({m: {ep: lab.probe.rest(m, f"/{ep}")[0] for ep in endpoints.LEADER_ONLY} for m in S.members(lab)})
+            return not endpoints.leader_only_mismatches(got, leader)
+        try:
+            lab.expect(leader_only, f"GET /, /leader and /primary answer 200 on {leader} only and 503 on every "
+                                    "other member", within=20, every=2)
+        finally:
+            wrong = endpoints.leader_only_mismatches(got, leader)
+            if wrong:
+                lab.note(f"answers that break the claim: {'; '.join(wrong)}")
+        lab.measure("leader_only_endpoints", {m: {f"/{ep}": c for ep, c in eps.items()} for m, eps in got.items()})
 
 
 @drill

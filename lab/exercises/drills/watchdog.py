@@ -16,6 +16,7 @@ from lab.exercises.kit.patroni_config import PATRONI_CONFIG
 from lab.exercises.model import Drill, NotApplicable, drill
 
 MISSING_DEVICE = "/dev/lab-no-such-watchdog"
+FENCER_LOG_TAG = "patroni-watchdog"   # the syslog tag of the containers' fencing service (watchdog-fencer.sh.j2)
 
 
 @drill
@@ -107,3 +108,68 @@ exist and asks Patroni to switch over to it."""
         lab.measure("switchover_answer", f"{status} {str(body).strip()[:160]}")
         lab.hold(lambda: lab.probe.leader() == leader and lab.probe.in_recovery(replica) is True,
                  f"{leader} stays the leader; {replica} stays a replica", for_=20, every=2)
+
+
+@drill
+class LeaderPatroniRestart(Drill):
+    name = "leader-patroni-restart"
+    commands = [
+        'on the leader: sudo kill -9 $(systemctl show -p MainPID --value patroni); sudo systemctl start patroni',
+        'anywhere: patronictl -c /etc/patroni list   # same leader, same timeline',
+        'on the leader: sudo cat /run/patroni-watchdog/state   # armed, never fired',
+    ]
+    section = "§5.1 (safety_margin: a leader back before its key expires)"
+    summary = "Patroni on the leader dies and is started again at once: it keeps the leader lock, nothing fails over."
+    story = """\
+§5.1's arithmetic: with ttl 30, loop_wait 10 and safety_margin 5, the leader
+renews its key every loop; a leader whose Patroni stops renewing is reset by
+the watchdog 5 s before the key expires, and if it is back within those
+seconds it may take the lock again; only an expired key lets a replica be
+promoted. The drill gives the leader that chance in its simplest form: its
+Patroni is killed (kill -9, PostgreSQL goes on as primary) and started again
+at once. The restarted Patroni finds its PostgreSQL running as the primary
+and the key still its own, renews it and carries on: no failover, no new
+timeline, and the application writing through the VIP never notices."""
+    expected = ("The restarted Patroni answers as the leader within ttl - loop_wait of the kill (before the key could "
+                "expire); the same member stays the writable leader on the same timeline until ttl + loop_wait after "
+                "the kill (past any expiry of the key it held); the watchdog, armed again by the new Patroni, never "
+                "fires; every write path keeps writing; no acknowledged write lost.")
+    differs = ("Same in Patroni 4. In containers Patroni's restart stands for the article's machine reset; the "
+               "watchdog is the lab's fencing service.")
+    lossless = True
+    rto_zero = True      # PostgreSQL never stops: the write paths must not notice
+
+    def run(self, lab: Lab) -> None:
+        leader = lab.leader()
+        t = lab.timing()
+        timeline = lab.probe.member_state(leader).get("timeline")
+        replicas = lab.replicas()
+        lab.step("Who is who", f"Leader: {leader} on timeline {timeline}; ttl {t['ttl']} s, loop_wait "
+                               f"{t['loop_wait']} s.")
+        wd = lab.facts.watchdog(leader)
+        fencer = wd.get("driver") == "testing" and str(wd.get("mode", "off")).lower() not in ("off", "false")
+        since = S.node_epoch(lab, lab.node_of(leader))
+        kill = F.kill_patroni(lab.facts, leader)
+        killed = lab.inject(kill)
+        lab.mark("restart")
+        lab.undo(kill)       # started again at once, the 'back within the margin' of §5.1
+        bound = t["ttl"] - t["loop_wait"]
+        lab.expect(lambda: lab.probe.rest_alive(leader)
+                   and lab.probe.member_state(leader).get("role") in ("primary", "master")
+                   and lab.probe.leader() == leader,
+                   f"the restarted Patroni on {leader} answers as the leader", within=bound, every=0.5)
+        lab.within_bound("leader_again_after_kill_s", lab.since_t(killed), bound,
+                         "ttl - loop_wait: the key was last renewed at most loop_wait before the kill, so it "
+                         "cannot have expired before")
+        if fencer:     # the containers' watchdog logs each arming; a VM's device has no such record
+            lab.expect(lambda: lab.shell.run(lab.node_of(leader), f"sudo journalctl -t {FENCER_LOG_TAG} --since "
+                                                                  f"@{int(since)} --no-pager | grep -q 'armed with'").ok,
+                       f"the restarted Patroni arms {leader}'s watchdog again", within=15)
+        past_expiry = t["ttl"] + t["loop_wait"]
+        lab.hold(S.writable_leader(lab, leader), f"{leader} stays the writable leader (no replica is promoted)",
+                 for_=max(past_expiry - lab.since_t(killed), 1), every=1)
+        lab.measure("held_until_after_kill_s", lab.since_t(killed))
+        lab.expect_outcomes({leader: Outcome.PRIMARY, **{r: Outcome.REPLICA for r in replicas}},
+                            f"{leader} is the only primary, {', '.join(replicas)} replicas", within=10)
+        lab.expect(lambda: lab.probe.member_state(leader).get("timeline") == timeline,
+                   f"{leader} is still on timeline {timeline} (no promotion happened)", within=5)

@@ -5,7 +5,10 @@ member is that", 503 "no". Drills compare it with what every member answers.
 """
 from __future__ import annotations
 
-ENDPOINTS = ("primary", "replica", "read-only", "sync", "async", "health", "liveness", "readiness")
+ENDPOINTS = ("primary", "replica", "read-only", "sync", "async", "health", "liveness", "readiness", "leader")
+# Article §7.3: "GET / or GET /leader" answer 200 only on the running leader (and /primary, its Patroni 4 name);
+# "" is GET / itself.
+LEADER_ONLY = ("", "leader", "primary")
 STANDBY_ENDPOINTS = ("leader", "standby-leader", "primary", "replica", "read-only", "health")
 
 # role -> endpoint -> expected status, for a running, caught-up member.
@@ -47,6 +50,13 @@ def mismatches(role: str, answers: dict[str, int]) -> list[str]:
     """One line per endpoint whose answer differs from :func:`expected` (empty = all as expected)."""
     return [f"/{ep}: {got} (expected {expected(role, ep)})"
             for ep, got in answers.items() if got != expected(role, ep)]
+
+
+def leader_only_mismatches(answers: dict[str, dict[str, int]], leader: str) -> list[str]:
+    """``answers``: member -> endpoint of :data:`LEADER_ONLY` -> status. One line per answer that breaks
+    "200 on the leader, 503 on every other member" (empty = the claim holds)."""
+    return [f"{m} /{ep}: {got} (expected {200 if m == leader else 503})"
+            for m, eps in answers.items() for ep, got in eps.items() if got != (200 if m == leader else 503)]
 
 
 def table(rows: dict[str, tuple[str, dict[str, int]]], endpoints: tuple[str, ...] = ENDPOINTS) -> str:
