@@ -134,11 +134,18 @@ def verdict_rows(run: Run) -> list[dict[str, str]]:
     return rows
 
 
-def _html_drill(d: DrillRun, chart_png: bytes) -> str:
+def _run_lang(run: Run) -> str:
+    """The language the run was made in (run.json); the report adds the drills' words in it."""
+    return str(run.meta.get("lang") or "en")
+
+
+def _html_drill(d: DrillRun, chart_png: bytes, lang: str = "en") -> str:
     f = figures(d)
     res = d.result
+    summary = timeline.drill_words(d.name, "summary", lang)
     parts = [f'<section id="{_anchor(d.name)}">',
              f"<h2>{_e(d.name)} {_badge(d.verdict)}</h2>",
+             *([f'<p lang="{_e(lang)}"><b>{_e(timeline.drill_words(d.name, "section", lang))}</b> {_e(summary)}</p>'] if summary else []),
              f"<p><b>Article:</b> {_e(res.get('section') or '-')}</p>",
              f'<p class="claim"><b>Claim:</b> {_e(_claim(d) or "-")}</p>',
              f"<p><b>Verdict:</b> {_e(d.verdict)}"
@@ -210,7 +217,7 @@ def html_page(run: Run, charts: dict[str, bytes]) -> str:
     table.append("</table>")
     if not run.drills:
         table.append('<p class="bad">This run holds no drill.</p>')
-    body = "\n".join([head, *table, *(_html_drill(d, charts[d.name]) for d in run.drills)])
+    body = "\n".join([head, *table, *(_html_drill(d, charts[d.name], _run_lang(run)) for d in run.drills)])
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{_e(run.name)}</title><style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
 
@@ -235,6 +242,9 @@ def markdown(run: Run, chart_files: dict[str, str]) -> str:
     for d in run.drills:
         f = figures(d)
         lines += ["", f'<a id="{_anchor(d.name)}"></a>', f"## {d.name}: {d.verdict}", "",
+                  *([f"- {timeline.drill_words(d.name, 'section', _run_lang(run))}: "
+                       f"{timeline.drill_words(d.name, 'summary', _run_lang(run))}"]
+                    if timeline.drill_words(d.name, "summary", _run_lang(run)) else []),
                   f"- Article: {d.result.get('section') or '-'}", f"- Claim: {_claim(d) or '-'}",
                   f"- Verdict: {d.verdict}" + (f" because {d.result['reason']}" if d.result.get("reason") else ""),
                   f"- Lost acknowledged writes: {_lost(f.lost)}; two primaries at once: {_split(f)}; "
@@ -263,8 +273,7 @@ def write(run: Run, out_dir: Path | None = None) -> Written:
     """Draw every drill's timeline and write report.html, report.md and the PNGs."""
     out = out_dir or runs.reports_dir() / run.name
     out.mkdir(parents=True, exist_ok=True)
-    lang = str(run.meta.get("lang") or "en")     # the language the run was made in (run.json)
-    charts = {d.name: timeline.png(d, lang) for d in run.drills}
+    charts = {d.name: timeline.png(d, _run_lang(run)) for d in run.drills}
     files = {}
     for name, data in charts.items():
         p = out / f"{name}.png"

@@ -249,7 +249,7 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None, lang: str = "en"):
         rows_end[row:row + 1] = [x + half]
         ax.annotate(text, xy=(t, 1.0), xycoords=top, xytext=(0, 3 + 10 * row), textcoords="offset points",
                     ha="center", va="bottom", fontsize=7, color=colour, annotation_clip=False)
-    title = f"{drill.name}: {verdict}" + (f"\n{_summary(drill.name, lang)}" if lang != "en" else "")
+    title = f"{drill.name}: {verdict}" + (f"\n{drill_words(drill.name, 'summary', lang)}" if lang != "en" else "")
     ax.set_title(title, loc="left", fontsize=11, fontweight="bold",
                  pad=16 + 10 * max(len(rows_end) - 1, 0))
 
@@ -263,11 +263,12 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None, lang: str = "en"):
     return fig
 
 
-def _summary(name: str, lang: str) -> str:
-    """The drill's one-line summary in ``lang`` ('' for a drill this version does not know)."""
+def drill_words(name: str, field: str, lang: str) -> str:
+    """A drill's section or summary in ``lang`` for a report made in that language ('' in English,
+    and for a drill this version does not know)."""
     from lab.exercises import DRILLS
-    from lab.exercises.i18n import drill_text
-    return drill_text(name, "summary", lang) if name in DRILLS else ""
+    from lab.exercises.i18n import DEFAULT, drill_text
+    return "" if lang == DEFAULT or name not in DRILLS else str(drill_text(name, field, lang)).strip()
 
 
 def png(drill: DrillRun, lang: str = "en") -> bytes:

@@ -3,13 +3,14 @@ warns "Glyph … missing from font(s)" for every character it cannot draw, and t
 these tests look for."""
 from __future__ import annotations
 
+import json
 import re
 import warnings
 
 import matplotlib
 import pytest
 
-from lab.report import fonts, runs, timeline
+from lab.report import fonts, render, runs, timeline
 import synthetic_runs as synth
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -51,3 +52,21 @@ def test_without_a_cjk_font_the_same_chart_warns_of_missing_glyphs(zh_drill, mon
 def test_english_charts_keep_their_title_and_need_no_cjk_font(zh_drill):
     fig = timeline.draw(zh_drill)
     assert not CJK.search(fig.axes[0].get_title(loc="left"))
+
+
+def made_in(folder, lang: str) -> runs.Run:
+    meta = json.loads((folder / "run.json").read_text())
+    (folder / "run.json").write_text(json.dumps({**meta, "lang": lang}))
+    return runs.load(folder)
+
+
+def test_a_report_of_a_run_made_in_chinese_gives_each_drill_its_chinese_words(zh_drill, tmp_path):
+    from lab.exercises.i18n import drill_text
+    summary = drill_text("primary-patroni-kill", "summary", "zh")
+    run = made_in(zh_drill.folder.parent, "zh")
+    written = render.write(run, tmp_path / "out")
+    page, md = written.html.read_text(encoding="utf-8"), written.markdown.read_text(encoding="utf-8")
+    assert summary in page and "§5 故障表第 8 行" in page
+    assert summary in md
+    english = render.write(made_in(zh_drill.folder.parent, "en"), tmp_path / "out-en")
+    assert not CJK.search(english.markdown.read_text(encoding="utf-8").split("## ", 1)[1].split("![", 1)[0])
