@@ -318,35 +318,36 @@ def set_config(lab: Lab, **changes: Any) -> None:
     lab.on_restore(f"config {previous}", lambda: lab.probe.patch_config(previous))
 
 
-def set_local(lab: Lab, member: str, updates: dict[str, Any], why: str = "") -> None:
+def set_local(lab: Lab, member: str, updates: dict[str, Any], why: str = "", *,
+              fragment: str = patroni_config.DRILL_FRAGMENT, tag: str = patroni_config.MARKER_TAG) -> None:
     """Change one node's local Patroni configuration (dotted keys) and reload Patroni; undone in
-    restore. With a configuration directory the change is one extra fragment, merged last; with
-    the article's single file, the file is edited and its original text put back. A marker tag
-    proves the reload happened (GET /patroni shows tags)."""
+    restore. With a configuration directory the change is one extra ``fragment``, merged in name
+    order (the drill's last but a negative control's); with the article's single file, the file is
+    edited and its original text put back. A marker ``tag`` proves the reload happened (GET /patroni
+    shows tags)."""
     node = lab.node_of(member)
     marker = f"{int(time.time() * 1000)}"
     shown = ", ".join(f"{k}: {v}" for k, v in updates.items())
     lab.say("\n" + lab.tr("local_config", node=node, changes=shown))
     if lab.facts.config_is_directory(node):
-        path = f"{PATRONI_CONFIG}/{patroni_config.DRILL_FRAGMENT}"
-        fragment = patroni_config.with_updates({}, updates, marker)
+        path = f"{PATRONI_CONFIG}/{fragment}"
         lab.command(node, f"sudoedit {path}   # {shown}", why)
         lab.command(node, f"sudo systemctl reload {PATRONI_UNIT}")
-        _write_file(lab, node, path, patroni_config.dump(fragment))
-        _reloaded(lab, member, marker)
-        lab.on_restore(f"{path} on {node}", lambda: _remove_fragment(lab, member, path))
+        _write_file(lab, node, path, patroni_config.dump(patroni_config.with_updates({}, updates, marker, tag)))
+        _reloaded(lab, member, marker, tag)
+        lab.on_restore(f"{path} on {node}", lambda: _remove_fragment(lab, member, path, tag))
         return
     path = f"{PATRONI_CONFIG}.yml"
     original = lab.run_on(node, f"sudo cat {path}").stdout
-    data = patroni_config.with_updates(yaml.safe_load(original) or {}, updates, marker)
+    data = patroni_config.with_updates(yaml.safe_load(original) or {}, updates, marker, tag)
     lab.command(node, f"sudoedit {path}   # set {shown}", why)
     lab.command(node, f"sudo systemctl reload {PATRONI_UNIT}")
     _write_file(lab, node, path, patroni_config.dump(data))
-    _reloaded(lab, member, marker)
+    _reloaded(lab, member, marker, tag)
 
     def put_back() -> None:
         _write_file(lab, node, path, original)
-        _reloaded(lab, member, None)
+        _reloaded(lab, member, None, tag)
     lab.on_restore(f"{path} on {node}", put_back)
 
 
@@ -355,15 +356,15 @@ def _write_file(lab: Lab, node: str, path: str, text: str) -> None:
     lab.facts.forget(node)
 
 
-def _remove_fragment(lab: Lab, member: str, path: str) -> None:
+def _remove_fragment(lab: Lab, member: str, path: str, tag: str = patroni_config.MARKER_TAG) -> None:
     node = lab.node_of(member)
     lab.command(node, f"sudo rm {path} && sudo systemctl reload {PATRONI_UNIT}")
     lab.run_on(node, f"sudo rm -f {path}")
     lab.facts.forget(node)
-    _reloaded(lab, member, None)
+    _reloaded(lab, member, None, tag)
 
 
-def _reloaded(lab: Lab, member: str, marker: str | None) -> None:
+def _reloaded(lab: Lab, member: str, marker: str | None, tag: str = patroni_config.MARKER_TAG) -> None:
     node = lab.node_of(member)
     if lab.facts.unit_state(node, PATRONI_UNIT) != "active":
         return   # a stopped Patroni reads the file when it starts
@@ -371,7 +372,7 @@ def _reloaded(lab: Lab, member: str, marker: str | None) -> None:
     # reload only once its REST API answers, which comes after its signal handlers.
     lab.expect(lambda: lab.probe.rest_alive(member), f"Patroni on {member} is up", within=60)
     lab.run_on(node, f"sudo systemctl reload {PATRONI_UNIT}")
-    lab.expect(lambda: (lab.probe.member_state(member).get("tags") or {}).get(patroni_config.MARKER_TAG) == marker,
+    lab.expect(lambda: (lab.probe.member_state(member).get("tags") or {}).get(tag) == marker,
                f"Patroni on {member} has reloaded its configuration", within=30)
 
 

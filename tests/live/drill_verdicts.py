@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Callable
 
 import pytest
 
@@ -38,13 +39,20 @@ def drill_run(request, topo):
     run.finish()
 
 
-def run_live(topo, cls, run: RunRecorder):
-    """One drill in auto mode, its events in ``run``'s folder."""
+def run_live(topo, cls, run: RunRecorder, before: Callable[[Lab], None] | None = None):
+    """One drill in auto mode, its events in ``run``'s folder. ``before``: something done on the drill's
+    Lab first (a negative control's break, lab.exercises.controls), put back by the drill's restore."""
     run.info["drills"].append(cls.name)
     rec = run.drill(cls.name)
     try:
-        res = run_drill(cls, Lab(topo, auto=True, scale=timeout_scale(), results_dir=lab_state.lab_dir() / "drills",
-                                 recorder=rec))
+        lab = Lab(topo, auto=True, scale=timeout_scale(), results_dir=lab_state.lab_dir() / "drills", recorder=rec)
+        if before is not None:
+            try:
+                before(lab)
+            except BaseException:
+                lab.undo_everything()
+                raise
+        res = run_drill(cls, lab)
     finally:
         rec.close()
     run.record_verdict(cls.name, res.verdict)

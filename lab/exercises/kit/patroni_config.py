@@ -17,6 +17,10 @@ PATRONI_UNIT = "patroni"
 ETCD_UNIT = "etcd"
 DRILL_FRAGMENT = "90-lab-drill.yml"
 MARKER_TAG = "lab_drill"            # tags.lab_drill: GET /patroni shows it, proving a reload happened
+# A negative control's break (lab.exercises.controls) lives in its own fragment, merged after the drill's,
+# with its own marker: the drill's edits and reload checks never touch it, and its removal leaves the drill's.
+CONTROL_FRAGMENT = "95-lab-control.yml"
+CONTROL_TAG = "lab_control"
 
 
 def deep_merge(into: dict, other: dict) -> dict:
@@ -48,11 +52,11 @@ def edit_config_command(changes: dict[str, Any]) -> str:
     return f"patronictl -c {PATRONI_CONFIG} edit-config {sets} --force"
 
 
-def with_updates(data: dict, updates: dict[str, Any], marker: str) -> dict:
-    """``data`` with dotted ``updates`` applied and the reload marker tag set."""
+def with_updates(data: dict, updates: dict[str, Any], marker: str, tag: str = MARKER_TAG) -> dict:
+    """``data`` with dotted ``updates`` applied and the reload marker ``tag`` set."""
     for dotted, value in updates.items():
         set_path(data, dotted, value)
-    set_path(data, f"tags.{MARKER_TAG}", marker)
+    set_path(data, f"tags.{tag}", marker)
     return data
 
 

@@ -1,0 +1,55 @@
+"""Tier 3: negative controls. For each drill family, a break that makes the family's claim false
+(lab.exercises.controls), then the family's drill in auto mode: its verdict must be ``fail``, named by
+the check that caught the break; the drill's restore puts the break back and the lab is at its
+baseline again for the modules that follow (health gate clean, nothing of the control left).
+
+Runs after test_50_drills.py on the same lab; its run folder is kept like theirs. One drill per
+family, the quickest that carries the claim. Cost, measured on the 2-core build machine (docker
+provider, scale 1): see each control's line in CONTROL_COST; about 8 min for the module.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from lab.exercises import DRILLS, Lab, health
+from lab.exercises.controls import CONTROLS, Control, leftovers
+from lab.exercises.timing import timeout_scale
+
+from drill_verdicts import drill_run, report, run_live, topo  # noqa: F401  (fixtures)
+
+pytestmark = [pytest.mark.live, pytest.mark.drills]
+
+# Seconds each control took here, break to baseline (drill, restore and gate included).
+CONTROL_COST = {
+    "replica faults": None,
+    "primary faults": None,
+    "etcd": None,
+    "watchdog": None,
+    "sync": None,
+    "VIPs": None,
+    "cascading": None,
+}
+
+
+def failed_checks(res) -> list[str]:
+    """What the drill names as false: its failed checks, failed member claims, and its reason."""
+    return ([c.description for c in res.checks if not c.ok]
+            + [o.description for o in res.outcomes if o.verdict == "fail"] + [res.reason])
+
+
+@pytest.mark.parametrize("control", CONTROLS, ids=lambda c: c.family.replace(" ", "-"))
+def test_the_break_turns_the_drill_to_fail(topo, drill_run, control: Control):
+    started = time.monotonic()
+    res = run_live(topo, DRILLS[control.drill], drill_run, before=control.apply)
+    took = round(time.monotonic() - started, 1)
+    print(f"control {control.family}: {control.breaks} -> {control.drill}: {res.verdict} in {took} s\n{report(res)}")
+    assert res.verdict == "fail", f"{control.breaks} did not flip {control.drill}:\n{report(res)}"
+    assert any(control.caught_by in d for d in failed_checks(res)), \
+        f"{control.drill} failed, but not on the check that must catch {control.breaks!r}:\n{report(res)}"
+    # the drill's restore put the break back: baseline, and nothing of the control left
+    assert res.gate_after and all(f["ok"] for f in res.gate_after), report(res)
+    lab = Lab(topo, auto=True, scale=timeout_scale())
+    assert leftovers(lab) == []
+    assert health.healthy(found := health.findings(lab.probe)), health.describe(found)
