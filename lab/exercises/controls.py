@@ -62,7 +62,7 @@ def _patch_until_taken(lab: Lab, changes: dict, within: float = 60) -> None:
 
 def pause_cluster(lab: Lab) -> None:
     """Maintenance mode: Patroni no longer starts a PostgreSQL that stopped.
-    Cost: COST_replica s (the drill's loop_wait + 30 s wait, then resume and the replica's restart)."""
+    Cost: about 48 s (the drill's loop_wait + 30 s wait, then resume and the replica's restart)."""
     scope = S.scope(lab)
     node = _any_node(lab)
     lab.command(node, ctl.pause(scope), "control: Patroni will not restart a stopped PostgreSQL")
@@ -72,14 +72,14 @@ def pause_cluster(lab: Lab) -> None:
 
 def no_replica_may_fail_over(lab: Lab) -> None:
     """Every replica tagged nofailover: when the leader goes, nobody may take over.
-    Cost: COST_primary s (two reloads, the drill's loop_wait + 20 s wait, the old leader back, two reloads)."""
+    Cost: about 62 s (two reloads, the drill's loop_wait + 20 s wait, the old leader back, two reloads)."""
     for r in lab.replicas():
         _local(lab, r, {"tags.nofailover": True}, "control: this replica may never be promoted")
 
 
 def failsafe_on(lab: Lab) -> None:
     """failsafe_mode: with etcd gone the primary keeps its role while it reaches every member.
-    Cost: COST_etcd s (the /failsafe key, the drill's retry_timeout + loop_wait + 25 s wait, etcd back)."""
+    Cost: about 49 s (the /failsafe key, the drill's retry_timeout + loop_wait + 25 s wait, etcd back)."""
     lab.command(_any_node(lab), ctl.edit_config_set(S.scope(lab), failsafe_mode="true"),
                 "control: the primary stays writable when etcd is down")
     lab.probe.patch_config({"failsafe_mode": True})
@@ -94,7 +94,7 @@ def deaf_watchdog(lab: Lab) -> None:
     """A watchdog that takes every keepalive and never fires: on each node the fencing service is
     replaced by a reader of its FIFO that does nothing. (Stopping the fencer alone would leave the
     FIFO without a reader, and a Patroni that opens it to lead would block.)
-    Cost: COST_watchdog s (the drill's ttl - safety_margin + 13 s wait, the failover, the old leader rewound)."""
+    Cost: about 47 s (the drill's ttl - safety_margin + 13 s wait, the failover, the old leader rewound)."""
     for n in lab.topo.postgres_nodes:
         wd = lab.facts.watchdog(n.member)
         if wd.get("driver") != "testing" or not wd.get("device"):
@@ -111,7 +111,7 @@ def deaf_watchdog(lab: Lab) -> None:
 
 def commits_skip_the_standby(lab: Lab) -> None:
     """synchronous_commit=local: in synchronous mode a commit no longer waits for the standby.
-    Cost: COST_sync s (sync mode on, the kill -9 failover after ttl, the 10 s write check, the old primary back)."""
+    Cost: about 53 s (sync mode on, the kill -9 failover after ttl, the 10 s write check, the old primary back)."""
     lab.command(_any_node(lab), ctl.edit_config_pg(S.scope(lab), synchronous_commit="local"),
                 "control: commits are acknowledged without the synchronous standby")
     lab.probe.patch_config({"postgresql": {"parameters": {"synchronous_commit": "local"}}})
@@ -125,7 +125,7 @@ def commits_skip_the_standby(lab: Lab) -> None:
 def callbacks_do_nothing(lab: Lab) -> None:
     """Patroni's callbacks pointed at /bin/true on every member: the read-write VIP no longer moves.
     Its restore runs the real callback on every node for the role it has then, as Patroni would have.
-    Cost: COST_vips s (three reloads each way, the switchover, the drill's 30 s wait for the VIP)."""
+    Cost: about 83 s (three reloads each way, the switchover, the drill's 30 s wait for the VIP)."""
     def vip_where_patroni_would_put_it() -> None:
         leader = lab.probe.leader()
         for n in lab.topo.postgres_nodes:
@@ -141,7 +141,7 @@ def callbacks_do_nothing(lab: Lab) -> None:
 def replicates_from_the_leader(lab: Lab) -> None:
     """The cascade's follower tagged replicatefrom the leader (the wrong member): its fragment wins
     over the drill's, so it never streams from the source the drill names.
-    Cost: COST_cascade s (the drill's own tag and reload, its loop_wait + 40 s wait, both fragments removed)."""
+    Cost: about 86 s (the drill's own tag and reload, its loop_wait + 40 s wait, both fragments removed)."""
     follower, _source, _ = cascade_pair(lab)
     _local(lab, follower, {"tags.replicatefrom": lab.leader()}, "control: this replica follows the wrong member")
 
