@@ -45,7 +45,8 @@ def line(sc: dict[str, Any]) -> str:
     repair = "gave up" if sc["gave_up"] else (f"repaired after {_s(sc['repaired_s'])}"
                                               if sc["repaired_s"] is not None else "not repaired")
     lost = "writes lost " + (str(sc["writes_lost"]) if sc["writes_counted"] else "not counted")
-    rto = ", ".join(f"{p} {'never back' if v is None else _s(v)}" for p, v in sc["rto_s"].items()) or "-"
+    paths = sorted(sc["rto_s"], key=lambda p: (p != "vip", p != "haproxy", p))     # as the drills' table
+    rto = ", ".join(f"{p} {'never back' if sc['rto_s'][p] is None else _s(sc['rto_s'][p])}" for p in paths) or "-"
     return (f"exam score: fault {sc['fault']} on {sc['node']} | {answer} | {repair} | hints {sc['hints']} | "
             f"{lost} | RTO {rto}")
 
