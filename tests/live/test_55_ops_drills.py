@@ -24,7 +24,7 @@ TIMINGS = {
     "readonly-vip": ["vip_to_leader_s", "vip_back_on_replica_s"],
     "haproxy": ["haproxy_detection_s", "haproxy_writable_after_fault_s", "noloadbalance_out_of_read_listener_s"],
     "haproxy-vip": ["haproxy_vip_move_s"],
-    "cascading": ["cascade_established_s", "fallback_to_leader_s", "cascade_restored_s"],
+    "cascading": ["cascade_established_s", "fallback_to_leader_s", "cascade_restored_s", "follower_elected_s"],
     "standby-cluster": ["standby_lag_s", "standby_follows_after_switchover_s", "slot_retained_bytes",
                         "standby_promote_s", "standby_demote_s"],
 }

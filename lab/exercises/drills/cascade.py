@@ -6,6 +6,7 @@ import uuid
 from lab.exercises import steps as S
 from lab.exercises.context import Lab
 from lab.exercises.kit import actions as F
+from lab.exercises.kit.outcomes import Outcome
 from lab.exercises.kit.patroni_config import PATRONI_UNIT
 from lab.exercises.model import Drill, ExpectationFailed, drill
 from labcore import poll
@@ -30,14 +31,21 @@ def cascade_pair(lab: Lab) -> tuple[str, str, bool]:
 @drill
 class Cascading(Drill):
     name = "cascading"
-    section = "§8.1 (集群内部的级联复制)"
-    summary = "replicatefrom: a replica streams from another replica, falls back to the leader when it fails, cascades again."
+    section = "§8.1 (集群内部的级联复制); §5.2 (nofailover)"
+    summary = ("replicatefrom: a replica streams from another replica, falls back to the leader, and can still "
+               "lead; nofailover never does.")
     story = """\
 The tag replicatefrom asks Patroni to point a replica's primary_conninfo at
 another member instead of the leader, to spare the leader's network (or a
 WAN link). It only applies while the member is a replica: it may still be
 elected leader. If the source member is gone, Patroni points the replica at
-the leader, and back at the source when it returns."""
+the leader, and back at the source when it returns.
+
+Then the election. §5.2 tags a member that must never lead (a remote DR node)
+nofailover. The source gets that tag; the follower stops, then the leader:
+the source is the only candidate left (and the most up to date), yet nobody
+is promoted. When the follower starts again, it is elected, replicatefrom and
+all."""
     differs = "Same in Patroni 4; the lab keeps the tag in a fragment of the configuration directory."
 
     expected = """\
@@ -45,8 +53,11 @@ What to watch: the follower (pg3 when pg1 leads, or the pair in
 options.replicatefrom) appears in the source's pg_stat_replication and not in
 the leader's; its pg_stat_wal_receiver.sender_host is the source. With the
 source's Patroni stopped it streams from the leader (fallback time measured);
-with the source back it streams from the source again. The tag never stops the
-follower from being elected leader."""
+with the source back it streams from the source again. With the source tagged
+nofailover, the follower stopped and the leader's Patroni stopped, the cluster
+has no leader for 2 x loop_wait + 5 s and the source stays a replica; the
+follower, started again, is elected within loop_wait + 30 s; the old leader
+rejoins as its replica."""
     commands = [
         'on the follower: add to /etc/patroni/90-lab-drill.yml:  tags: {replicatefrom: pg2}',
         'on the follower: sudo systemctl reload patroni',
@@ -54,6 +65,10 @@ follower from being elected leader."""
         "on the follower: sudo -u postgres psql -c 'select sender_host, status from pg_stat_wal_receiver'",
         'on the source: sudo systemctl stop patroni',
         'on the source, to undo: sudo systemctl start patroni',
+        'on the source: add to /etc/patroni/90-lab-drill.yml:  tags: {nofailover: true}; sudo systemctl reload patroni',
+        'on the follower, then on the leader: sudo systemctl stop patroni',
+        'on any member: sudo -u postgres patronictl -c /etc/patroni list   # no leader; the source stays a replica',
+        'on the follower: sudo systemctl start patroni   # it is elected; then start the old leader',
     ]
     def run(self, lab: Lab) -> None:
         leader = lab.leader()
@@ -83,6 +98,39 @@ follower from being elected leader."""
         lab.expect(lambda: follower in lab.probe.replication_clients(source), f"{follower} streams from {source} again",
                    within=lab.timing()["loop_wait"] + 50, every=1)
         lab.measure("cascade_restored_s", lab.since("source_back"))
+        self._follower_can_lead(lab, leader, follower, source)
+
+    def _follower_can_lead(self, lab: Lab, leader: str, follower: str, source: str) -> None:
+        """§8.1: replicatefrom does not keep a member out of the leader race; §5.2: nofailover does, even for
+        the best candidate. The source (ahead of its follower, which replays what it relays) is tagged
+        nofailover; with the follower down and the leader gone it is the only candidate, and must stay a
+        replica; once the follower is back, the follower must be elected."""
+        t = lab.timing()
+        lab.step(f"The follower can lead; {source}, tagged nofailover, never does",
+                 f"§5.2 tags a member that must never lead nofailover: {source} gets the tag. {follower} (replicatefrom "
+                 f"{source}) stops, then the leader {leader}: {source} is the only candidate left, and must stay a "
+                 f"replica. When {follower} starts again it must be elected: its replicatefrom tag does not keep "
+                 "it out of the race (§8.1).")
+        S.set_local(lab, source, {"tags.nofailover": True},
+                    why="the article's tags: {nofailover: true} (§5.2); Patroni reloads tags without a restart")
+        follower_down = F.stop_patroni(lab.facts, follower)
+        lab.inject(follower_down)
+        leader_down = F.stop_patroni(lab.facts, leader)
+        lab.inject(leader_down)
+        lab.hold(lambda: lab.probe.leader() is None and lab.outcome(source).outcome == Outcome.REPLICA,
+                 f"no leader: {source}, the only candidate but tagged nofailover, stays a replica",
+                 for_=2 * t["loop_wait"] + 5, every=1)
+        back = lab.mark("follower_back")
+        lab.undo(follower_down)
+        bound = t["loop_wait"] + 30
+        lab.expect(S.writable_leader(lab, follower), f"{follower}, tagged replicatefrom {source}, is elected leader",
+                   within=bound)
+        lab.within_bound("follower_elected_s", lab.since_t(back), bound,
+                         "Patroni's start of PostgreSQL + one loop_wait (the leader race) + 30 s margin")
+        lab.undo(leader_down)
+        S.rejoined(lab, leader, within=120, how=f"rejoins as a replica of {follower}")
+        lab.expect_outcomes({follower: Outcome.PRIMARY, source: Outcome.REPLICA, leader: Outcome.REPLICA},
+                            f"{follower} is the primary; {source} and {leader} replicas", within=30)
 
 
 class Standby:

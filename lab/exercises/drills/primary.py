@@ -8,31 +8,43 @@ from lab.exercises.kit.outcomes import Outcome
 from lab.exercises.model import Drill, NotApplicable, drill
 
 
+SLOW_START_TIMEOUT = 20   # primary_start_timeout for part 2: the article's 300 s, shortened to fit a drill
+GAVE_UP = "startup is taking too long"   # Patroni's log line when it stops waiting for the start
+
+
 @drill
 class PrimaryPostgresStopped(Drill):
     name = "primary-pg-stop"
     commands = [
         'on the leader: sudo -u postgres /usr/lib/postgresql/15/bin/pg_ctl stop -D /pgsql/data -m fast',
-        "anywhere: patronictl -c /etc/patroni edit-config -s 'primary_start_timeout=0' --force",
-        'on the leader again: the same pg_ctl stop; then patronictl list shows another leader',
+        "anywhere: patronictl -c /etc/patroni edit-config -s 'primary_start_timeout=20' --force",
+        'on the leader again: the same pg_ctl stop, and freeze the postmaster Patroni starts next (kill -STOP <pid in postmaster.pid>)',
+        'on the leader: sudo journalctl -u patroni -f   # PostgreSQL is still starting up, N seconds until timeout',
+        'on the leader, once Patroni gave up: sudo kill -CONT <that pid>; then patronictl list shows another leader',
         "undo: patronictl -c /etc/patroni edit-config -s 'primary_start_timeout=null' --force",
     ]
     section = "§5 table, row 6 (主库PG停止)"
-    summary = "Stop PostgreSQL on the leader: Patroni restarts it; with primary_start_timeout 0 it fails over instead."
-    story = """\
-The leader's PostgreSQL stops while its Patroni keeps running and keeps the
+    summary = "Stop PostgreSQL on the leader: Patroni restarts it; a start longer than primary_start_timeout fails over."
+    story = """The leader's PostgreSQL stops while its Patroni keeps running and keeps the
 leader key. Patroni's first choice is to start PostgreSQL again on the same node:
 that keeps every replica following the same timeline and loses nothing. It gives
-the node primary_start_timeout seconds (the article's master_start_timeout, 300
-by default) to come back; only after that, or at once when the setting is 0, does
-it give up the leader key so a replica takes over.
+the start primary_start_timeout seconds (the article's master_start_timeout, 300
+by default); a start that takes longer makes it give up the leader key so that a
+replica takes over.
 
 Part 1 stops PostgreSQL with the default timeout: same leader, a short outage.
-Part 2 sets primary_start_timeout to 0 and stops it again: a failover."""
-    expected = "Part 1: the same leader is writable again within about one loop_wait. Part 2: another member becomes the writable leader within about one loop_wait plus promotion; the old leader rejoins as a replica."
-    differs = ("Patroni 4 calls the setting primary_start_timeout (master_start_timeout is the old name). "
-               "A timeout of several minutes cannot be waited out in a drill, so part 2 uses 0, the documented "
-               "'fail over instead of restarting' setting.")
+Part 2 sets primary_start_timeout to 20 s and stops it again, and this time the
+start hangs (the drill freezes the new postmaster before it accepts
+connections, as a long crash recovery would): Patroni keeps the key while it
+waits, then gives up and a replica is promoted."""
+    expected = ("Part 1: the same leader is writable again within about one loop_wait. Part 2: Patroni starts "
+                "PostgreSQL again and reports it starting; the leader keeps the key for primary_start_timeout; "
+                "then Patroni gives up ('primary startup is taking too long') within primary_start_timeout + "
+                "loop_wait of the start, another member becomes the writable leader, and the old leader rejoins as "
+                "a replica.")
+    differs = ("Patroni 4 calls the setting primary_start_timeout (master_start_timeout is the old name). The "
+               "article's 300 s is shortened to 20 s to fit a drill. Patroni's demotion of the frozen postmaster "
+               "waits until the drill lets it run again (SIGCONT), which it does as soon as Patroni has given up.")
 
     def run(self, lab: Lab) -> None:
         leader = lab.leader()
@@ -46,12 +58,26 @@ Part 2 sets primary_start_timeout to 0 and stops it again: a failover."""
                          "loop_wait (the next HA loop starts it) + 30 s margin")
         lab.expect(S.replicas_stream(lab, at_least=1), "the replicas stream again", within=60)
 
-        lab.step("Part 2: primary_start_timeout = 0", "Now Patroni prefers a failover to a restart.")
-        S.set_config(lab, primary_start_timeout=0)
-        lab.mark("part2")
-        stopped = lab.inject(F.stop_postgres(lab.facts, leader, lab.probe.postgres_up))
-        S.new_primary_within(lab, leader, t["loop_wait"] + 40, "loop_wait + promotion, 40 s margin", since=stopped,
-                             key="failover_with_timeout_0_s",
+        timeout = SLOW_START_TIMEOUT
+        lab.step(f"Part 2: primary_start_timeout = {timeout}, and a start that takes longer",
+                 "Patroni waits that long for its PostgreSQL, then prefers a failover.")
+        S.set_config(lab, primary_start_timeout=timeout)
+        since = S.node_epoch(lab, lab.node_of(leader))
+        held = F.slow_start_postgres(lab.facts, leader, lab.probe.postgres_up)
+        stopped = lab.inject(held)
+        lab.expect(lambda: lab.probe.member_state(leader).get("state") == "starting",
+                   f"Patroni starts PostgreSQL on {leader} again; it stays 'starting'", within=t["loop_wait"] + 15)
+        began = lab.mark("start_began")
+        lab.hold(lambda: lab.probe.leader() == leader,
+                 f"{leader} keeps the leader key while its PostgreSQL starts", for_=timeout - 5, every=1)
+        lab.expect(lambda: S.journal_mentions(lab, leader, GAVE_UP, since),
+                   f"Patroni on {leader} gives up waiting ('primary {GAVE_UP}')", within=t["loop_wait"] + 20)
+        lab.within_bound("gave_up_after_start_s", lab.since_t(began), timeout + t["loop_wait"] + 5,
+                         "primary_start_timeout + loop_wait (the check runs once per loop) + 5 s margin")
+        lab.undo(held)      # the frozen start goes on; the immediate stop Patroni asked for takes effect
+        S.new_primary_within(lab, leader, timeout + 2 * t["loop_wait"] + 40,
+                             "the start is noticed within loop_wait, primary_start_timeout, the give-up within "
+                             "loop_wait, promotion (+ 40 s margin)", since=stopped, key="failover_after_slow_start_s",
                              how=f"another member than {leader} is the writable leader")
         S.rejoined(lab, leader, within=120)
 

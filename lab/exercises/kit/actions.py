@@ -113,6 +113,29 @@ def stop_postgres(facts: Facts, node: str, is_up: Callable[[str], bool]) -> Faul
                  observed=lambda: not is_up(member))
 
 
+HELD_POSTMASTER = "/run/lab-held-postmaster"
+
+
+def slow_start_postgres(facts: Facts, node: str, is_up: Callable[[str], bool]) -> Fault:
+    """PostgreSQL stopped behind Patroni's back, and the start Patroni makes next held up: the postmaster
+    it launches is frozen (SIGSTOP) as soon as it writes its pid file, before it accepts connections: a
+    start that takes as long as the drill wants (a long crash recovery, a slow disk). The undo lets it go
+    on (SIGCONT); a stop Patroni asked for meanwhile then takes effect."""
+    name = facts.topo.node(node).name
+    member = facts.topo.node(node).member
+
+    def command() -> str:
+        pidfile = f"{facts.data_dir(name)}/postmaster.pid"
+        catch = (f"for i in $(seq 6000); do p=$(head -n 1 {pidfile} 2>/dev/null); "
+                 f"if [ -n \"$p\" ]; then kill -STOP $p; echo $p > {HELD_POSTMASTER}; exit 0; fi; sleep 0.01; done")
+        return (f"{pg_ctl(facts, name, 'stop')} && {{ sudo setsid nohup sh -c {shlex.quote(catch)} "
+                ">/dev/null 2>&1 </dev/null & }")
+    return Fault(name, f"PostgreSQL on {node} stopped, and its next start held up (postmaster frozen at start)",
+                 command,
+                 f"sudo sh -c 'kill -CONT $(cat {HELD_POSTMASTER}) 2>/dev/null; rm -f {HELD_POSTMASTER}'; true",
+                 observed=lambda: not is_up(member))
+
+
 def promote_postgres(facts: Facts, node: str, in_recovery: Callable[[str], bool | None]) -> Fault:
     """A replica's PostgreSQL promoted by hand: a primary Patroni did not choose."""
     name = facts.topo.node(node).name
