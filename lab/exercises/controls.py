@@ -163,7 +163,7 @@ CONTROLS: list[Control] = [
 ]
 
 
-def leftovers(lab: Lab) -> list[str]:
+def still_in_place(lab: Lab) -> list[str]:
     """What of any control is still in place on the lab (empty: every break was put back)."""
     found = []
     for n in lab.topo.postgres_nodes:

@@ -14,8 +14,9 @@ import time
 
 import pytest
 
-from lab.exercises import DRILLS, Lab, health
-from lab.exercises.controls import CONTROLS, Control, leftovers
+from lab.exam import gate
+from lab.exercises import DRILLS, Lab
+from lab.exercises.controls import CONTROLS, Control, still_in_place
 from lab.exercises.timing import timeout_scale
 
 from drill_verdicts import drill_run, report, run_live, topo  # noqa: F401  (fixtures)
@@ -40,5 +41,7 @@ def test_the_break_turns_the_drill_to_fail(topo, drill_run, control: Control):
     # the drill's restore put the break back: baseline, and nothing of the control left
     assert res.gate_after and all(f["ok"] for f in res.gate_after), report(res)
     lab = Lab(topo, auto=True, scale=timeout_scale())
-    assert leftovers(lab) == []
-    assert health.healthy(found := health.findings(lab.probe)), health.describe(found)
+    assert still_in_place(lab) == []
+    # the health gate, plus the lab's services running everywhere and no DROP rule towards etcd
+    found = gate.findings(topo, lab.probe, lab.shell)
+    assert all(f.ok for f in found), gate.still_off(found)
