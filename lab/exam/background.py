@@ -167,16 +167,32 @@ def end(s: Session) -> Result:
     return res
 
 
+class StoppedEarly(BaseException):
+    """SIGTERM before the fault was in place (the exam's start gave up waiting): not an Exception, so
+    no drill step swallows it."""
+
+
 def main(argv: list[str]) -> int:
     from lab.exercises import Lab as _registers_drills  # noqa: F401  (imports every drill)
     from labcore.topology import load
 
-    exam = Exam(Path(argv[0]))
+    exam = Exam(Path(argv[0]) if argv else Path("."))
     settings = exam.state
+    if not (exam.folder / "run.json").is_file() or not settings.get("order") or exam.drill_dir.exists():
+        print(f"lab.exam.background: {exam.folder} is not an exam waiting to start "
+              "(`invoke exercise --exam` starts this process)", file=sys.stderr)
+        return 2
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    session: Session | None = None
+
+    def on_term(*_: Any) -> None:
+        stop.set()
+        if session is None:
+            raise StoppedEarly()
+    signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     rec = DrillRecorder(exam.drill_dir)
+    lab: Lab | None = None
     try:
         lab = ExamLab(load(), auto=True, console=QuietConsole(), scale=float(settings.get("scale") or 1.0),
                       lang=settings.get("lang"), recorder=rec)
@@ -187,6 +203,11 @@ def main(argv: list[str]) -> int:
             pass
         end(session)
         return 0
+    except StoppedEarly:
+        errors = lab.undo_everything() if lab is not None else []
+        _fault_file(exam, state="error", error="stopped before the fault was in place"
+                    + (f" (undo: {'; '.join(errors)})" if errors else ""))
+        return 1
     except Exception as e:           # the commands read the state; the log keeps the traceback
         _fault_file(exam, state="error", error=f"{type(e).__name__}: {e}")
         raise

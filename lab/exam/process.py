@@ -11,10 +11,16 @@ from pathlib import Path
 
 from labcore import poll
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def start(args: list[str], log: Path, env: dict[str, str] | None = None) -> int:
     """``python -m <args>`` in its own session (Ctrl-C in the trainee's shell does not reach it),
     output to ``log``; returns its pid."""
+    env = dict(os.environ if env is None else env)
+    # the checkout's packages, from whatever folder the command was typed in (the working directory
+    # stays: LAB_DIR and LAB_TOPOLOGY may be relative to it)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     with open(log, "ab") as out:
         p = subprocess.Popen([sys.executable, "-m", *args], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                              start_new_session=True, close_fds=True, env=env)

@@ -286,3 +286,37 @@ def test_the_runs_list_and_the_report_show_the_exam(fake, clock, tmp_path, capsy
     written = render.write(runs.load(exam.folder), tmp_path / "report")
     assert "exam score: fault replica-patroni-stop" in written.markdown.read_text()
     assert "exam score: fault replica-patroni-stop" in written.html.read_text()
+
+
+def test_the_background_process_refuses_a_folder_that_is_not_an_exam_waiting_to_start(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "lab.exam.background", str(tmp_path / "nothing")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "is not an exam waiting to start" in out.stderr
+    assert not (tmp_path / "nothing").exists()          # nothing created, no lab contacted
+
+
+def test_stopping_the_background_process_before_its_fault_ends_it_at_once(tmp_path, monkeypatch):
+    """A lab nobody runs (its subnet routes nowhere: the guard lets no packet out), so the process
+    sits in its first gate; SIGTERM there ends it within seconds and says so."""
+    import yaml
+    from labcore import poll
+    from lab.exercises.evidence import RunRecorder
+    from lab.workshop.seats import derive
+    import ipaddress
+
+    doc = derive(yaml.safe_load((record.Path(__file__).resolve().parents[2] / "topology.yml").read_text()), 1,
+                 ipaddress.IPv4Network("192.168.252.0/24"), "plabu")
+    (tmp_path / "topology.yml").write_text(yaml.safe_dump(doc))
+    env = {"LAB_TOPOLOGY": str(tmp_path / "topology.yml"), "LAB_DIR": str(tmp_path / "lab")}
+    monkeypatch.setenv("LAB_DIR", env["LAB_DIR"])
+    run = RunRecorder("exam", command="test", lab="plab-unit", drills=[])
+    exam = Exam(run.path)
+    exam.update_state(order=["replica-patroni-stop"], scale=1.0, lang="en")
+    pid = process.start(["lab.exam.background", str(exam.folder)], tmp_path / "bg.log",
+                        env={**__import__("os").environ, **env})
+    ok, _, _ = poll.until(lambda: exam.fault.get("state") == "starting", 60, 0.2)
+    assert ok, (tmp_path / "bg.log").read_text()
+    started = time.monotonic()
+    assert process.stop(pid, within=20), "it had to be killed"
+    assert time.monotonic() - started < 20
+    assert exam.fault["state"] == "error" and exam.fault["error"].startswith("stopped before the fault")
