@@ -47,6 +47,9 @@ def interrupted(command: str, args: dict[str, Any]) -> str:
             return f"{head}: it had finished; the lab is provisioned"
         return (f"{head}: the machines are kept, not provisioned (phase {phase}); run `invoke up` "
                 "to finish (it reuses them and provisions again), or `invoke down` to remove them")
+    if command == "exercise" and any(args.get(k) for k in ("exam", "done", "give_up")):
+        return ("interrupted during `invoke exercise` of an exam: an exam already started stays open (its background process "
+                "keeps the writer and the watch); `invoke exercise --done` or `--give-up` ends it")
     if command == "exercise":
         drill = args.get("drill") or ""
         head = f"interrupted during `invoke exercise{' ' + drill if drill else ''}`"

@@ -107,3 +107,10 @@ def test_an_interrupted_partial_provision_no_longer_calls_the_lab_provisioned(mo
     assert lab_state.load().phase == "created"
     assert conventions.interrupted("provision", {}).startswith(
         "interrupted during `invoke provision`: the machines are kept, not provisioned (phase created)")
+
+
+def test_an_interrupted_exam_command_says_the_exam_stays_open_and_how_to_end_it():
+    for option in ("exam", "done", "give_up"):
+        line = conventions.interrupted("exercise", {"drill": "", option: True})
+        assert line.startswith("interrupted during `invoke exercise` of an exam: an exam already started stays open")
+        assert "--give-up" in line and "\n" not in line
