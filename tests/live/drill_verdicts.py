@@ -41,18 +41,19 @@ def drill_run(request, topo):
 
 def run_live(topo, cls, run: RunRecorder, before: Callable[[Lab], None] | None = None):
     """One drill in auto mode, its events in ``run``'s folder. ``before``: something done on the drill's
-    Lab first (a negative control's break, lab.exercises.controls), put back by the drill's restore."""
+    Lab first (a negative control's break, lab.exercises.controls), put back by the drill's restore;
+    the drill's time line (and its watch's window) starts after it."""
     run.info["drills"].append(cls.name)
+    lab = Lab(topo, auto=True, scale=timeout_scale(), results_dir=lab_state.lab_dir() / "drills")
+    if before is not None:
+        try:
+            before(lab)
+        except BaseException:
+            lab.undo_everything()
+            raise
     rec = run.drill(cls.name)
     try:
-        lab = Lab(topo, auto=True, scale=timeout_scale(), results_dir=lab_state.lab_dir() / "drills", recorder=rec)
-        if before is not None:
-            try:
-                before(lab)
-            except BaseException:
-                lab.undo_everything()
-                raise
-        res = run_drill(cls, lab)
+        res = run_drill(cls, lab, recorder=rec)
     finally:
         rec.close()
     run.record_verdict(cls.name, res.verdict)
