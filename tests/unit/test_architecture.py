@@ -49,13 +49,18 @@ def under(name: str, package: str) -> bool:
 
 # --- the rules ------------------------------------------------------------------------------
 
+# A drill is a scenario: shared things live in steps or the kit; the negative controls and the exam
+# act on a drill from outside, and a drill that knew of them could behave differently under test.
+DRILLS_NEVER_IMPORT = ("lab.exercises.drills", "lab.exercises.controls", "lab.exam")
+
+
 def drills_importing_drills(root: Path) -> list[str]:
     """A drill module is a scenario: shared things live in steps or the kit."""
     out = []
     for path in sources(root, "lab/exercises/drills"):
         if path.name == "__init__.py":
             continue
-        bad = sorted(n for n in imports(root, path) if under(n, "lab.exercises.drills"))
+        bad = sorted(n for n in imports(root, path) if any(under(n, p) for p in DRILLS_NEVER_IMPORT))
         out += [f"{path.relative_to(root)} imports {n}" for n in bad]
     return out
 
@@ -124,6 +129,13 @@ def test_a_drill_importing_another_drill_is_caught(tmp_path):
     write(tmp_path, "lab/exercises/drills/sync.py", "from .primary import new_leader\n")
     assert drills_importing_drills(tmp_path) == ["lab/exercises/drills/sync.py imports lab.exercises.drills.primary",
                                                  "lab/exercises/drills/sync.py imports lab.exercises.drills.primary.new_leader"]
+
+
+def test_a_drill_knowing_of_the_controls_or_the_exam_is_caught(tmp_path):
+    write(tmp_path, "lab/exercises/drills/etcd.py", "from lab.exercises import controls\n")
+    write(tmp_path, "lab/exercises/drills/watchdog.py", "import lab.exam.pool\n")
+    assert drills_importing_drills(tmp_path) == ["lab/exercises/drills/etcd.py imports lab.exercises.controls",
+                                                 "lab/exercises/drills/watchdog.py imports lab.exam.pool"]
 
 
 def test_the_kit_importing_the_runner_or_a_drill_is_caught(tmp_path):
