@@ -2,7 +2,7 @@
 and must bring the lab back to.
 
 Baseline = etcd healthy; exactly one Patroni leader; every other member a
-streaming replica; PostgreSQL agrees (one primary, every other answers in recovery); each
+streaming replica, none holding a timeline past the leader's; PostgreSQL agrees (one primary, every other answers in recovery); each
 VIP held by exactly one node (the read-write VIP by the leader's node).
 """
 from __future__ import annotations
@@ -43,6 +43,13 @@ def findings(probe: Probe) -> list[Finding]:
     if members.get(leaders[0] if leaders else "", {}).get("state") not in (None, "running"):
         out.append(Finding("leader running", False, f"{leaders[0]} is {members[leaders[0]].get('state')}"))
 
+    # Streaming now is not enough: a replica promoted by hand and demoted before pg_rewind could run keeps
+    # the newer timeline's history and refuses its leader at the next reconnect (a later drill's restart).
+    if len(leaders) == 1:
+        forked = probe.forked_replicas(leaders[0], [m for m in expected if m in members and m not in leaders])
+        out.append(Finding("replicas on the leader's timeline", not forked,
+                           ", ".join(f"{m} holds timeline {t}'s history, the leader is on {lt}"
+                                     for m, (t, lt) in forked.items()) or "no replica ahead of the leader"))
     prim = probe.primaries()
     out.append(Finding("PostgreSQL: one primary", prim == leaders and len(prim) == 1,
                        f"pg_is_in_recovery() = false on: {', '.join(prim) or 'none'}"))

@@ -23,13 +23,19 @@ def gate(lab: Lab, within: float) -> tuple[bool, list[health.Finding]]:
 
 def repair(lab: Lab) -> None:
     """Last resort when restore did not reach the baseline: undo anything a drill may leave,
-    then reinitialise members that do not stream."""
+    then reinitialise members that do not stream or carry a timeline past the leader's."""
     for node, cmds in undo_all_commands(lab.topo).items():
         for cmd in cmds:
             lab.shell.run(node, cmd)
     poll.until(lab.probe.leader, lab.bound(90), 2.0, lab.clock)
-    for n in lab.topo.postgres_nodes:
-        if n.member != lab.probe.leader():
-            if not poll.until(lambda m=n.member: lab.probe.streaming(m), lab.bound(60), 2.0, lab.clock)[0]:
-                lab.note(f"repair: reinitialising {n.member} from the leader")
-                lab.probe.rest(n.member, "/reinitialize", method="POST", body={"force": True}, timeout=10)
+    leader = lab.probe.leader()
+    replicas = [n.member for n in lab.topo.postgres_nodes if n.member != leader]
+    forked = lab.probe.forked_replicas(leader, replicas) if leader else {}
+    for m in replicas:
+        if m in forked:
+            lab.note(f"repair: reinitialising {m}: it holds timeline {forked[m][0]}'s history, "
+                     f"the leader is on timeline {forked[m][1]}")
+            lab.probe.rest(m, "/reinitialize", method="POST", body={"force": True}, timeout=10)
+        elif not poll.until(lambda m=m: lab.probe.streaming(m), lab.bound(60), 2.0, lab.clock)[0]:
+            lab.note(f"repair: reinitialising {m} from the leader")
+            lab.probe.rest(m, "/reinitialize", method="POST", body={"force": True}, timeout=10)

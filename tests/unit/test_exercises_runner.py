@@ -66,6 +66,9 @@ class FakeCluster:
     def in_recovery(self, member):
         return member != self.leader() if self.patroni_running[self.topo.node(member).name] else None
 
+    def forked_replicas(self, leader, replicas):
+        return {}
+
     def vip_holders(self):
         return {"read_write": ["node1"], "read_only": ["node2"], "haproxy": ["node1"]}
 

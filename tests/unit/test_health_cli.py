@@ -129,10 +129,14 @@ def test_watch_stops_when_told_and_a_failing_section_shows_its_error():
 class StaleProbe:
     """Patroni still says pg3 streams (its loop has not run yet), but pg3's PostgreSQL is stopped."""
 
-    def __init__(self, pg3_answers: bool) -> None:
+    def __init__(self, pg3_answers: bool, pg2_history: int = 1) -> None:
         from test_provision_support import topology
         self.topo = topology()
         self.pg3_answers = pg3_answers
+        self.pg2_history = pg2_history           # the newest timeline history in pg2's pg_wal
+
+    def forked_replicas(self, leader, replicas):
+        return {"pg2": (self.pg2_history, 1)} if "pg2" in replicas and self.pg2_history > 1 else {}
 
     def etcd_healthy(self):
         return {"node4": True}
@@ -158,3 +162,12 @@ def test_the_gate_asks_postgresql_itself_not_only_patroni():
     assert health.off_baseline(gate.findings(StaleProbe(pg3_answers=True))) == []
     assert health.off_baseline(gate.findings(StaleProbe(pg3_answers=False))) == [
         "PostgreSQL answers on every member: no answer from: pg3"]
+
+
+def test_the_gate_sees_a_replica_that_streams_but_holds_a_newer_timeline():
+    """A replica promoted by hand and demoted before any rewind streams today and refuses its leader at the
+    next reconnect: the baseline does not hold while its history is ahead of the leader's timeline."""
+    from lab.exercises import health as gate
+
+    assert health.off_baseline(gate.findings(StaleProbe(pg3_answers=True, pg2_history=2))) == [
+        "replicas on the leader's timeline: pg2 holds timeline 2's history, the leader is on 1"]

@@ -87,6 +87,9 @@ class FakeCluster:
         return {"role": "primary" if member == self.lead else "replica", "state": "running",
                 "timeline": self.timeline}
 
+    def forked_replicas(self, leader, replicas):
+        return {}
+
     def vip_holders(self):
         return {"read_write": [self.topo.node(self.lead).name], "read_only": ["node2"], "haproxy": ["node1"]}
 

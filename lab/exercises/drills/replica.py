@@ -199,13 +199,21 @@ and haproxy follow the leader key, not pg_is_in_recovery()."""
         lab.measure("rogue_primary_lived_s", took)
         streams = poll.until(S.streams(lab, replica), lab.bound(t["loop_wait"] * 4 + 20), 2.0,
                              lab.clock)[0]
-        lab.measure("rejoined_without_help", streams)
-        if not streams:
+        # Streaming is not yet rejoined: without a rewind the node keeps the new timeline's history and
+        # refuses the leader at its next reconnect (seen in CI: the next drill's primary restart).
+        forked = lab.probe.forked_replicas(leader, [replica]) if streams else {}
+        lab.measure("rejoined_without_help", streams and not forked)
+        if forked:
+            lab.note(f"{replica} streams from {leader} but holds timeline {forked[replica][0]}'s history while the "
+                     f"leader is on timeline {forked[replica][1]}: no pg_rewind ran, and it would refuse the "
+                     "leader at its next reconnect; rebuilding it with reinit")
+        elif not streams:
             # Seen in the lab: demoted before the promotion's (spread) checkpoint, pg_control still says
             # timeline 1, Patroni sees no divergence and does not rewind; PostgreSQL then refuses the
             # primary: "highest timeline 1 of the primary is behind recovery timeline 2".
             lab.note(f"{replica} is back in recovery but cannot follow {leader}: its pg_control did not yet show "
                      "the new timeline when Patroni demoted it, so no pg_rewind ran; rebuilding it with reinit")
+        if forked or not streams:
             lab.command(lab.node_of(leader), ctl.reinit(lab.topo.cluster.scope, replica))
             lab.probe.rest(replica, "/reinitialize", method="POST", body={"force": True}, timeout=10)
         S.rejoined(lab, replica, within=180, how=f"streams from {leader} again")

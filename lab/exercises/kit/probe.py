@@ -112,6 +112,37 @@ class Probe:
                          timeout=2, statement_timeout_ms=3000)
         return [r[0] for r in rows or []]
 
+    def history_timeline(self, member: str) -> int | None:
+        """The newest timeline whose history file is in the member's pg_wal (1 if none): a replica holding
+        one newer than its leader's timeline was promoted itself and not rewound; it follows the leader
+        only until its next reconnect ("highest timeline N of the primary is behind recovery timeline M")."""
+        rows = sql.query(self.topo, member, "SELECT max(name) FROM pg_ls_waldir() WHERE name LIKE '%.history'",
+                         timeout=2, statement_timeout_ms=3000)
+        if not rows:
+            return None
+        return int(rows[0][0][:8], 16) if rows[0][0] else 1
+
+    def current_timeline(self, member: str) -> int | None:
+        """The timeline the member writes (a primary) or replays (a replica) now: from the WAL position,
+        not pg_control, which lags a promotion until its checkpoint."""
+        rows = sql.query(self.topo, member,
+                         "SELECT CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli FROM pg_stat_wal_receiver) "
+                         "ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END",
+                         timeout=2, statement_timeout_ms=3000)
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def forked_replicas(self, leader: str, replicas: list[str]) -> dict[str, tuple[int, int]]:
+        """Replicas whose own history goes past the leader's timeline: {member: (theirs, leader's)}."""
+        lead_tl = self.current_timeline(leader)
+        if lead_tl is None:
+            return {}
+        out = {}
+        for m in replicas:
+            tl = self.history_timeline(m)
+            if tl is not None and tl > lead_tl:
+                out[m] = (tl, lead_tl)
+        return out
+
     def postgres_up(self, member: str) -> bool:
         return self.in_recovery(member) is not None
 
