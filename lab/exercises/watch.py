@@ -336,7 +336,10 @@ def blind_reason(summary: dict[str, Any], rule: WatchRule = WatchRule()) -> str 
     if summary["samples"] == 0:
         return "the watch took no sample in the fault window"
     why = []
-    if summary["missed_share"] > rule.max_missed_share:
+    # A window no longer than the tolerated gap has too few cycles for a share to mean anything (one
+    # late sample in a 1 s window is "50 %"): there the samples taken and the gap rule decide.
+    start, end = summary["window_s"]
+    if end - start > rule.max_gap_s and summary["missed_share"] > rule.max_missed_share:
         why.append(f"it missed {summary['missed_cycles']} of {summary['expected_cycles']} cycles "
                    f"({summary['missed_share']:.0%} > {rule.max_missed_share:.0%})")
     if summary["longest_gap_s"] > rule.max_gap_s:
