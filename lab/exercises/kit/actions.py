@@ -12,6 +12,7 @@ node first (a PID, the iptables tool, PostgreSQL's bin directory) happens in
 """
 from __future__ import annotations
 
+import base64
 import shlex
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -113,26 +114,54 @@ def stop_postgres(facts: Facts, node: str, is_up: Callable[[str], bool]) -> Faul
                  observed=lambda: not is_up(member))
 
 
-HELD_POSTMASTER = "/run/lab-held-postmaster"
+HELD_POSTMASTER = "/tmp/lab-held-postmaster"   # written by the postgres user: the held postmaster's pid
+REAL_POSTGRES = "postgres.lab-real"               # the real binary, beside the stand-in while a start is held
+
+
+def _held_start_script(bin_dir: str) -> str:
+    """A stand-in for ``postgres`` that stops itself (SIGSTOP) the first time it is started as a postmaster
+    (``-D``), before it does anything; every other call (``--version``, ``--describe-config``) runs the
+    real binary. Deterministic, unlike freezing a postmaster that may already accept connections."""
+    real, here = f"{bin_dir}/{REAL_POSTGRES}", f"{bin_dir}/postgres"
+    return "\n".join([
+        "#!/bin/sh",
+        "# patroni-lab, primary-pg-stop: the next postmaster start is held; the drill's undo puts the real",
+        "# binary back, then lets this start go on (SIGCONT)",
+        f'case " $* " in *" -D "*) if [ ! -e {HELD_POSTMASTER} ]; then echo $$ > {HELD_POSTMASTER}; kill -STOP $$; fi;; esac',
+        f'if [ -x {real} ]; then exec {real} "$@"; fi',
+        f'exec {here} "$@"', ""])
+
+
+HELD_BIN = "/run/lab-held-postgres-bin"         # which bin directory holds the stand-in (root's)
+# Put the real ``postgres`` back, then let a held start go on: a stop Patroni asked for meanwhile then
+# takes effect. Harmless when nothing is held; the repair of any drill runs it too.
+RELEASE_HELD_START = "sudo sh -c " + shlex.quote(
+    f"b=$(cat {HELD_BIN} 2>/dev/null); "
+    f"if [ -n \"$b\" ] && [ -e \"$b/{REAL_POSTGRES}\" ]; then mv -f \"$b/{REAL_POSTGRES}\" \"$b/postgres\"; fi; "
+    f"if [ -e {HELD_POSTMASTER} ]; then kill -CONT $(cat {HELD_POSTMASTER}) 2>/dev/null; fi; "
+    f"rm -f {HELD_POSTMASTER} {HELD_BIN}") + "; true"
 
 
 def slow_start_postgres(facts: Facts, node: str, is_up: Callable[[str], bool]) -> Fault:
     """PostgreSQL stopped behind Patroni's back, and the start Patroni makes next held up: the postmaster
-    it launches is frozen (SIGSTOP) as soon as it writes its pid file, before it accepts connections: a
-    start that takes as long as the drill wants (a long crash recovery, a slow disk). The undo lets it go
-    on (SIGCONT); a stop Patroni asked for meanwhile then takes effect."""
+    it launches stops itself before it starts (a stand-in for the binary, one start only): a start that
+    takes as long as the drill wants (a long crash recovery, a slow disk). The undo puts the binary back
+    and lets the start go on (SIGCONT); a stop Patroni asked for meanwhile then takes effect."""
     name = facts.topo.node(node).name
     member = facts.topo.node(node).member
 
     def command() -> str:
-        pidfile = f"{facts.data_dir(name)}/postmaster.pid"
-        catch = (f"for i in $(seq 6000); do p=$(head -n 1 {pidfile} 2>/dev/null); "
-                 f"if [ -n \"$p\" ]; then kill -STOP $p; echo $p > {HELD_POSTMASTER}; exit 0; fi; sleep 0.01; done")
-        return (f"{pg_ctl(facts, name, 'stop')} && {{ sudo setsid nohup sh -c {shlex.quote(catch)} "
-                ">/dev/null 2>&1 </dev/null & }")
+        bin_dir = facts.bin_dir(name)
+        real, here = f"{bin_dir}/{REAL_POSTGRES}", f"{bin_dir}/postgres"
+        script = base64.b64encode(_held_start_script(bin_dir).encode()).decode()
+        install = (f"rm -f {HELD_POSTMASTER}; echo {bin_dir} > {HELD_BIN}; [ -e {real} ] || cp -p {here} {real}; "
+                   f"echo {script} | base64 -d > {here}.lab-new && chmod 755 {here}.lab-new && "
+                   f"mv -f {here}.lab-new {here}")
+        # the stand-in first, then the stop: Patroni's next start (within a loop_wait) finds it in place
+        return f"sudo sh -c {shlex.quote(install)} && {pg_ctl(facts, name, 'stop')}"
+
     return Fault(name, f"PostgreSQL on {node} stopped, and its next start held up (postmaster frozen at start)",
-                 command,
-                 f"sudo sh -c 'kill -CONT $(cat {HELD_POSTMASTER}) 2>/dev/null; rm -f {HELD_POSTMASTER}'; true",
+                 command, RELEASE_HELD_START,
                  observed=lambda: not is_up(member))
 
 
@@ -196,6 +225,7 @@ def undo_all_commands(topo: Topology) -> dict[str, list[str]]:
             cmds.append(f"sudo systemctl start {ETCD_UNIT}")
         if n.has("postgres"):
             cmds.append(f"sudo kill -CONT $(systemctl show -p MainPID --value {PATRONI_UNIT}) 2>/dev/null; true")
+            cmds.append(RELEASE_HELD_START)
             cmds.append(f"systemctl is-active -q {PATRONI_UNIT} || {{ sudo systemctl reset-failed {PATRONI_UNIT}; "
                         f"sudo systemctl start {PATRONI_UNIT}; }}")
         out[n.name] = cmds
