@@ -1,6 +1,6 @@
 """The held PostgreSQL start of primary-pg-stop (article §5 row 6), checked without machines: the
 stand-in for ``postgres`` really stops the first postmaster start and nothing else, and the release
-puts the real binary back before letting it go on."""
+puts the real binary back and ends the held start (let go, it would come up as a second primary)."""
 from __future__ import annotations
 
 import os
@@ -57,15 +57,16 @@ def test_the_first_postmaster_start_stops_itself_until_released(tmp_path, monkey
         poll.poll(lambda: held.exists() and bool(held.read_text().strip()), within=10, every=0.05)
         assert int(held.read_text()) == start.pid and _state(start.pid) == "T"      # stopped, before any work
         assert (tmp_path / "out").read_text() == "real --version\n"
-        # the release, with this test's paths: real binary back first, then SIGCONT
+        # the release, with this test's paths: real binary back first, then the held start ended
         os.replace(bin_dir / F.REAL_POSTGRES, bin_dir / "postgres")
-        os.kill(start.pid, 18)
-        assert start.wait(timeout=10) == 0
+        os.kill(start.pid, 9)
+        assert start.wait(timeout=10) == -9
     finally:
         if start.poll() is None:
             start.kill()
-    assert (tmp_path / "out").read_text().splitlines()[-1] == "real -D /pgsql/data --port=5432"
+    assert (tmp_path / "out").read_text() == "real --version\n"          # the held start never ran postgres
     assert not (bin_dir / F.REAL_POSTGRES).exists()
+    assert "kill -KILL" in F.RELEASE_HELD_START and "-CONT" not in F.RELEASE_HELD_START
 
 
 @pytest.mark.parametrize("args", [["--describe-config"], ["-C", "data_directory", "--config-file=x"]])

@@ -43,8 +43,9 @@ waits, then gives up and a replica is promoted."""
                 "loop_wait of the start, another member becomes the writable leader, and the old leader rejoins as "
                 "a replica.")
     differs = ("Patroni 4 calls the setting primary_start_timeout (master_start_timeout is the old name). The "
-               "article's 300 s is shortened to 20 s to fit a drill. Patroni's demotion of the frozen postmaster "
-               "waits until the drill lets it run again (SIGCONT), which it does as soon as Patroni has given up.")
+               "article's 300 s is shortened to 20 s to fit a drill. The slow start is a start the drill holds before "
+               "PostgreSQL does anything; once Patroni has given up on it, the drill ends it, as Patroni's own "
+               "stop of a start it gave up on would.")
 
     def run(self, lab: Lab) -> None:
         leader = lab.leader()
@@ -74,7 +75,7 @@ waits, then gives up and a replica is promoted."""
                    f"Patroni on {leader} gives up waiting ('primary {GAVE_UP}')", within=t["loop_wait"] + 20)
         lab.within_bound("gave_up_after_start_s", lab.since_t(began), timeout + t["loop_wait"] + 5,
                          "primary_start_timeout + loop_wait (the check runs once per loop) + 5 s margin")
-        lab.undo(held)      # the frozen start goes on; the immediate stop Patroni asked for takes effect
+        lab.undo(held)      # the held start ends, as Patroni's stop of a start it gave up on would
         S.new_primary_within(lab, leader, timeout + 2 * t["loop_wait"] + 40,
                              "the start is noticed within loop_wait, primary_start_timeout, the give-up within "
                              "loop_wait, promotion (+ 40 s margin)", since=stopped, key="failover_after_slow_start_s",

@@ -126,19 +126,21 @@ def _held_start_script(bin_dir: str) -> str:
     return "\n".join([
         "#!/bin/sh",
         "# patroni-lab, primary-pg-stop: the next postmaster start is held; the drill's undo puts the real",
-        "# binary back, then lets this start go on (SIGCONT)",
+        "# binary back and ends this start, which never began",
         f'case " $* " in *" -D "*) if [ ! -e {HELD_POSTMASTER} ]; then echo $$ > {HELD_POSTMASTER}; kill -STOP $$; fi;; esac',
         f'if [ -x {real} ]; then exec {real} "$@"; fi',
         f'exec {here} "$@"', ""])
 
 
 HELD_BIN = "/run/lab-held-postgres-bin"         # which bin directory holds the stand-in (root's)
-# Put the real ``postgres`` back, then let a held start go on: a stop Patroni asked for meanwhile then
-# takes effect. Harmless when nothing is held; the repair of any drill runs it too.
+# Put the real ``postgres`` back, then end a held start (it never began). Not SIGCONT: Patroni looks for
+# its postmaster through postmaster.pid, which a held start never wrote, so a stop Patroni asked for
+# meanwhile never reached it, and let go it would come up as a primary after the failover (seen: writes
+# acknowledged after the fork). Harmless when nothing is held; the repair of any drill runs it too.
 RELEASE_HELD_START = "sudo sh -c " + shlex.quote(
     f"b=$(cat {HELD_BIN} 2>/dev/null); "
     f"if [ -n \"$b\" ] && [ -e \"$b/{REAL_POSTGRES}\" ]; then mv -f \"$b/{REAL_POSTGRES}\" \"$b/postgres\"; fi; "
-    f"if [ -e {HELD_POSTMASTER} ]; then kill -CONT $(cat {HELD_POSTMASTER}) 2>/dev/null; fi; "
+    f"if [ -e {HELD_POSTMASTER} ]; then kill -KILL $(cat {HELD_POSTMASTER}) 2>/dev/null; fi; "
     f"rm -f {HELD_POSTMASTER} {HELD_BIN}") + "; true"
 
 
@@ -146,7 +148,7 @@ def slow_start_postgres(facts: Facts, node: str, is_up: Callable[[str], bool]) -
     """PostgreSQL stopped behind Patroni's back, and the start Patroni makes next held up: the postmaster
     it launches stops itself before it starts (a stand-in for the binary, one start only): a start that
     takes as long as the drill wants (a long crash recovery, a slow disk). The undo puts the binary back
-    and lets the start go on (SIGCONT); a stop Patroni asked for meanwhile then takes effect."""
+    and ends the held start, as Patroni's own stop of a start it gave up on would."""
     name = facts.topo.node(node).name
     member = facts.topo.node(node).member
 
