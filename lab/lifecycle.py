@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Mapping
 
 from lab import sshconfig
@@ -92,10 +93,13 @@ def wait_for_ssh(topo: Topology, st: lab_state.State, timeout: float, report: Re
     pending = list(topo.names)
 
     def all_answer() -> bool:
-        pending[:] = [n for n in pending if not ssh_answers(n, timeout=5)]
+        # All nodes at once: one round trip each, not one after the other.
+        with ThreadPoolExecutor(max_workers=len(pending)) as pool:
+            answered = list(pool.map(lambda n: ssh_answers(n, timeout=5), pending))
+        pending[:] = [n for n, ok in zip(pending, answered) if not ok]
         return not pending
     try:
-        poll.wait_for("ssh on every node", all_answer, timeout, every=1)
+        poll.wait_for("ssh on every node", all_answer, timeout, every=0.5)
     except poll.WaitTimeout:
         raise LabError(f"no ssh answer from {', '.join(pending)} within {poll.scaled(timeout):.0f} s "
                        f"(try `ssh -F {sshconfig.path()} {pending[0]}`)") from None

@@ -46,10 +46,14 @@ class Reporter:
                            highlight=False)
 
     def step(self, number: int, total: int, name: str, title: str) -> None:
-        self.current = f"step {number}/{total} {name}"
+        self.stage(f"step {number}/{total} {name}", title)
+
+    def stage(self, label: str, title: str) -> None:
+        """A part of the run timed like a step: a numbered step, or e.g. the checks after the last one."""
+        self.current = label
         self.activity = ""
         self._step_started = self.clock()
-        self.line(f"step {number}/{total} {name} ({title})")
+        self.line(f"{label} ({title})")
 
     def node_done(self, line: str) -> None:
         self.line(line)

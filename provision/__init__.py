@@ -83,6 +83,7 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
     from provision.steps import ORDER
 
     progress = lab_progress.of(report)
+    confirms: list[tuple[Any, list[Node]]] = []   # (step, the nodes it changed), checked at the end
     for step in chosen_steps:
         number = ORDER.index(step) + 1
         targets = [n for n in step.nodes(topo) if chosen_nodes is None or n.name in chosen_nodes]
@@ -92,19 +93,31 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
             progress.step_done()
             continue
         waves = step.waves(topo, targets)
+        changed_nodes: list[Node] = []
         for wave in waves:
             wave_changes = 0
             with ThreadPoolExecutor(max_workers=len(wave.nodes)) as pool:
-                futures = [pool.submit(on_node, step, n, wave.part) for n in wave.nodes]
+                futures = {pool.submit(on_node, step, n, wave.part): n for n in wave.nodes}
                 # Each node's line as soon as that node is done, not when the whole wave is.
                 for done in as_completed(futures):
                     r = done.result()
                     progress.node_done(r.line(step.NAME))
                     wave_changes += len(r.changes)
+                    if r.changes and futures[done] not in changed_nodes:
+                        changed_nodes.append(futures[done])
             total += wave_changes
             if wave_changes and step.settle is not None:
                 with progress.waiting(f"{step.NAME}: waiting for the nodes to settle"):
                     step.settle(topo, wave, progress)
+        if changed_nodes and step.confirm is not None:
+            confirms.append((step, changed_nodes))
+        progress.step_done()
+    if confirms:
+        progress.stage("confirm", "what the steps started and did not wait for: " +
+                       ", ".join(step.NAME for step, _ in confirms))
+        for step, changed_nodes in confirms:
+            with progress.waiting(f"{step.NAME}: confirming what the step started"):
+                step.confirm(topo, changed_nodes, progress)
         progress.step_done()
     report(f"provisioning: {total} change(s)")
     return total

@@ -1,7 +1,7 @@
 """What a provisioning step is: a module of ``provision/steps/`` with these names.
 
 Every step declares all of them; the optional hooks take the defaults below
-(``from provision.step import one_wave as waves`` / ``settle = None``), so the
+(``from provision.step import one_wave as waves`` / ``settle = None`` / ``confirm = None``), so the
 engine calls them without asking whether they exist.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from provision.engine import Resource, Wave
 
 Report = Callable[[str], None]
 Settle = Callable[[Topology, Wave, Report], None]
+Confirm = Callable[[Topology, list[Node], Report], None]
 
 
 @runtime_checkable
@@ -31,7 +32,11 @@ class Step(Protocol):
         """Optional: the order in which the selected nodes are handled. Default: :func:`one_wave`."""
 
     settle: Settle | None
-    """Optional: wait after a wave that changed something (e.g. a member to stream); None: no wait."""
+    """Optional: wait after a wave that changed something (e.g. a leader to be elected); None: no wait."""
+
+    confirm: Confirm | None
+    """Optional: a wait run once after the last step, given the nodes this step changed (e.g. the
+    replicas to stream), so that it overlaps with the steps after it; None: nothing to check."""
 
 
 def one_wave(topo: Topology, selected: list[Node]) -> list[Wave]:

@@ -32,21 +32,30 @@ def leader_of(topo: Topology, nodes: list[Node], timeout: float = 120) -> str:
                 if m.get("role") in ("leader", "standby_leader") and m.get("state") == "running":
                     return m["name"]
         return None
-    return until("a running leader", probe, timeout)
+    return until("a running leader", probe, timeout, interval=0.5)
 
 
-def streaming(topo: Topology, nodes: list[Node], expected: list[str], timeout: float = 240) -> bool:
-    """Wait until every member in ``expected`` is either the leader or a streaming replica."""
-    def probe() -> bool:
-        for n in nodes:
-            members = {m["name"]: m for m in cluster_members(topo, n)}
-            if members:
-                return all(name in members and (members[name].get("role") == "leader"
-                                                or members[name].get("state") == "streaming")
-                           for name in expected)
-        return False
-    return until(f"{', '.join(expected)} to lead or stream", probe, timeout, interval=2)
+def member_status(topo: Topology, node: Node) -> dict:
+    """The member's own view (``GET /patroni``): read from its PostgreSQL at each request, unlike
+    ``/cluster``, whose member states lag by up to one loop_wait."""
+    _, body = rest(topo, node, "/patroni")
+    return body if isinstance(body, dict) else {}
+
+
+def running(topo: Topology, nodes: list[Node], timeout: float = 240) -> None:
+    """Wait until every node's PostgreSQL runs under its Patroni (in whatever role)."""
+    until(f"{', '.join(n.member for n in nodes)} to run",
+          lambda: all(member_status(topo, n).get("state") == "running" for n in nodes), timeout, interval=0.5)
+
+
+def streaming(topo: Topology, nodes: list[Node], timeout: float = 240) -> None:
+    """Wait until every node either is the primary or streams WAL (its walreceiver's own state)."""
+    def leads_or_streams(n: Node) -> bool:
+        s = member_status(topo, n)
+        return s.get("role") in ("primary", "master") or s.get("replication_state") == "streaming"
+    until(f"{', '.join(n.member for n in nodes)} to lead or stream",
+          lambda: all(leads_or_streams(n) for n in nodes), timeout, interval=0.5)
 
 
 def http_ok(topo: Topology, address: str, port: int, path: str, what: str, timeout: float = 60) -> bool:
-    return until(what, lambda: remote.http(topo, address, port, path)[0] == 200, timeout)
+    return until(what, lambda: remote.http(topo, address, port, path)[0] == 200, timeout, interval=0.5)

@@ -14,6 +14,7 @@ NAME = "cascading"
 SECTION = "8.1"
 TITLE = "cascading replication tag (replicatefrom)"
 settle = None                # nothing to wait for after a wave
+confirm = None               # nothing to check once the last step is done
 
 CONFIG = f"{PATRONI_CONF_DIR}/40-replicatefrom.yml"
 

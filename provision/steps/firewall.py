@@ -17,6 +17,7 @@ NAME = "firewall"
 SECTION = "2"
 TITLE = "firewall and SELinux"
 settle = None                # nothing to wait for after a wave
+confirm = None               # nothing to check once the last step is done
 
 
 def nodes(topo: Topology) -> list[Node]:

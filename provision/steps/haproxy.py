@@ -15,6 +15,7 @@ NAME = "haproxy"
 SECTION = "7.4"
 TITLE = "haproxy (5000 primary, 6000 replicas, 7000 stats) with its own VIP"
 settle = None                # nothing to wait for after a wave
+confirm = None               # nothing to check once the last step is done
 
 
 def nodes(topo: Topology) -> list[Node]:

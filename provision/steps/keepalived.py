@@ -10,6 +10,7 @@ NAME = "keepalived"
 SECTION = "7.3"
 TITLE = "read-only VIP by keepalived tracking Patroni's REST API"
 settle = None                # nothing to wait for after a wave
+confirm = None               # nothing to check once the last step is done
 
 
 def nodes(topo: Topology) -> list[Node]:

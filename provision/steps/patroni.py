@@ -92,6 +92,16 @@ def settle(topo: Topology, wave: Wave, report: Callable[[str], None]) -> None:
         leader = waits.leader_of(topo, members)
         report(f"  cluster {topo.cluster.scope}: {leader} leads")
     else:
-        joined = [n.member for n in wave.nodes]
-        waits.streaming(topo, members, joined)
-        report(f"  cluster {topo.cluster.scope}: {', '.join(joined)} lead or stream")
+        # Running is enough to go on: a new replica streams only once the leader's next loop has
+        # made its slot (up to loop_wait), and nothing in the next steps needs it to. That wait
+        # runs in `confirm`, after the last step.
+        waits.running(topo, wave.nodes)
+        report(f"  cluster {topo.cluster.scope}: {', '.join(n.member for n in wave.nodes)} run "
+               "(streaming is confirmed after the last step)")
+
+
+def confirm(topo: Topology, changed: list[Node], report: Callable[[str], None]) -> None:
+    members = [n for n in topo.postgres_nodes if n in changed]
+    if members:
+        waits.streaming(topo, members)
+        report(f"  cluster {topo.cluster.scope}: {', '.join(n.member for n in members)} lead or stream")

@@ -12,6 +12,7 @@ NAME = "postgres"
 SECTION = "4"
 TITLE = "PostgreSQL packages and data directory"
 settle = None                # nothing to wait for after a wave
+confirm = None               # nothing to check once the last step is done
 
 # The article's initdb options ask for this collation (article §4).
 LOCALE = "zh_CN.UTF-8"

@@ -10,6 +10,7 @@ NAME = "time"
 SECTION = "2"
 TITLE = "time sync (chrony, served by the first etcd node)"
 settle = None                # nothing to wait for after a wave
+confirm = None               # nothing to check once the last step is done
 
 
 def nodes(topo: Topology) -> list[Node]:

@@ -10,6 +10,7 @@ NAME = "vip"
 SECTION = "7.2"
 TITLE = "read-write VIP moved by the Patroni callback"
 settle = None                # nothing to wait for after a wave
+confirm = None               # nothing to check once the last step is done
 
 SCRIPT = f"{LIBEXEC}/vip-callback"
 CONFIG = f"{PATRONI_CONF_DIR}/30-callbacks.yml"

@@ -18,6 +18,7 @@ NAME = "watchdog"
 SECTION = "5.1"
 TITLE = "watchdog (softdog, or the fencing service in containers)"
 settle = None                # nothing to wait for after a wave
+confirm = None               # nothing to check once the last step is done
 
 FIFO = f"{WATCHDOG_FIFO_DIR}/watchdog"
 CONFIG = f"{PATRONI_CONF_DIR}/20-watchdog.yml"

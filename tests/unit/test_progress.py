@@ -103,3 +103,47 @@ def test_each_node_line_comes_as_soon_as_that_node_is_done(monkeypatch):
     assert step.node2_saw_node1_first is True
     assert lines[0] == "step 1/1 fake (article §4: a step for the test)"
     assert [line.split(":")[0].strip() for line in lines[1:3]] == ["node1", "node2"]
+
+
+class Changing:
+    """A step whose resources change node2 only, with a ``confirm`` hook that records its call."""
+    waves = staticmethod(one_wave)
+    settle = None
+
+    def __init__(self, name: str, confirm_log: list | None) -> None:
+        self.NAME, self.SECTION, self.TITLE = name, "4", f"step {name}"
+        self.confirm = None if confirm_log is None else (
+            lambda topo, changed, report: confirm_log.append((self.NAME, [n.name for n in changed])))
+
+    def nodes(self, topo):
+        return topo.nodes[:2]
+
+    def resources(self, ctx):
+        return [SimpleNamespace(key=f"{self.NAME}-{ctx.node.name}", node=ctx.node.name,
+                                noop=lambda: "already so")]
+
+
+def test_a_steps_confirm_runs_once_after_the_last_step_with_the_nodes_it_changed(monkeypatch):
+    from provision import engine
+
+    confirmed: list = []
+    first, second = Changing("first", confirmed), Changing("second", None)
+    monkeypatch.setattr(provision.steps, "ORDER", [first, second])
+    monkeypatch.setattr(provision.steps, "STEPS", {"first": first, "second": second})
+    conn = SimpleNamespace(run=lambda *a, **k: SimpleNamespace(stdout="eth0\ncontainer\n", exited=0, stderr=""))
+    monkeypatch.setattr(remote, "connect", lambda topo, node: conn)
+    monkeypatch.setattr(engine, "gather", lambda conn, resources: [])
+    monkeypatch.setattr(engine, "plan", lambda resources, facts: [
+        SimpleNamespace(key=r.key, what=f"change {r.key}") for r in resources if r.node == "node2"])
+    monkeypatch.setattr(engine, "apply", lambda conn, node, changes: None)
+    lines: list[str] = []
+
+    def report(line: str) -> None:
+        lines.append(line)
+        if line.startswith("confirm"):
+            confirmed.append("stage shown")
+
+    provision.run(topology(), report=report, platform="debian12")
+    # after step 2, not after step 1; only the node the step changed
+    assert confirmed == ["stage shown", ("first", ["node2"])]
+    assert lines.index(next(x for x in lines if x.startswith("confirm"))) > lines.index("step 2/2 second (article §4: step second)")
