@@ -105,6 +105,8 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None, watch
 
     ok, found = recovery.gate(lab, within=90)
     res.gate_before = _findings(found)
+    gated = lab.clock.monotonic()
+    res.phases_s = {"gate": round(gated - start, 1)}
     if not ok:
         res.error("the lab is not at its healthy baseline before the drill; nothing was touched:\n"
                   + health.describe(found))
@@ -163,6 +165,7 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None, watch
 
     t0 = lab.t_fault if lab.t_fault is not None else start
     res.fault_at_s = None if lab.t_fault is None else round(lab.t_fault - start, 3)
+    res.phases_s = phases(start, gated, lab.t_fault, run_end, lab.clock.monotonic())
     _judge_watch(cls, res, watch, t0, run_end, start)
     if writer is not None and res.verdict != "not-applicable":
         _account_writes(lab, writer, res, t0)
@@ -170,6 +173,14 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None, watch
         if cls.rto_zero:
             _judge_untouched_writes(res)
     return _finish(lab, res, start)
+
+
+def phases(start: float, gated: float, fault: float | None, restore: float, end: float) -> dict[str, float | None]:
+    """Seconds of each part of a drill: the health gate, the setup before the fault, the fault
+    window (fault to the restore mark; None without a fault), the restore (undo, repairs, gate again)."""
+    r = lambda a, b: round(b - a, 1)
+    return {"gate": r(start, gated), "setup": r(gated, fault if fault is not None else restore),
+            "fault_window": r(fault, restore) if fault is not None else None, "restore": r(restore, end)}
 
 
 def _judge_watch(cls: type[Drill], res: Result, watch: Watch, t0: float, run_end: float, start: float) -> None:

@@ -135,6 +135,8 @@ class Result:
     scale: float = 1.0
     started: str = ""
     duration_s: float = 0.0
+    # where the drill's time went: gate, setup (to the fault), fault_window (fault to restore), restore
+    phases_s: dict[str, float | None] = field(default_factory=dict)
     fault_at_s: float | None = None   # seconds from the start mark to the fault (t=0 of the checks)
     checks: list[Check] = field(default_factory=list)
     outcomes: list[OutcomeCheck] = field(default_factory=list)
