@@ -48,8 +48,8 @@ def findings(probe: Probe) -> list[Finding]:
     if len(leaders) == 1:
         forked = probe.forked_replicas(leaders[0], [m for m in expected if m in members and m not in leaders])
         out.append(Finding("replicas on the leader's timeline", not forked,
-                           ", ".join(f"{m} holds timeline {t}'s history, the leader is on {lt}"
-                                     for m, (t, lt) in forked.items()) or "no replica ahead of the leader"))
+                           "; ".join(Probe.describe_fork(m, t, lt) for m, (t, lt) in forked.items())
+                           or "no replica ahead of the leader"))
     prim = probe.primaries()
     out.append(Finding("PostgreSQL: one primary", prim == leaders and len(prim) == 1,
                        f"pg_is_in_recovery() = false on: {', '.join(prim) or 'none'}"))

@@ -30,7 +30,9 @@ def repair(lab: Lab) -> None:
     poll.until(lab.probe.leader, lab.bound(90), 2.0, lab.clock)
     leader = lab.probe.leader()
     replicas = [n.member for n in lab.topo.postgres_nodes if n.member != leader]
-    forked = lab.probe.forked_replicas(leader, replicas) if leader else {}
+    # Only a history known to be ahead is a reason to rebuild; an unreadable one is judged by streaming.
+    forked = {m: tl for m, tl in (lab.probe.forked_replicas(leader, replicas) if leader else {}).items()
+              if None not in tl}
     for m in replicas:
         if m in forked:
             lab.note(f"repair: reinitialising {m}: it holds timeline {forked[m][0]}'s history, "

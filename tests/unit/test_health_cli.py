@@ -171,3 +171,23 @@ def test_the_gate_sees_a_replica_that_streams_but_holds_a_newer_timeline():
 
     assert health.off_baseline(gate.findings(StaleProbe(pg3_answers=True, pg2_history=2))) == [
         "replicas on the leader's timeline: pg2 holds timeline 2's history, the leader is on 1"]
+
+
+def test_a_replica_whose_history_cannot_be_read_is_not_called_on_the_leaders_timeline():
+    """No answer is not "no fork": the real Probe lists the replica as unknown, the gate says so, and
+    the repair does not rebuild it for that alone."""
+    from lab.exercises import health as gate
+    from lab.exercises.kit.probe import Probe
+
+    probe = object.__new__(Probe)
+    history = {"pg2": None, "pg3": 1}
+    probe.history_timeline = history.get
+    probe.current_timeline = lambda member: 1
+    assert probe.forked_replicas("pg1", ["pg2", "pg3"]) == {"pg2": (None, 1)}
+    probe.current_timeline = lambda member: None
+    assert probe.forked_replicas("pg1", ["pg3"]) == {"pg3": (1, None)}
+
+    stale = StaleProbe(pg3_answers=True)
+    stale.forked_replicas = lambda leader, replicas: {"pg2": (None, 1)}
+    assert health.off_baseline(gate.findings(stale)) == [
+        "replicas on the leader's timeline: pg2: its timeline history could not be read"]

@@ -202,8 +202,13 @@ and haproxy follow the leader key, not pg_is_in_recovery()."""
         # Streaming is not yet rejoined: without a rewind the node keeps the new timeline's history and
         # refuses the leader at its next reconnect (seen in CI: the next drill's primary restart).
         forked = lab.probe.forked_replicas(leader, [replica]) if streams else {}
-        lab.measure("rejoined_without_help", streams and not forked)
-        if forked:
+        unknown = replica in forked and None in forked[replica]
+        lab.measure("rejoined_without_help", None if unknown else (streams and not forked))
+        if unknown:
+            lab.note(f"{replica} streams from {leader}, but whether it holds a newer timeline's history could "
+                     f"not be read ({lab.probe.describe_fork(replica, *forked[replica])}); rebuilding it with "
+                     "reinit so that the next drill does not depend on it")
+        elif forked:
             lab.note(f"{replica} streams from {leader} but holds timeline {forked[replica][0]}'s history while the "
                      f"leader is on timeline {forked[replica][1]}: no pg_rewind ran, and it would refuse the "
                      "leader at its next reconnect; rebuilding it with reinit")

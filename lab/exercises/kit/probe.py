@@ -131,17 +131,25 @@ class Probe:
                          timeout=2, statement_timeout_ms=3000)
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def forked_replicas(self, leader: str, replicas: list[str]) -> dict[str, tuple[int, int]]:
-        """Replicas whose own history goes past the leader's timeline: {member: (theirs, leader's)}."""
+    def forked_replicas(self, leader: str, replicas: list[str]) -> dict[str, tuple[int | None, int | None]]:
+        """Replicas whose own history goes past the leader's timeline: {member: (theirs, leader's)}.
+        A timeline that could not be read is None: such a replica is listed too, as not known to be
+        on the leader's timeline (no answer is not an answer of "no")."""
         lead_tl = self.current_timeline(leader)
-        if lead_tl is None:
-            return {}
-        out = {}
+        out: dict[str, tuple[int | None, int | None]] = {}
         for m in replicas:
             tl = self.history_timeline(m)
-            if tl is not None and tl > lead_tl:
+            if tl is None or lead_tl is None or tl > lead_tl:
                 out[m] = (tl, lead_tl)
         return out
+
+    @staticmethod
+    def describe_fork(member: str, theirs: int | None, leaders: int | None) -> str:
+        if leaders is None:
+            return f"{member}: the leader's timeline could not be read"
+        if theirs is None:
+            return f"{member}: its timeline history could not be read"
+        return f"{member} holds timeline {theirs}'s history, the leader is on {leaders}"
 
     def postgres_up(self, member: str) -> bool:
         return self.in_recovery(member) is not None
