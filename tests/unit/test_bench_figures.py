@@ -38,6 +38,7 @@ def test_the_overhead_share_is_taken_against_the_commands_wall_time(tmp_path):
     assert split["observed_s"] == 26.0          # a's fault window + rest-api's own steps
     assert split["non_fault_window_share"] == 0.35
     assert split["gate_s"] == 2.0 and split["restore_s"] == 6.0
+    assert split["setup_s"] == 2.0              # rest-api's steps are observed time, not setup
 
 
 def test_a_slow_warm_up_is_reported_as_a_missed_target():
