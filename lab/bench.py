@@ -30,7 +30,7 @@ from typing import Any
 from labcore.topology import ROOT, Topology, load
 
 INVOKE = str(Path(sys.executable).with_name("invoke"))
-STEP_LINE = re.compile(r"step \d+(?:/\d+)? (\S+) \(article")
+STEP_LINE = re.compile(r"step \d+(?:/\d+)? (\S+) \(article|s (confirm) \(")   # the numbered steps, then the checks after them
 STEP_TIME = re.compile(r"^\s*[\d.]+s\s+\(([\d.]+)s\)\s*$")
 CHANGES = re.compile(r"provisioning: (\d+) change\(s\)")
 MACHINES = re.compile(r"machines ready in ([\d.]+) s")
@@ -103,7 +103,7 @@ def step_times(output: str) -> dict[str, float]:
     for line in output.splitlines():
         m = STEP_LINE.search(line)
         if m:
-            current = m.group(1)
+            current = m.group(1) or m.group(2)
             continue
         m = STEP_TIME.match(line)
         if m and current:

@@ -20,7 +20,7 @@ UP_OUTPUT = """\
 def test_up_figures_read_machines_changes_and_each_step():
     f = bench.up_figures(39.9, UP_OUTPUT)
     assert f["machines_s"] == 15.0 and f["changes"] == 116
-    assert f["steps_s"] == {"patroni": 8.9}
+    assert f["steps_s"] == {"patroni": 8.9, "confirm": 0.0}
 
 
 def test_a_drills_phases_add_up_and_a_drill_without_a_fault_has_no_window():
