@@ -50,15 +50,20 @@ def test_status_check_names_a_stopped_replica_and_heal_brings_the_lab_back(provi
     assert frozen.ok, frozen.stderr
     stopped = shell.run(node, pg_ctl(Facts(topo, shell), node, "stop"))
     assert stopped.ok, stopped.stdout + stopped.stderr
+    # what a drill killed before its restore leaves in the DCS (etcd-retry-timeout changes this key)
+    Probe(topo, shell).patch_config({"retry_timeout": 11})
 
     broken = lab_cli("status", "--check", timeout=120)
     assert broken.rc == 1, broken.output
     assert f"PostgreSQL answers on every member: no answer from: {replica}" in broken.output.splitlines()
+    assert "Patroni's dynamic configuration as provisioned: retry_timeout: 11 -> 10" in broken.output.splitlines()
 
     healed = lab_cli("heal", timeout=600)
     assert healed.rc == 0, healed.output
     assert f"found: PostgreSQL answers on every member: no answer from: {replica}" in healed.output
     assert "fixed: PostgreSQL answers on every member" in healed.output
+    assert "fixed: Patroni's dynamic configuration as provisioned: as provisioned" in healed.output
+    assert Probe(topo, shell).dynamic_config()["retry_timeout"] == 10
     after = lab_cli("status", "--check", timeout=120)
     assert after.rc == 0 and after.output.startswith("healthy:"), after.output
 

@@ -1,0 +1,53 @@
+"""Patroni's dynamic configuration (the DCS ``/config`` key) against what provisioning wrote.
+
+A drill changes it (retry_timeout, synchronous mode, failsafe_mode, parameters) and its restore puts
+it back; a drill that is killed cannot. The baseline is read, not retyped: ``bootstrap.dcs`` of the
+first member's own configuration files, plus the standby cluster's permanent slot (step ``standby``).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from labcore.topology import Topology
+
+# Keys a drill may add that Patroni also writes as false or null when they are turned off again.
+_OFF = (None, False)
+
+
+def baseline(topo: Topology, local_config: dict[str, Any]) -> dict[str, Any]:
+    """The dynamic configuration as provisioned, from the first member's merged local configuration."""
+    dcs = copy.deepcopy((local_config.get("bootstrap") or {}).get("dcs") or {})
+    dcs.pop("standby_cluster", None)            # only the standby cluster's own members carry it
+    if topo.standby_node:
+        dcs.setdefault("slots", {})[topo.cluster.standby_slot] = {"type": "physical"}
+    return dcs
+
+
+def drift(want: dict[str, Any], have: dict[str, Any]) -> dict[str, Any]:
+    """The PATCH /config body that turns ``have`` back into ``want`` (None removes a key); {} when equal.
+    A key ``want`` lacks and ``have`` holds as false or null is already off, not drift."""
+    out: dict[str, Any] = {}
+    for k, v in want.items():
+        if isinstance(v, dict) and isinstance(have.get(k), dict):
+            sub = drift(v, have[k])
+            if sub:
+                out[k] = sub
+        elif have.get(k) != v or k not in have:
+            out[k] = v
+    for k, v in have.items():
+        if k not in want and v not in _OFF:
+            out[k] = None
+    return out
+
+
+def describe(patch: dict[str, Any], have: dict[str, Any], prefix: str = "") -> list[str]:
+    """One ``key: now -> provisioned`` line per drifted leaf."""
+    lines = []
+    for k, v in patch.items():
+        now = have.get(k) if isinstance(have, dict) else None
+        if isinstance(v, dict) and isinstance(now, dict):
+            lines += describe(v, now, f"{prefix}{k}.")
+        else:
+            lines.append(f"{prefix}{k}: {now!r} -> {'removed' if v is None else repr(v)}")
+    return lines
