@@ -116,7 +116,9 @@ class Probe:
         """The newest timeline whose history file is in the member's pg_wal (1 if none): a replica holding
         one newer than its leader's timeline was promoted itself and not rewound; it follows the leader
         only until its next reconnect ("highest timeline N of the primary is behind recovery timeline M")."""
-        rows = sql.query(self.topo, member, "SELECT max(name) FROM pg_ls_waldir() WHERE name LIKE '%.history'",
+        # No '%' in the text: the driver reads it as a placeholder (query always passes parameters),
+        # and this query then failed on every member, which read as "not forked".
+        rows = sql.query(self.topo, member, "SELECT max(name) FROM pg_ls_waldir() WHERE right(name, 8) = '.history'",
                          timeout=2, statement_timeout_ms=3000)
         if not rows:
             return None
