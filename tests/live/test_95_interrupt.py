@@ -40,8 +40,11 @@ def step_after_patroni() -> str:
 
 def interrupt_up_at(step: str, timeout: float) -> tuple[int, str]:
     """Start `invoke up`, SIGINT its process group when ``step`` starts; its exit code and output."""
+    # A job started in the background of a non-interactive shell inherits SIGINT ignored, and Python
+    # then keeps it ignored: give `invoke up` the default disposition a terminal's Ctrl-C meets.
     proc = subprocess.Popen([INVOKE, "up"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True, env=dict(os.environ, COLUMNS="200"))
+                            text=True, start_new_session=True, env=dict(os.environ, COLUMNS="200"),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout
     out: list[str] = []
     started = re.compile(rf"step \d+/\d+ {re.escape(step)}\b")
