@@ -35,6 +35,9 @@ class WatchRule:
     """When a watch is too blind to support a verdict (inside the fault window)."""
     max_missed_share: float = 0.2
     max_gap_s: float = 2.0
+    # Below this many expected cycles a share means little (one or two late samples in a 2 s window
+    # are 25-50 %): there the samples taken and the gap rule decide.
+    min_cycles_for_share: int = 10
 
 
 @dataclass
@@ -336,10 +339,9 @@ def blind_reason(summary: dict[str, Any], rule: WatchRule = WatchRule()) -> str 
     if summary["samples"] == 0:
         return "the watch took no sample in the fault window"
     why = []
-    # A window no longer than the tolerated gap has too few cycles for a share to mean anything (one
-    # late sample in a 1 s window is "50 %"): there the samples taken and the gap rule decide.
-    start, end = summary["window_s"]
-    if end - start > rule.max_gap_s and summary["missed_share"] > rule.max_missed_share:
+    # A short window has too few cycles for a share to mean anything (one late sample in a 1 s window
+    # is "50 %"): there the samples taken and the gap rule decide.
+    if summary["expected_cycles"] >= rule.min_cycles_for_share and summary["missed_share"] > rule.max_missed_share:
         why.append(f"it missed {summary['missed_cycles']} of {summary['expected_cycles']} cycles "
                    f"({summary['missed_share']:.0%} > {rule.max_missed_share:.0%})")
     if summary["longest_gap_s"] > rule.max_gap_s:
