@@ -89,11 +89,10 @@ class LabRecovery:
         notes = [line.strip().removeprefix("note: ") for line in self.lines if line.strip().startswith("note:")]
         # A drill killed before its restore leaves its dynamic configuration (retry_timeout, synchronous
         # mode, failsafe_mode, parameters) in the DCS: the gate's checks cannot see it, the next drill would.
-        _, patch = self._dynamic_config()
+        drifted, patch = self._dynamic_config()
         if patch:
             self.lab.probe.patch_config(patch)
-            notes.append("put Patroni's dynamic configuration back as provisioned (PATCH /config): "
-                         + ", ".join(self._described))
+            notes.append(f"put Patroni's dynamic configuration back as provisioned (PATCH /config): {drifted.detail}")
         return notes or ["ran the drills' repair (drill firewall rules and port blockers removed, etcd and "
                          "Patroni started where stopped, frozen processes resumed); no member needed "
                          "reinitialising"]
@@ -114,11 +113,9 @@ class LabRecovery:
         local = self.lab.facts.patroni_config(self.lab.topo.postgres_nodes[0].name)
         have = self.lab.probe.dynamic_config()
         if not local or not have:
-            self._described = []
             return GateFinding(check, False, "could not read it (GET /config or the first member's files)"), {}
         patch = dynamic_config.drift(dynamic_config.baseline(self.lab.topo, local), have)
-        self._described = dynamic_config.describe(patch, have)
-        return GateFinding(check, not patch, "; ".join(self._described) or "as provisioned"), patch
+        return GateFinding(check, not patch, "; ".join(dynamic_config.describe(patch, have)) or "as provisioned"), patch
 
 
 class _Recorder:
