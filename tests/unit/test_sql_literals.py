@@ -1,6 +1,6 @@
-"""SQL handed to lab.exercises.kit.sql always goes with parameters, so the driver reads every '%' in
-it as a placeholder: a literal '%' (LIKE '%.history') made a query fail on every member, and a
-failed query reads as "no answer". Every '%' in such SQL must be %s or %%."""
+"""SQL handed to lab.exercises.kit.sql: with parameters the driver reads every '%' as a placeholder.
+A literal '%' (LIKE '%.history') once made a query fail on every member, and a failed query reads as
+"no answer". The kit sends text without parameters as it is; the SQL it runs keeps no bare '%' either."""
 from __future__ import annotations
 
 import ast
@@ -37,3 +37,27 @@ def test_sql_run_through_the_kit_has_no_bare_percent():
 
 def test_the_scan_would_catch_the_old_history_query():
     assert BAD_PERCENT.search("SELECT max(name) FROM pg_ls_waldir() WHERE name LIKE '%.history'")
+
+
+def test_a_query_without_parameters_is_sent_as_it_is(monkeypatch):
+    from contextlib import contextmanager
+    from types import SimpleNamespace
+
+    from lab.exercises.kit import sql
+    from test_provision_support import topology
+
+    seen = []
+
+    class Cursor:
+        description = None
+        def __enter__(self): return self
+        def __exit__(self, *a): return None
+        def execute(self, text, params): seen.append(params)
+
+    @contextmanager
+    def connection(*a, **k):
+        yield SimpleNamespace(cursor=Cursor)
+    monkeypatch.setattr(sql, "connection", connection)
+    assert sql.query(topology(), "node1", "SELECT 1 WHERE 'a' LIKE '%'") == []
+    assert sql.query(topology(), "node1", "SELECT %s", (1,)) == []
+    assert seen == [None, (1,)]

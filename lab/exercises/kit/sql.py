@@ -76,7 +76,9 @@ def query(topo: Topology, node: str, sql: str, params: tuple = (), *, timeout: i
     try:
         with connection(topo, addr, port, timeout=timeout, statement_timeout_ms=statement_timeout_ms) as conn:
             with conn.cursor() as cur:
-                cur.execute(sql, params)
+                # No parameters: send the text as it is. With an empty tuple the driver still reads
+                # every '%' as a placeholder, and a LIKE '%x' query fails (and reads as no answer).
+                cur.execute(sql, params or None)
                 return cur.fetchall() if cur.description else []
     except Exception:
         return None
