@@ -78,44 +78,23 @@ class LabRecovery:
         self.lab = Lab(topo, auto=True, console=_Recorder(self.lines.append), scale=scale)
 
     def findings(self) -> list[Finding]:
-        from lab.exercises import health
-        return [*health.findings(self.lab.probe), self._dynamic_config()[0]]
+        from lab.exercises import recovery
+        return recovery.findings(self.lab)
 
     def repair(self) -> list[str]:
         from lab.exercises import recovery, steps
 
         steps.revive_patroni(self.lab)
         recovery.repair(self.lab)
-        notes = [line.strip().removeprefix("note: ") for line in self.lines if line.strip().startswith("note:")]
-        # A drill killed before its restore leaves its dynamic configuration (retry_timeout, synchronous
-        # mode, failsafe_mode, parameters) in the DCS: the gate's checks cannot see it, the next drill would.
-        drifted, patch = self._dynamic_config()
-        if patch:
-            self.lab.probe.patch_config(patch)
-            notes.append(f"put Patroni's dynamic configuration back as provisioned (PATCH /config): {drifted.detail}")
+        notes = [line.strip().removeprefix("note: ").removeprefix("repair: ") for line in self.lines
+                 if line.strip().startswith("note:")]
         return notes or ["ran the drills' repair (drill firewall rules and port blockers removed, etcd and "
                          "Patroni started where stopped, frozen processes resumed); no member needed "
                          "reinitialising"]
 
     def wait_healthy(self, within: float) -> tuple[bool, list[Finding]]:
         from lab.exercises import recovery
-        ok, found = recovery.gate(self.lab, within=within)
-        config = self._dynamic_config()[0]
-        return ok and config.ok, [*found, config]
-
-    def _dynamic_config(self) -> tuple[Finding, dict]:
-        """(the finding, the PATCH that would restore it); unreadable counts as off the baseline."""
-        from lab.exercises import dynamic_config
-        from lab.exercises.health import Finding as GateFinding
-
-        check = "Patroni's dynamic configuration as provisioned"
-        self.lab.facts.forget(self.lab.topo.postgres_nodes[0].name)   # a repair may have removed drill fragments
-        local = self.lab.facts.patroni_config(self.lab.topo.postgres_nodes[0].name)
-        have = self.lab.probe.dynamic_config()
-        if not local or not have:
-            return GateFinding(check, False, "could not read it (GET /config or the first member's files)"), {}
-        patch = dynamic_config.drift(dynamic_config.baseline(self.lab.topo, local), have)
-        return GateFinding(check, not patch, "; ".join(dynamic_config.describe(patch, have)) or "as provisioned"), patch
+        return recovery.gate(self.lab, within=within)
 
 
 class _Recorder:

@@ -3,13 +3,20 @@
 A drill changes it (retry_timeout, synchronous mode, failsafe_mode, parameters) and its restore puts
 it back; a drill that is killed cannot. The baseline is read, not retyped: ``bootstrap.dcs`` of the
 first member's own configuration files, plus the standby cluster's permanent slot (step ``standby``).
+The health gate around every drill checks it (``check``), and the repair patches the drift back.
 """
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labcore.topology import Topology
+
+if TYPE_CHECKING:
+    from lab.exercises.context import Lab
+    from lab.exercises.health import Finding
+
+CHECK = "Patroni's dynamic configuration as provisioned"
 
 # Keys a drill may add that Patroni also writes as false or null when they are turned off again.
 _OFF = (None, False)
@@ -51,3 +58,20 @@ def describe(patch: dict[str, Any], have: dict[str, Any], prefix: str = "") -> l
         else:
             lines.append(f"{prefix}{k}: {now!r} -> {'removed' if v is None else repr(v)}")
     return lines
+
+
+def check(lab: Lab, *, reread: bool = True) -> tuple[Finding, dict[str, Any]]:
+    """(the finding, the PATCH /config body that would restore it). Unreadable is off the baseline,
+    never "as provisioned". ``reread`` drops the cached local files first (a repair may have removed
+    a drill's configuration fragment)."""
+    from lab.exercises.health import Finding
+
+    first = lab.topo.postgres_nodes[0].name
+    if reread:
+        lab.facts.forget(first)
+    local = lab.facts.patroni_config(first)
+    have = lab.probe.dynamic_config()
+    if not local or not have:
+        return Finding(CHECK, False, "could not read it (GET /config or the first member's files)"), {}
+    patch = drift(baseline(lab.topo, local), have)
+    return Finding(CHECK, not patch, "; ".join(describe(patch, have)) or "as provisioned"), patch

@@ -2,8 +2,10 @@
 and must bring the lab back to.
 
 Baseline = etcd healthy; exactly one Patroni leader; every other member a
-streaming replica, none holding a timeline past the leader's; PostgreSQL agrees (one primary, every other answers in recovery); each
-VIP held by exactly one node (the read-write VIP by the leader's node).
+streaming replica, none holding a timeline past the leader's; no member pending restart; PostgreSQL
+agrees (one primary, every other answers in recovery); each VIP held by exactly one node (the
+read-write VIP by the leader's node). The gate adds Patroni's dynamic configuration as provisioned
+(lab.exercises.dynamic_config), which needs the lab's files, not only the probe.
 """
 from __future__ import annotations
 
@@ -40,6 +42,10 @@ def findings(probe: Probe) -> list[Finding]:
                        "; ".join(filter(None, [f"missing: {', '.join(missing)}" if missing else "",
                                                f"not streaming: {', '.join(not_streaming)}" if not_streaming else ""]))
                        or f"{len(expected) - len(leaders)} streaming"))
+    # A parameter put back in the DCS (a drill killed before its restart) runs old values until a restart.
+    pending = [m for m in expected if members.get(m, {}).get("pending_restart")]
+    out.append(Finding("no member pending restart", not pending,
+                       f"pending restart: {', '.join(pending)}" if pending else "none pending"))
     if members.get(leaders[0] if leaders else "", {}).get("state") not in (None, "running"):
         out.append(Finding("leader running", False, f"{leaders[0]} is {members[leaders[0]].get('state')}"))
 

@@ -308,6 +308,20 @@ def revive_patroni(lab: Lab) -> list[str]:
 
 # --- Patroni's configuration (always put back in restore) ------------------------------------------------
 
+def restart_pending(lab: Lab) -> bool:
+    """True when no member is pending restart; otherwise restart once and return False (call again).
+    The primary first: lowering a parameter such as max_connections, a replica keeps at least the
+    primary's running value (PostgreSQL refuses less) until it has replayed the primary's change, so
+    a replica restarted too early stays pending."""
+    pending = [m for m in members(lab) if lab.probe.member_state(m).get("pending_restart")]
+    if not pending:
+        return True
+    lead = lab.probe.leader() or pending[0]
+    cmd = ctl.restart(scope(lab), lead) if lead in pending else ctl.restart(scope(lab), pending=True)
+    lab.shell.run(lab.node_of(lead), cmd, timeout=300)
+    return False
+
+
 def set_config(lab: Lab, **changes: Any) -> None:
     """Change Patroni's dynamic configuration (``patronictl edit-config -s``), remembered for restore."""
     current = lab.probe.dynamic_config()

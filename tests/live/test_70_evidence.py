@@ -23,6 +23,7 @@ from PIL import Image, ImageStat
 
 from labcore import state as lab_state
 from lab.exercises.kit.actions import pg_ctl
+from lab.exercises.kit import sql
 from lab.exercises.kit.facts import Facts
 from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import SshShell
@@ -64,6 +65,39 @@ def test_status_check_names_a_stopped_replica_and_heal_brings_the_lab_back(provi
     assert "fixed: PostgreSQL answers on every member" in healed.output
     assert "fixed: Patroni's dynamic configuration as provisioned: as provisioned" in healed.output
     assert Probe(topo, shell).dynamic_config()["retry_timeout"] == 10
+    after = lab_cli("status", "--check", timeout=120)
+    assert after.rc == 0 and after.output.startswith("healthy:"), after.output
+
+
+def test_heal_puts_back_max_connections_a_killed_drill_left_and_restarts_the_primary_first(provisioned_lab, lab_cli):
+    """The `parameters` drill killed after its restart: every member runs max_connections=300 from the
+    DCS. Heal puts the DCS back, which flags every member pending restart, and restarts them."""
+    topo = provisioned_lab
+    shell = SshShell(topo)
+    probe = Probe(topo, shell)
+    members = [n.member for n in topo.postgres_nodes]
+    leader = probe.leader()
+    provisioned = sql.setting(topo, leader, "max_connections")
+    assert provisioned not in (None, "300")
+    probe.patch_config({"postgresql": {"parameters": {"max_connections": 300}}})
+    assert poll.poll(lambda: all(probe.member_state(m).get("pending_restart") for m in members),
+                     within=poll.scaled(60), every=1).ok
+    restarted = shell.run(topo.node(leader).name,
+                          "sudo -u postgres patronictl -c /etc/patroni restart pgsql --force", timeout=300)
+    assert restarted.ok, restarted.stdout + restarted.stderr
+
+    def running(value: str) -> bool:
+        return all(sql.setting(topo, m, "max_connections") == value for m in members)
+    assert poll.poll(lambda: running("300"), within=poll.scaled(90), every=1).ok
+
+    broken = lab_cli("status", "--check", timeout=120)
+    assert broken.rc == 1, broken.output
+    assert ("Patroni's dynamic configuration as provisioned: postgresql.parameters.max_connections: 300 -> removed"
+            in broken.output.splitlines())
+    healed = lab_cli("heal", timeout=600)
+    assert healed.rc == 0, healed.output
+    assert "did: restarting the members pending restart (the primary first)" in healed.output
+    assert running(provisioned) and probe.leader() == leader, healed.output
     after = lab_cli("status", "--check", timeout=120)
     assert after.rc == 0 and after.output.startswith("healthy:"), after.output
 

@@ -43,19 +43,16 @@ def test_a_missing_key_is_put_back():
     assert dc.drift(want, have) == {"slots": want["slots"]}
 
 
-def test_heal_finds_the_drift_on_the_lab_and_names_each_key():
+def test_the_gate_finds_the_drift_on_the_lab_and_names_each_key():
     from types import SimpleNamespace
-
-    from lab.cli.health import LabRecovery
 
     topo = topology()
     want = provisioned()
     have = {**want, "retry_timeout": 11}
-    rec = object.__new__(LabRecovery)
-    rec.lab = SimpleNamespace(topo=topo, facts=SimpleNamespace(forget=lambda node: None, patroni_config=lambda node: LOCAL),
-                              probe=SimpleNamespace(dynamic_config=lambda: have))
-    finding, patch = rec._dynamic_config()
+    lab = SimpleNamespace(topo=topo, facts=SimpleNamespace(forget=lambda node: None, patroni_config=lambda node: LOCAL),
+                          probe=SimpleNamespace(dynamic_config=lambda: have))
+    finding, patch = dc.check(lab)
     assert not finding.ok and finding.detail == "retry_timeout: 11 -> 10" and patch == {"retry_timeout": 10}
     have = {}
-    finding, patch = rec._dynamic_config()
+    finding, patch = dc.check(lab)
     assert not finding.ok and "could not read" in finding.detail and patch == {}

@@ -15,6 +15,7 @@ from lab.exercises.writer import Writer
 from lab.exercises.writes import Survivor, write_figures
 from labcore.topology import load
 
+import fake_dcs
 from fake_clock import FakeClock
 from fake_watch import ClockDrivenWatch, outcome_of, watch_for
 
@@ -30,6 +31,8 @@ class FakeCluster:
     # the Shell protocol
     def run(self, node: str, command: str, timeout: float = 60) -> Output:
         self.commands.append((node, command))
+        if files := fake_dcs.config_files(command):
+            return files
         if command == "sudo systemctl stop patroni":
             self.patroni_running[node] = False
         elif command == "sudo systemctl start patroni":
@@ -73,7 +76,7 @@ class FakeCluster:
         return {"read_write": ["node1"], "read_only": ["node2"], "haproxy": ["node1"]}
 
     def dynamic_config(self):
-        return {"ttl": 30, "loop_wait": 10, "retry_timeout": 10}
+        return fake_dcs.provisioned(self.topo)
 
 
 class StopAReplica(Drill):

@@ -129,11 +129,12 @@ def test_watch_stops_when_told_and_a_failing_section_shows_its_error():
 class StaleProbe:
     """Patroni still says pg3 streams (its loop has not run yet), but pg3's PostgreSQL is stopped."""
 
-    def __init__(self, pg3_answers: bool, pg2_history: int = 1) -> None:
+    def __init__(self, pg3_answers: bool, pg2_history: int = 1, pending: tuple[str, ...] = ()) -> None:
         from test_provision_support import topology
         self.topo = topology()
         self.pg3_answers = pg3_answers
         self.pg2_history = pg2_history           # the newest timeline history in pg2's pg_wal
+        self.pending = pending                   # members Patroni flags pending restart
 
     def forked_replicas(self, leader, replicas):
         return {"pg2": (self.pg2_history, 1)} if "pg2" in replicas and self.pg2_history > 1 else {}
@@ -142,9 +143,9 @@ class StaleProbe:
         return {"node4": True}
 
     def members(self):
-        return [{"name": "pg1", "role": "leader", "state": "running"},
-                {"name": "pg2", "role": "replica", "state": "streaming"},
-                {"name": "pg3", "role": "replica", "state": "streaming"}]
+        return [{"name": m, "role": role, "state": state, **({"pending_restart": True} if m in self.pending else {})}
+                for m, role, state in (("pg1", "leader", "running"), ("pg2", "replica", "streaming"),
+                                       ("pg3", "replica", "streaming"))]
 
     def primaries(self):
         return ["pg1"]
@@ -162,6 +163,15 @@ def test_the_gate_asks_postgresql_itself_not_only_patroni():
     assert health.off_baseline(gate.findings(StaleProbe(pg3_answers=True))) == []
     assert health.off_baseline(gate.findings(StaleProbe(pg3_answers=False))) == [
         "PostgreSQL answers on every member: no answer from: pg3"]
+
+
+def test_a_member_pending_restart_is_off_the_baseline():
+    """max_connections put back in the DCS by hand runs its old value until a restart: streaming
+    members that Patroni flags pending restart are not the baseline a drill starts from."""
+    from lab.exercises import health as gate
+
+    assert health.off_baseline(gate.findings(StaleProbe(pg3_answers=True, pending=("pg1", "pg3")))) == [
+        "no member pending restart: pending restart: pg1, pg3"]
 
 
 def test_the_gate_sees_a_replica_that_streams_but_holds_a_newer_timeline():

@@ -13,6 +13,7 @@ from lab.exercises.kit import sql
 from lab.exercises.kit.shell import Output
 from labcore.topology import load, parse
 
+import fake_dcs
 from fake_clock import FakeClock
 from fake_watch import outcome_of, watch_for
 
@@ -51,6 +52,8 @@ class FakeCluster:
 
     def run(self, node: str, command: str, timeout: float = 60) -> Output:
         self.commands.append((node, command))
+        if files := fake_dcs.config_files(command):
+            return files
         if " switchover " in command or " failover " in command:
             cand = command.split("--candidate ")[1].split()[0]
             if not self.stuck:
@@ -94,7 +97,7 @@ class FakeCluster:
         return {"read_write": [self.topo.node(self.lead).name], "read_only": ["node2"], "haproxy": ["node1"]}
 
     def dynamic_config(self):
-        return {"ttl": 30, "loop_wait": 10, "retry_timeout": 10}
+        return fake_dcs.provisioned(self.topo)
 
 
 @pytest.fixture

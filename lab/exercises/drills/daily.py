@@ -124,16 +124,8 @@ Restore: the old value goes back with edit-config and `restart --pending`."""
             # replica restarted too early stays pending: restart what is pending until nothing is.
             lab.command(node, ctl.restart(scope, leader), "lowering max_connections: the primary first")
             lab.command(node, ctl.restart(scope, pending=True), "then whatever is still pending")
-
-            def settled() -> bool:
-                pending = [m for m in S.members(lab) if lab.probe.member_state(m).get("pending_restart")]
-                if not pending:
-                    return True
-                lead = lab.probe.leader() or leader
-                cmd = ctl.restart(scope, lead) if lead in pending else ctl.restart(scope, pending=True)
-                lab.shell.run(lab.node_of(lead), cmd, timeout=300)
-                return False
-            lab.expect(settled, "no member is pending restart (primary first, then the replicas)", within=180, every=10)
+            lab.expect(lambda: S.restart_pending(lab), "no member is pending restart (primary first, then the replicas)",
+                       within=180, every=10)
             lab.expect(S.replicas_stream(lab), "the replicas stream", within=60)
 
 

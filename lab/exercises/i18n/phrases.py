@@ -148,7 +148,7 @@ def clear() -> None:
 # --- which phrases the code says ---------------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]          # lab/exercises
-SOURCES = ("drills/*.py", "steps.py", "kit/actions.py", "runner.py", "context.py", "verdict.py")
+SOURCES = ("drills/*.py", "steps.py", "kit/actions.py", "runner.py", "context.py", "verdict.py", "recovery.py")
 # method -> (positional index, keyword) of the text it shows, per section
 METHODS: dict[str, tuple[str, list[tuple[int, str]]]] = {
     "said": ("said", [(0, "text")]),          # a drill that prints by itself: lab.say(lab.said(...))
