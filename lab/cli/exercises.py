@@ -187,7 +187,7 @@ def _exam_command(c, drill: str, modes: list[str], from_, seed, answer, scale, l
     try:
         factor = timeout_scale((c.config.get("exercise") or {}).get("timeout_scale"), option=scale)
         if mode == "--answer":
-            print(commands.answer(answer))
+            print(commands.answer(answer, lang=language))
             return
         if mode == "--hint":
             print(commands.hint(lang=language))
@@ -206,7 +206,7 @@ def _exam_command(c, drill: str, modes: list[str], from_, seed, answer, scale, l
             return
         lab = Lab(topo, auto=True, scale=factor, lang=language)
         if mode == "--done":
-            ok, text = commands.done(lab, background)
+            ok, text = commands.done(lab, background, lang=language)
             print(text)
             if not ok:
                 raise Exit("exercise --done: the lab is not healthy yet; the exam goes on", code=1)

@@ -15,7 +15,8 @@ from lab.exam.record import Exam, ExamError, now_iso, open_exam, read_json, requ
 from lab.exercises import recovery, steps
 from lab.exercises.context import Lab
 from lab.exercises.evidence import RunRecorder, git_commit, runs_root
-from lab.exercises.i18n import drill_text
+from lab.exercises.i18n import DEFAULT, drill_text, t
+from lab.exercises.i18n.phrases import said
 from lab.exercises.model import DRILLS
 from lab.exercises.verdict import tally
 from labcore import poll
@@ -75,16 +76,7 @@ def start(topo: Topology, background: Background, *, from_: str | None, seed: An
         why = fault.get("error") or f"the background process did not report a fault within {START_WITHIN * scale:g} s"
         _close_run(exam, "error", None)
         raise ExamError(f"--exam: no exam started: {why.splitlines()[0]} (see {exam.folder})")
-    return "\n".join([
-        f"exam {exam.folder.name} (seed {seed_used}): something in the lab is broken now.",
-        "The writer and the watch keep running. Investigate as on call: patronictl list, the REST API,",
-        "journalctl, `invoke status`. Then:",
-        "  invoke exercise --answer <drill>   name the fault (every answer counts; `invoke exercise --list`)",
-        "  repair it by hand, then",
-        "  invoke exercise --done             checks the lab and says what is still off",
-        "  invoke exercise --hint             one more line of the story (hints count)",
-        "  invoke exercise --give-up          shows the answer and heals the lab",
-    ])
+    return t("exam_started", lang, folder=exam.folder.name, seed=seed_used)
 
 
 def _running(option: str, root: Path | None) -> Exam:
@@ -97,7 +89,7 @@ def _running(option: str, root: Path | None) -> Exam:
 
 # --- --answer ----------------------------------------------------------------------------
 
-def answer(name: str, *, root: Path | None = None) -> str:
+def answer(name: str, *, lang: str = DEFAULT, root: Path | None = None) -> str:
     name = (name or "").strip()
     if name not in DRILLS:
         raise ExamError(f"--answer: {unknown('drill', name, list(DRILLS), listing='invoke exercise --list')}")
@@ -111,10 +103,9 @@ def answer(name: str, *, root: Path | None = None) -> str:
     exam.mark("answer", f"answer {name}: {'right' if right else 'wrong'}")
     count = len(state.get("answers") or []) + 1
     if right:
-        return (f"right: the fault is {name}" + (" (you had named it already)" if already else "")
-                + f"; answer {count}, {after:g} s after the fault. Now repair it and run `invoke exercise --done`.")
-    return (f"wrong: it is not {name} (answer {count}; every answer is kept). "
-            "Look again, or `invoke exercise --hint`.")
+        return t("exam_right", lang, name=name, again=t("exam_right_again", lang) if already else "",
+                 count=count, after=exam_score.seconds(after, lang))
+    return t("exam_wrong", lang, name=name, count=count)
 
 
 # --- --hint ------------------------------------------------------------------------------
@@ -122,9 +113,14 @@ def answer(name: str, *, root: Path | None = None) -> str:
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`(\"'])|(?<=[。！？])")
 
 
+# A line break between two Chinese characters is no space: only English words are joined with one.
+_CJK_BREAK = re.compile(r"(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])\s*\n\s*(?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])")
+
+
 def story_lines(drill: str, lang: str) -> list[str]:
     """The drill's story, one sentence a line, in the trainee's language."""
-    text = " ".join(str(drill_text(drill, "story", lang, DRILLS[drill].story)).split())
+    text = _CJK_BREAK.sub("", str(drill_text(drill, "story", lang, DRILLS[drill].story)))
+    text = " ".join(text.split())
     return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
 
 
@@ -133,17 +129,17 @@ def hint(*, lang: str, root: Path | None = None) -> str:
     lines = story_lines(exam.fault["drill"], lang)
     shown = int(exam.state.get("hints") or 0)
     if shown >= len(lines):
-        return f"no more hints: all {len(lines)} lines of the story are shown (not counted)\n" + \
+        return t("exam_no_more_hints", lang, count=len(lines)) + "\n" + \
             "\n".join(f"  {i + 1}. {s}" for i, s in enumerate(lines))
     exam.update_state(hints=shown + 1)
     exam.mark("hint", f"hint {shown + 1}")
-    return f"hint {shown + 1} of {len(lines)} (counted):\n" + "\n".join(
+    return t("exam_hint", lang, n=shown + 1, count=len(lines)) + "\n" + "\n".join(
         f"  {i + 1}. {s}" for i, s in enumerate(lines[:shown + 1]))
 
 
 # --- --done ------------------------------------------------------------------------------
 
-def done(lab: Lab, background: Background, *, root: Path | None = None) -> tuple[bool, str]:
+def done(lab: Lab, background: Background, *, lang: str = DEFAULT, root: Path | None = None) -> tuple[bool, str]:
     """The gate (polled up to DONE_WITHIN s): healthy ends the exam with its score; otherwise what is
     still off, and the exam goes on."""
     exam = _running("--done", root)
@@ -160,10 +156,10 @@ def done(lab: Lab, background: Background, *, root: Path | None = None) -> tuple
     exam.update_state(checks=[*state.get("checks", []), {"after_s": after, "ok": ok, "off": off}])
     exam.mark("done", "--done: the lab is healthy" if ok else "--done: still off: " + "; ".join(off))
     if not ok:
-        return False, (f"not yet: the lab is not at its baseline {after:g} s after the fault "
-                       f"(checked for {lab.bound(DONE_WITHIN):g} s). Still off:\n" + exam_gate.still_off(found))
+        return False, (t("exam_not_yet", lang, after=exam_score.seconds(after, lang),
+                         within=exam_score.seconds(lab.bound(DONE_WITHIN), lang)) + "\n" + exam_gate.still_off(found))
     sc = finish(exam, background, repaired_s=after, gave_up=False)
-    return True, "the lab is healthy again.\n" + exam_score.line(sc)
+    return True, t("exam_healthy_again", lang) + "\n" + exam_score.line(sc, lang)
 
 
 # --- --give-up ---------------------------------------------------------------------------
@@ -172,24 +168,23 @@ def give_up(lab: Lab, background: Background, *, lang: str, root: Path | None = 
     exam = _running("--give-up", root)
     fault = exam.fault
     name = fault["drill"]
-    shown = [f"the fault was {name} ({drill_text(name, 'section', lang, DRILLS[name].section)}): {fault.get('what')}",
-             f"  on {fault.get('node')}: {fault.get('command')}",
-             f"  its undo, on {fault.get('node')}: {fault.get('undo')}",
-             "", *(f"  {s}" for s in story_lines(name, lang)), "", "healing the lab ..."]
+    shown = [t("exam_fault_was", lang, name=name, section=drill_text(name, "section", lang, DRILLS[name].section),
+               what=said(str(fault.get("what")), lang)),
+             t("exam_fault_on", lang, node=fault.get("node"), command=fault.get("command")),
+             t("exam_fault_undo", lang, node=fault.get("node"), undo=fault.get("undo")),
+             "", *(f"  {s}" for s in story_lines(name, lang)), "", t("exam_healing", lang)]
     exam.mark("give-up", f"gave up; the fault was {name}")
     out = lab.shell.run(fault["node"], fault["undo"], timeout=120)
     if not out.ok:
-        shown.append(f"  the undo said (rc {out.rc}): {(out.stderr or out.stdout).strip()[-200:]}")
+        shown.append(t("exam_undo_said", lang, rc=out.rc, text=(out.stderr or out.stdout).strip()[-200:]))
     steps.revive_patroni(lab)
     ok, found = recovery.gate(lab, within=180)
     if not ok:
         recovery.repair(lab)
         ok, found = recovery.gate(lab, within=180)
     sc = finish(exam, background, repaired_s=None, gave_up=True)
-    shown.append("the lab is back at its baseline." if ok else
-                 "the lab is still not at its baseline (`invoke heal` brings it back):\n"
-                 + "\n".join(f"  [!!] {f.check}: {f.detail}" for f in found if not f.ok))
-    return "\n".join([*shown, exam_score.line(sc)])
+    shown.append(t("exam_back", lang) if ok else t("exam_still_off", lang) + "\n" + exam_gate.still_off(found))
+    return "\n".join([*shown, exam_score.line(sc, lang)])
 
 
 # --- the end of an exam ------------------------------------------------------------------

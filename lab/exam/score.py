@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.exercises.i18n import DEFAULT, t
+
 
 def score(state: dict[str, Any], fault: dict[str, Any], result: dict[str, Any], *,
           repaired_s: float | None, gave_up: bool) -> dict[str, Any]:
@@ -31,24 +33,26 @@ def score(state: dict[str, Any], fault: dict[str, Any], result: dict[str, Any], 
     }
 
 
-def _s(v: float | None) -> str:
-    return "-" if v is None else f"{v:g} s"
+def seconds(v: float | None, lang: str = DEFAULT) -> str:
+    return "-" if v is None else t("exam_seconds", lang, s=v)
 
 
-def line(sc: dict[str, Any]) -> str:
-    """One line: fault | answer | repair | hints | writes lost | RTO per path."""
-    answer = f"answer {sc['answer']}"
+def line(sc: dict[str, Any], lang: str = DEFAULT) -> str:
+    """One line: fault | answer | repair | hints | writes lost | RTO per path, in ``lang``."""
+    answer = t(f"exam_answer_{sc['answer']}", lang)
     if sc["answers"]:
-        answer += f" ({sc['answers']} given)"
+        answer += t("exam_answers_given", lang, n=sc["answers"])
     if sc["answered_s"] is not None:
-        answer += f", named after {_s(sc['answered_s'])}"
-    repair = "gave up" if sc["gave_up"] else (f"repaired after {_s(sc['repaired_s'])}"
-                                              if sc["repaired_s"] is not None else "not repaired")
-    lost = "writes lost " + (str(sc["writes_lost"]) if sc["writes_counted"] else "not counted")
+        answer += t("exam_named_after", lang, after=seconds(sc["answered_s"], lang))
+    repair = t("exam_gave_up", lang) if sc["gave_up"] else (
+        t("exam_repaired_after", lang, after=seconds(sc["repaired_s"], lang)) if sc["repaired_s"] is not None
+        else t("exam_not_repaired", lang))
+    lost = t("exam_writes_lost", lang, n=sc["writes_lost"]) if sc["writes_counted"] else t("exam_writes_not_counted", lang)
     paths = sorted(sc["rto_s"], key=lambda p: (p != "vip", p != "haproxy", p))     # as the drills' table
-    rto = ", ".join(f"{p} {'never back' if sc['rto_s'][p] is None else _s(sc['rto_s'][p])}" for p in paths) or "-"
-    return (f"exam score: fault {sc['fault']} on {sc['node']} | {answer} | {repair} | hints {sc['hints']} | "
-            f"{lost} | RTO {rto}")
+    rto = ", ".join(f"{p} {t('exam_never_back', lang) if sc['rto_s'][p] is None else seconds(sc['rto_s'][p], lang)}"
+                    for p in paths) or "-"
+    return t("exam_score", lang, fault=sc["fault"], node=sc["node"], answer=answer, repair=repair,
+             hints=sc["hints"], lost=lost, rto=rto)
 
 
 def short(sc: dict[str, Any]) -> str:

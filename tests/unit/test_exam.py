@@ -213,6 +213,8 @@ def test_hints_run_out_without_being_counted(fake, clock, tmp_path):
     assert record.open_exam().state["hints"] == len(lines)
     zh = commands.story_lines("replica-patroni-stop", "zh")
     assert len(zh) >= 2 and all(not s.startswith("。") for s in zh)
+    cut = commands.story_lines("replica-etcd-cut", "zh")      # its YAML breaks a line between two characters
+    assert "端口的数据包" in cut[0] and "端口的 数据包" not in cut[0]
 
 
 def test_the_gate_sees_what_the_baseline_does_not_yet(fake):
@@ -320,3 +322,44 @@ def test_stopping_the_background_process_before_its_fault_ends_it_at_once(tmp_pa
     assert process.stop(pid, within=20), "it had to be killed"
     assert time.monotonic() - started < 20
     assert exam.fault["state"] == "error" and exam.fault["error"].startswith("stopped before the fault")
+
+
+def test_an_exam_in_chinese_speaks_chinese_from_start_to_score(fake, clock, tmp_path):
+    """Everything the trainee reads is Chinese with --lang zh; what is typed as it is (commands, drill and
+    node names) and the gate's check names (shared with `invoke status --check`) stay as they are."""
+    from test_drill_phrases import english_sentences
+
+    back = InProcessBackground(fake, clock)
+    text = commands.start(fake.topo, back, from_="replica-patroni-stop", seed=7, lang="zh", scale=1.0, clock=clock)
+    fault = record.open_exam().fault
+    assert text.startswith("考试 ") and "invoke exercise --done" in text
+    clock.sleep(12)
+    wrong = commands.answer("primary-patroni-stop", lang="zh")
+    right = commands.answer("replica-patroni-stop", lang="zh")
+    assert wrong.startswith("答错了：不是 primary-patroni-stop") and right.startswith("答对了：故障是 replica-patroni-stop")
+    assert "12 秒" in right
+    hint = commands.hint(lang="zh")
+    assert hint.startswith("提示 1/")
+    ok, still = commands.done(trainer_lab(fake, clock), back, lang="zh")
+    assert not ok and still.startswith("还没好：")
+    fake.run(fault["node"], fault["undo"])
+    ok, score = commands.done(trainer_lab(fake, clock), back, lang="zh")
+    assert ok and score.startswith("环境已恢复健康。\n考试成绩：故障 replica-patroni-stop")
+    assert "答对（共回答 2 次），12 秒后答出" in score and "提示 1 次" in score and "丢失的写入未能统计" in score
+
+    shown = [text, wrong, right, hint, "\n".join(ln for ln in still.splitlines() if not ln.strip().startswith("[!!]")),
+             score]
+    assert english_sentences(shown) == []
+
+
+def test_giving_up_in_chinese_names_the_fault_in_chinese(fake, clock, tmp_path):
+    from test_drill_phrases import english_sentences
+
+    back, _, exam = start(fake, clock, tmp_path, from_="replica-patroni-stop")
+    fault = exam.fault
+    text = commands.give_up(trainer_lab(fake, clock), back, lang="zh")
+    assert text.startswith("故障是 replica-patroni-stop") and "环境已回到健康基线。" in text
+    assert text.splitlines()[-1].startswith("考试成绩：") and "放弃" in text.splitlines()[-1]
+    typed = [ln for ln in text.splitlines() if fault["command"] in ln or fault["undo"] in ln]
+    assert len(typed) == 2
+    assert english_sentences([ln for ln in text.splitlines() if ln not in typed]) == []
