@@ -108,7 +108,8 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None, watch
     gated = lab.clock.monotonic()
     res.phases_s = {"gate": round(gated - start, 1)}
     if not ok:
-        res.error("the lab is not at its healthy baseline before the drill; nothing was touched:\n"
+        res.error("the lab is not at its healthy baseline before the drill; nothing was touched "
+                  "(`invoke heal` brings it back):\n"
                   + health.describe(found))
         return _finish(lab, res, start)
 
