@@ -15,6 +15,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from lab.exercises.i18n import DEFAULT, t
+from lab.exercises.i18n.phrases import said
 from lab.report.runs import DrillRun
 
 OUTCOMES = ("primary", "replica", "stopped", "fenced", "unreachable")
@@ -103,7 +105,7 @@ def lanes(drill: DrillRun, max_gap: float = DEFAULT_GAP) -> Lanes:
     if fault is not None and drill.mark("promotion") is None:
         seen = promotion_seen(out.members, fault)
         if seen:
-            out.marks.append((seen[0], "promotion", f"{seen[1]} primary (seen by the watch)"))
+            out.marks.append((seen[0], "promotion", t("chart_mark_promotion", member=seen[1])))
             out.marks.sort()
     if fault is not None:
         for path, seconds in (drill.result.get("rto_s") or {}).items():
@@ -173,7 +175,7 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None, lang: str = "en"):
     ln = lanes_ or lanes(drill)
     rows: list[tuple[str, str, Any]] = ([("member", m, segs) for m, segs in ln.members.items()]
                                          + [("vip", f"VIP {r}", segs) for r, segs in ln.vips.items()]
-                                         + [("writes", f"writes {p}", pts) for p, pts in ln.writes.items()])
+                                         + [("writes", p, pts) for p, pts in ln.writes.items()])
     height = 1.6 + 0.42 * max(len(rows), 1)
     fig = Figure(figsize=(12, height), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
@@ -181,14 +183,15 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None, lang: str = "en"):
     ax.set_xlim(0, end)
     ax.set_ylim(-0.7, max(len(rows), 1) - 0.3)
     ax.invert_yaxis()
-    ax.set_yticks(range(len(rows)), [r[1] for r in rows], fontsize=9)
-    ax.set_xlabel("seconds since the drill started", fontsize=9)
+    ax.set_yticks(range(len(rows)), [t("chart_writes", lang, path=r[1]) if r[0] == "writes" else r[1] for r in rows],
+                  fontsize=9)
+    ax.set_xlabel(t("chart_xlabel", lang), fontsize=9)
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(axis="x", color="#eeeeee", linewidth=0.6)
     ax.set_axisbelow(True)
     verdict = drill.verdict
     if ln.empty:
-        ax.text(0.5, 0.5, "no samples and no writes were recorded for this drill",
+        ax.text(0.5, 0.5, t("chart_empty", lang),
                 transform=ax.transAxes, ha="center", va="center", fontsize=11, color="#d62728")
 
     for y, (kind, _, data) in enumerate(rows):
@@ -206,7 +209,7 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None, lang: str = "en"):
                 colour = VIP_MANY if len(s.value) > 1 else VIP_ONE if s.value else "white"
                 ax.broken_barh([(s.start, s.length)], (y - 0.3, 0.6), facecolors=colour, linewidth=0)
                 if s.length >= end * 0.03 or len(s.value) > 1:
-                    ax.text(s.start + s.length / 2, y, " + ".join(s.value) or "nobody", ha="center",
+                    ax.text(s.start + s.length / 2, y, " + ".join(s.value) or t("chart_nobody", lang), ha="center",
                             va="center", fontsize=7, color="white" if len(s.value) > 1 else "#333333",
                             clip_on=True)
         else:
@@ -214,11 +217,11 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None, lang: str = "en"):
             bad = [t for t, good in data if not good]
             ax.scatter(ok, [y - 0.12] * len(ok), marker="|", s=60, color=WRITE_OK, linewidths=1)
             ax.scatter(bad, [y + 0.12] * len(bad), marker="|", s=60, color=WRITE_FAILED, linewidths=1)
-            path = rows[y][1].removeprefix("writes ")
+            path = rows[y][1]
             if path in ln.rto:
                 start, seconds = ln.rto[path]
                 stop = start + seconds if seconds is not None else end
-                label = f"RTO {seconds:g} s" if seconds is not None else "RTO: no write survived"
+                label = t("chart_rto", lang, s=seconds) if seconds is not None else t("chart_rto_none", lang)
                 if stop - start > end * 0.005:
                     ax.annotate("", xy=(stop, y - 0.38), xytext=(start, y - 0.38),
                                 arrowprops=dict(arrowstyle="|-|", color="#333333", linewidth=1,
@@ -234,40 +237,61 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None, lang: str = "en"):
     for a, b in double_primary(ln):
         ax.add_patch(Rectangle((a, -0.45), b - a, n_members - 0.1, fill=False, edgecolor=VIP_MANY,
                                linewidth=2.2, zorder=5))
-        ax.text(a + (b - a) / 2, n_members - 0.5, f"two primaries {b - a:.1f} s", ha="center",
+        ax.text(a + (b - a) / 2, n_members - 0.5, t("chart_two_primaries", lang, s=b - a), ha="center",
                 va="center", fontsize=8, color=VIP_MANY, fontweight="bold", zorder=6,
                 bbox=dict(facecolor="white", edgecolor="none", pad=1, alpha=0.85))
 
     top = ax.get_xaxis_transform()
     rows_end: list[float] = []           # per label row, where its last label ends (axis fraction)
-    for t, name, label in ln.marks:
+    for at, name, label in ln.marks:
         colour, style = MARK_STYLES.get(name, ("#555555", ":"))
-        ax.axvline(t, color=colour, linestyle=style, linewidth=1.2)
+        ax.axvline(at, color=colour, linestyle=style, linewidth=1.2)
+        label = mark_label(name, label, lang)
         text = label if len(label) <= 48 else label[:47] + "…"
-        x, half = t / end, len(text) * 0.0032     # about 7-pt characters on a 12-inch axis
+        x, half = at / end, sum(2 if ord(ch) > 0x2e80 else 1 for ch in text) * 0.0032   # ~7-pt characters, CJK twice as wide
         row = next((i for i, stop in enumerate(rows_end) if x - half > stop), len(rows_end))
         rows_end[row:row + 1] = [x + half]
-        ax.annotate(text, xy=(t, 1.0), xycoords=top, xytext=(0, 3 + 10 * row), textcoords="offset points",
+        ax.annotate(text, xy=(at, 1.0), xycoords=top, xytext=(0, 3 + 10 * row), textcoords="offset points",
                     ha="center", va="bottom", fontsize=7, color=colour, annotation_clip=False)
-    title = f"{drill.name}: {verdict}" + (f"\n{drill_words(drill.name, 'summary', lang)}" if lang != "en" else "")
+    shown = verdict if lang == DEFAULT else t(f"verdict_{verdict}", lang, default=verdict)
+    title = f"{drill.name}: {shown}" + (f"\n{drill_words(drill.name, 'summary', lang)}" if lang != DEFAULT else "")
     ax.set_title(title, loc="left", fontsize=11, fontweight="bold",
                  pad=16 + 10 * max(len(rows_end) - 1, 0))
 
-    handles = [Patch(color=OUTCOME_COLOURS[o], label=o) for o in OUTCOMES]
-    handles += [Patch(facecolor="white", edgecolor="#bbbbbb", hatch="////", label="no sample"),
-                Patch(color=VIP_MANY, label="VIP on 2+ nodes / 2 primaries"),
-                Line2D([], [], color=WRITE_OK, marker="|", linestyle="", label="write ok"),
-                Line2D([], [], color=WRITE_FAILED, marker="|", linestyle="", label="write failed")]
+    handles = [Patch(color=OUTCOME_COLOURS[o], label=t(f"chart_outcome_{o}", lang)) for o in OUTCOMES]
+    handles += [Patch(facecolor="white", edgecolor="#bbbbbb", hatch="////", label=t("chart_no_sample", lang)),
+                Patch(color=VIP_MANY, label=t("chart_vip_many", lang)),
+                Line2D([], [], color=WRITE_OK, marker="|", linestyle="", label=t("chart_write_ok", lang)),
+                Line2D([], [], color=WRITE_FAILED, marker="|", linestyle="", label=t("chart_write_failed", lang))]
     fig.legend(handles=handles, loc="lower center", ncol=9, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.35 / height, 1, 1))
     return fig
+
+
+def mark_label(name: str, label: str, lang: str) -> str:
+    """A mark's label in ``lang``. The events keep the English the drill wrote (``fault: <what>``,
+    the undo's <what>); the lab's own marks are translated whole, a drill's description through the
+    drills' phrase table, and a drill's own mark names (``etcd_back``) stay as they are."""
+    if lang == DEFAULT:
+        return label
+    if name == "fault":
+        kind, _, what = label.partition(": ")
+        if kind in ("fault", "operation"):
+            return t(f"chart_mark_{kind}", lang, what=said(what, lang))
+    if name == "undo":
+        return t("chart_mark_undo", lang, what=said(label, lang))
+    if name == "restore":
+        return t("chart_mark_restore", lang)
+    if name == "promotion" and label.endswith(t("chart_mark_promotion", member="")):
+        return t("chart_mark_promotion", lang, member=label.split()[0])
+    return said(label, lang)
 
 
 def drill_words(name: str, field: str, lang: str) -> str:
     """A drill's section or summary in ``lang`` for a report made in that language ('' in English,
     and for a drill this version does not know)."""
     from lab.exercises import DRILLS
-    from lab.exercises.i18n import DEFAULT, drill_text
+    from lab.exercises.i18n import drill_text
     return "" if lang == DEFAULT or name not in DRILLS else str(drill_text(name, field, lang)).strip()
 
 

@@ -40,9 +40,12 @@ def _member(outcome: str, timeline: int) -> dict[str, Any]:
 def primary_patroni_kill() -> tuple[dict[str, Any], Events]:
     ev = Events()
     ev.add(0.0, "mark", name="start", label="start", node=None)
-    ev.add(4.0, "mark", name="fault", label="kill -9 patroni on node1", node="node1")
+    # labels as the runner writes them: "fault: <what>", the undo's <what>
+    ev.add(4.0, "mark", name="fault", label="fault: Patroni on node1 killed with kill -9 (PostgreSQL left running)",
+           node="node1")
     ev.add(26.0, "mark", name="promotion", label="pg2 promoted", node="node2")
-    ev.add(40.0, "mark", name="undo", label="start patroni on node1", node="node1")
+    ev.add(40.0, "mark", name="undo", label="Patroni on node1 killed with kill -9 (PostgreSQL left running)",
+           node="node1")
     ev.add(60.0, "mark", name="end", label="end", node=None)
     cycle = 0
     t = 0.0

@@ -49,6 +49,27 @@ def test_without_a_cjk_font_the_same_chart_warns_of_missing_glyphs(zh_drill, mon
         assert missing_glyphs(lambda: timeline.png(zh_drill, "zh"))
 
 
+def chart_words(fig) -> list[str]:
+    """Every text the chart shows: title, axis label, lane names, legend, marks, RTO labels."""
+    ax = fig.axes[0]
+    return [ax.get_title(loc="left"), ax.get_xlabel(), *(tk.get_text() for tk in ax.get_yticklabels()),
+            *(tx.get_text() for tx in fig.legends[0].get_texts()), *(tx.get_text() for tx in ax.texts)]
+
+
+def test_a_chart_made_in_chinese_says_its_own_words_in_chinese(zh_drill):
+    """Legend, axis, lanes, RTO and the lab's own marks (fault, undo, restore, the promotion the watch
+    saw) are Chinese; member, node and path names stay as they are."""
+    zh = chart_words(timeline.draw(zh_drill, lang="zh"))
+    en = chart_words(timeline.draw(zh_drill))
+    assert "演练开始后的秒数" in zh and "主库" in zh and "写入成功" in zh and "无采样" in zh
+    assert any(w.startswith("写入 ") for w in zh) and any(w.startswith("RTO ") and w.endswith(" 秒") for w in zh)
+    assert "seconds since the drill started" in en and "primary" in en and "write ok" in en
+    marks = [tx for tx in zh if tx.startswith(("故障：", "撤销：", "撤销故障"))]
+    assert marks, zh
+    english = re.compile(r"\b[A-Za-z]{3,}(?: [A-Za-z]{2,}){2,}")        # three English words in a row
+    assert [w for w in zh if english.search(w)] == []
+
+
 def test_english_charts_keep_their_title_and_need_no_cjk_font(zh_drill):
     fig = timeline.draw(zh_drill)
     assert not CJK.search(fig.axes[0].get_title(loc="left"))
