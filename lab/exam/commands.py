@@ -15,7 +15,7 @@ from lab.exam.record import Exam, ExamError, now_iso, open_exam, read_json, requ
 from lab.exercises import recovery, steps
 from lab.exercises.context import Lab
 from lab.exercises.evidence import RunRecorder, git_commit, runs_root
-from lab.exercises.i18n import DEFAULT, drill_text, t
+from lab.exercises.i18n import DEFAULT, drill_text, t, unbreak_cjk
 from lab.exercises.i18n.phrases import said
 from lab.exercises.model import DRILLS
 from lab.exercises.verdict import tally
@@ -113,13 +113,9 @@ def answer(name: str, *, lang: str = DEFAULT, root: Path | None = None) -> str:
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`(\"'])|(?<=[。！？])")
 
 
-# A line break between two Chinese characters is no space: only English words are joined with one.
-_CJK_BREAK = re.compile(r"(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])\s*\n\s*(?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])")
-
-
 def story_lines(drill: str, lang: str) -> list[str]:
     """The drill's story, one sentence a line, in the trainee's language."""
-    text = _CJK_BREAK.sub("", str(drill_text(drill, "story", lang, DRILLS[drill].story)))
+    text = unbreak_cjk(str(drill_text(drill, "story", lang, DRILLS[drill].story)))
     text = " ".join(text.split())
     return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.exercises import DRILLS
-from lab.exercises.i18n import DEFAULT, LANGS, commands, drill_text, t
+from lab.exercises.i18n import DEFAULT, LANGS, commands, drill_text, t, unbreak_cjk
 from labcore.topology import ROOT
 
 DOCS = ROOT / "docs" / "drills"
@@ -27,7 +27,7 @@ def page(d: Any, lang: str = DEFAULT) -> str:
         return t(key, lang, **fields)
 
     def text(field: str) -> str:
-        return str(drill_text(d.name, field, lang, getattr(d, field))).strip()
+        return unbreak_cjk(str(drill_text(d.name, field, lang, getattr(d, field))).strip())
 
     judged = tr({False: "page_split_brain_false", True: "page_split_brain_true",
                  None: "page_split_brain_none"}[d.split_brain])

@@ -110,3 +110,13 @@ def test_an_unknown_language_is_one_line_naming_the_choices():
     with pytest.raises(i18n.LangError) as e:
         i18n.resolve_lang(None, {"LAB_LANG": "fr"})
     assert "\n" not in str(e.value) and "$LAB_LANG" in str(e.value) and "en, zh" in str(e.value)
+
+
+def test_a_chinese_page_breaks_no_line_between_two_chinese_characters():
+    """Markdown turns a line break into a space; between two Chinese characters it splits a word."""
+    from lab.exercises import DRILLS
+    from lab.exercises.docs import page
+
+    assert i18n.unbreak_cjk("端口的\n数据包\nPostgreSQL\n保持。\nnext line") == "端口的数据包\nPostgreSQL\n保持。\nnext line"
+    broken = [name for name in DRILLS if re.search(r"[\u4e00-\u9fff]\n[\u4e00-\u9fff]", page(DRILLS[name], "zh"))]
+    assert broken == []

@@ -88,6 +88,17 @@ def _english(name: str, field: str) -> Any:
     return getattr(DRILLS[name], field)
 
 
+# A line break between two Chinese characters (or full-width punctuation) is no space.
+_CJK = "\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
+_CJK_BREAK = re.compile(rf"(?<=[{_CJK}])[ \t]*\n[ \t]*(?=[{_CJK}])")
+
+
+def unbreak_cjk(text: str) -> str:
+    """``text`` with the line breaks between two Chinese characters removed: a reader (a browser, a
+    joined line) would show each as a space in the middle of a word. Other breaks stay."""
+    return _CJK_BREAK.sub("", text)
+
+
 def drill_text(name: str, field: str, lang: str = DEFAULT, english: Any = None) -> Any:
     """One field of drill ``name`` in ``lang``; English (``english``, else the drill's own
     attribute) where there is no translation."""
