@@ -14,7 +14,6 @@ on a command line other users of the machine could list.
 """
 from __future__ import annotations
 
-import io
 from typing import Callable
 
 from labcore import credentials, remote
@@ -30,7 +29,7 @@ class RotationError(RuntimeError):
 
 def _run_script(topo: Topology, node: str, script: str) -> str:
     conn = remote.connect(topo, node)
-    r = conn.run("sudo -n bash -s", in_stream=io.StringIO(script), hide=True, warn=True)
+    r = remote.run_as_root(conn, script)
     if r.exited != 0:
         tail = (r.stderr.strip() or r.stdout.strip()).splitlines()[-2:]
         raise RotationError(f"{node}: exit {r.exited}: {' | '.join(tail)}")

@@ -15,6 +15,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
+from labcore import remote
+
 MARK = "@@patroni-lab-fact@@"
 
 
@@ -262,14 +264,8 @@ def plan(resources: list[Resource], facts: list[str] | None) -> list[Change]:
     return out
 
 
-def root_shell(script: str) -> str:
-    """A command line that runs ``script`` as root without quoting trouble."""
-    payload = base64.b64encode(script.encode()).decode()
-    return f"echo {payload} | base64 -d | sudo -n bash"
-
-
 def gather(conn: Any, resources: list[Resource]) -> list[str]:
-    r = conn.run(root_shell(fact_script(resources)), hide=True, warn=True)
+    r = remote.run_as_root(conn, fact_script(resources))
     return parse_facts(r.stdout, len(resources))
 
 
@@ -292,9 +288,9 @@ def apply(conn: Any, node: str, changes: list[Change]) -> None:
         return
     for c in changes:
         if c.upload:            # uploads go to scratch paths that no earlier change touches
-            local, remote = c.upload
-            conn.put(local, remote)
-    r = conn.run(root_shell(apply_script(changes)), hide=True, warn=True)
+            local, scratch = c.upload
+            conn.put(local, scratch)
+    r = remote.run_as_root(conn, apply_script(changes))
     if r.exited != 0:
         before, _, index = r.stderr.rpartition(FAILED)
         failed = changes[int(index.split()[0])] if index.strip().isdigit() else None

@@ -1,6 +1,10 @@
 """The engine's plan is a pure function of resources and facts: no machine needed."""
 from __future__ import annotations
 
+import base64
+import grp
+import os
+import pwd
 import subprocess
 
 import pytest
@@ -114,11 +118,26 @@ def test_fact_script_really_runs_and_parses(tmp_path):
     assert facts[4].strip() != "absent"
 
 
-def test_root_shell_survives_quotes_and_newlines():
+def test_the_root_script_travels_on_stdin_whole_and_never_on_a_command_line(tmp_path):
+    """Provisioning writes configurations carrying passwords: any user of a node sees command lines in ps.
+    The script goes to ``bash -s`` on stdin, in one read (invoke reads other streams a byte per 10 ms)."""
+    from labcore import remote
+    from provision.engine import Change, File, apply
+
+    secret = "s3cret-Pa55"
+    conn = LocalShell()
+    target = tmp_path / "patroni.yml"
+    me, mine = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    change = File(str(target), f"password: {secret}\n", owner=me, group=mine, mode="600").plan("absent", set())
+    apply(conn, "node1", [change])
+    assert target.read_text() == f"password: {secret}\n"
+    line = conn.commands[0]
+    assert line == "sudo -n bash -s"
+    assert secret not in line and base64.b64encode(f"password: {secret}\n".encode()).decode() not in line
+
     script = "echo 'it''s' \"$((1+1))\"\necho done\n"
-    line = engine.root_shell(script).replace("| sudo -n bash", "| bash")
-    out = subprocess.run(["bash", "-c", line], capture_output=True, text=True, check=True).stdout
-    assert out == "its 2\ndone\n"
+    stream = remote._WholeStream(script)
+    assert stream.read(1) == script and stream.read(1) == ""         # what invoke asks: one byte
 
 
 class LocalShell:
@@ -126,15 +145,16 @@ class LocalShell:
 
     def __init__(self):
         self.runs = 0
+        self.commands: list[str] = []
 
-    def run(self, command, hide=True, warn=True):
-        import base64
+    def run(self, command, in_stream=None, hide=True, warn=True):
         import subprocess
         import types
 
         self.runs += 1
-        payload = command.split()[1]          # echo <payload> | base64 -d | sudo -n bash
-        p = subprocess.run(["bash"], input=base64.b64decode(payload).decode(), capture_output=True, text=True)
+        self.commands.append(command)
+        assert command == "sudo -n bash -s"
+        p = subprocess.run(["bash", "-s"], input=in_stream.read(1), capture_output=True, text=True)
         return types.SimpleNamespace(exited=p.returncode, stdout=p.stdout, stderr=p.stderr)
 
 
