@@ -23,6 +23,7 @@ from lab.exercises.context import Lab
 from lab.exercises.drills.cascade import cascade_pair
 from lab.exercises.kit import ctl, sql
 from lab.exercises.kit.patroni_config import CONTROL_FRAGMENT, CONTROL_TAG, PATRONI_CONFIG
+from lab.exercises.model import Drill
 from provision.steps.vip import SCRIPT as VIP_CALLBACK
 
 FENCER_UNIT = "patroni-watchdog"            # the containers' fencing service (provision/steps/watchdog.py)
@@ -56,6 +57,16 @@ def _patch_until_taken(lab: Lab, changes: dict, within: float = 60) -> None:
             return False
     if not poll.until(patched, lab.bound(within), 2.0, lab.clock)[0]:
         raise RuntimeError(f"PATCH /config {changes} refused for {within:g} s")
+
+
+def with_break(cls: type[Drill], apply: Callable[[Lab], None]) -> type[Drill]:
+    """Drill ``cls`` whose run starts with the break ``apply``: after the health gate, which would refuse a
+    lab whose dynamic configuration is broken (pause, failsafe_mode), and inside the run, so an error in
+    it is the drill's error and the restore puts back what it registered."""
+    def run(self: Drill, lab: Lab) -> None:
+        apply(lab)
+        cls.run(self, lab)
+    return type(cls.__name__, (cls,), {"run": run})
 
 
 # --- the breaks -----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 from labcore import state as lab_state
 from labcore.topology import load
 from lab.exercises import Lab, run_drill
+from lab.exercises.controls import with_break
 from lab.exercises.evidence import RunRecorder, git_commit
 from lab.exercises.runner import WATCH_RULE
 from lab.exercises.timing import timeout_scale
@@ -41,19 +42,15 @@ def drill_run(request, topo):
 
 def run_live(topo, cls, run: RunRecorder, before: Callable[[Lab], None] | None = None):
     """One drill in auto mode, its events in ``run``'s folder. ``before``: something done on the drill's
-    Lab first (a negative control's break, lab.exercises.controls), put back by the drill's restore;
-    the drill's time line (and its watch's window) starts after it."""
+    Lab once its health gate has passed (a negative control's break, lab.exercises.controls), first
+    thing in the drill's run and put back by the drill's restore. Before the gate it would be refused:
+    the gate sees a break in Patroni's dynamic configuration (pause, failsafe_mode) as off the baseline."""
     run.info["drills"].append(cls.name)
     lab = Lab(topo, auto=True, scale=timeout_scale(), results_dir=lab_state.lab_dir() / "drills")
-    if before is not None:
-        try:
-            before(lab)
-        except BaseException:
-            lab.undo_everything()
-            raise
+    drill = cls if before is None else with_break(cls, before)
     rec = run.drill(cls.name)
     try:
-        res = run_drill(cls, lab, recorder=rec)
+        res = run_drill(drill, lab, recorder=rec)
     finally:
         rec.close()
     run.record_verdict(cls.name, res.verdict)

@@ -27,6 +27,7 @@ class FakeCluster:
         self.topo = topo
         self.patroni_running = {n.name: True for n in topo.postgres_nodes}
         self.commands: list[tuple[str, str]] = []
+        self.config: dict = fake_dcs.provisioned(topo)
 
     # the Shell protocol
     def run(self, node: str, command: str, timeout: float = 60) -> Output:
@@ -76,7 +77,15 @@ class FakeCluster:
         return {"read_write": ["node1"], "read_only": ["node2"], "haproxy": ["node1"]}
 
     def dynamic_config(self):
-        return fake_dcs.provisioned(self.topo)
+        return dict(self.config)
+
+    def patch_config(self, changes):
+        for k, v in changes.items():
+            if v is None:
+                self.config.pop(k, None)
+            else:
+                self.config[k] = v
+        return self.config
 
 
 class StopAReplica(Drill):
@@ -467,3 +476,24 @@ def test_a_statement_is_cancelled_from_a_child_process_so_no_thread_of_ours_wait
             (tmp_path / "cancelled-by").write_text(str(os.getpid()))
     cancel_from_a_child(Conn())
     assert int((tmp_path / "cancelled-by").read_text()) != os.getpid()
+
+
+def test_a_control_breaks_the_dynamic_configuration_after_the_gate_and_the_restore_puts_it_back(fake, tmp_path):
+    """A negative control applied before the gate is refused there (the gate sees the configuration);
+    with_break applies it first thing in the drill's run, and the restore undoes it."""
+    from lab.exercises.controls import with_break
+
+    def pause(lab):
+        lab.probe.patch_config({"pause": True})
+        lab.on_restore("resume", lambda: lab.probe.patch_config({"pause": None}))
+
+    lab = make_lab(fake, ScriptedConsole(), tmp_path, auto=True)
+    pause(lab)
+    refused = run_drill(StopAReplica, lab, watch=watch_for(fake, lab.clock))
+    assert refused.verdict == "error" and "pause: True -> removed" in refused.reason
+    fake.patch_config({"pause": None})
+
+    res = run(with_break(StopAReplica, pause), fake, ScriptedConsole(), tmp_path)
+    assert res.passed, res.reason
+    assert res.drill == StopAReplica.name and "pause" not in fake.config
+    assert res.gate_after and all(f["ok"] for f in res.gate_after)
