@@ -60,15 +60,14 @@ def describe(patch: dict[str, Any], have: dict[str, Any], prefix: str = "") -> l
     return lines
 
 
-def check(lab: Lab, *, reread: bool = True) -> tuple[Finding, dict[str, Any]]:
+def check(lab: Lab) -> tuple[Finding, dict[str, Any]]:
     """(the finding, the PATCH /config body that would restore it). Unreadable is off the baseline,
-    never "as provisioned". ``reread`` drops the cached local files first (a repair may have removed
-    a drill's configuration fragment)."""
+    never "as provisioned". The local files are read afresh each time: a failed read is not kept, and
+    a repair may have removed a drill's configuration fragment."""
     from lab.exercises.health import Finding
 
     first = lab.topo.postgres_nodes[0].name
-    if reread:
-        lab.facts.forget(first)
+    lab.facts.forget(first)
     local = lab.facts.patroni_config(first)
     have = lab.probe.dynamic_config()
     if not local or not have:

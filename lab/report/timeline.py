@@ -213,8 +213,8 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None, lang: str = "en"):
                             va="center", fontsize=7, color="white" if len(s.value) > 1 else "#333333",
                             clip_on=True)
         else:
-            ok = [t for t, good in data if good]
-            bad = [t for t, good in data if not good]
+            ok = [when for when, good in data if good]
+            bad = [when for when, good in data if not good]
             ax.scatter(ok, [y - 0.12] * len(ok), marker="|", s=60, color=WRITE_OK, linewidths=1)
             ax.scatter(bad, [y + 0.12] * len(bad), marker="|", s=60, color=WRITE_FAILED, linewidths=1)
             path = rows[y][1]
