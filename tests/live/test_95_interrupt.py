@@ -12,11 +12,12 @@ member, the same members, one leader.
 from __future__ import annotations
 
 import os
+import queue
 import re
-import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,29 +47,40 @@ def interrupt_up_at(step: str, timeout: float) -> tuple[int, str]:
                             text=True, start_new_session=True, env=dict(os.environ, COLUMNS="200"),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert proc.stdout
+    # A reader thread, not select() + readline(): readline buffers several lines while select() watches
+    # the pipe, so a line already read could wait there until `invoke up` had finished.
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+    threading.Thread(target=pump, daemon=True).start()
     out: list[str] = []
     started = re.compile(rf"step \d+/\d+ {re.escape(step)}\b")
     deadline = time.monotonic() + timeout
-    sent = False
+    sent = running = False
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 1.0)
-            if not ready:
+            try:
+                line = lines.get(timeout=1.0)
+            except queue.Empty:
                 continue
-            line = proc.stdout.readline()
-            if not line:
+            if line is None:
                 break
             out.append(line)
             if not sent and started.search(line):
-                os.killpg(proc.pid, signal.SIGINT)
+                running = proc.poll() is None
+                if running:
+                    os.killpg(proc.pid, signal.SIGINT)
                 sent = True
         rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-        out.append(proc.stdout.read())
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     text = "".join(out)
     assert sent, f"`invoke up` never showed step {step} (exit {proc.returncode}):\n{text[-3000:]}"
+    assert running, f"the test saw step {step} only after `invoke up` had ended: no Ctrl-C was tested"
     return rc, text
 
 
