@@ -1,5 +1,5 @@
 """`invoke exercise`: the drills of article §5-§8 against the live lab; every run keeps its evidence in
-its own folder ($LAB_DIR/runs/<UTC>-<drill|all>/, lab.exercises.evidence); `--runs` lists them."""
+its own folder ($LAB_DIR/runs/<UTC>-<drill|all>/, lab.exercises.observe.evidence); `--runs` lists them."""
 from __future__ import annotations
 
 import json
@@ -40,7 +40,7 @@ def _table(results) -> str:
 def _runs_table() -> str:
     """`invoke exercise --runs`: every run folder with the tally its run.json keeps."""
     from lab.exam import score as exam_score
-    from lab.exercises.verdict import VERDICTS, tally
+    from lab.exercises.observe.verdict import VERDICTS, tally
     from lab.report import runs
 
     folders = runs.list_runs()
@@ -95,8 +95,8 @@ def exercise(c, drill, auto=False, scale=None, lang=None, exam=False, from_=None
     Exits 1 when a drill failed or could not observe (fail, error); pass, differs and not-applicable exit 0.
     Every run keeps its evidence in $LAB_DIR/runs/<UTC>-<drill|all|N-drills|exam>/."""
     from lab.exercises import DRILLS, DrillError, Lab, lookup, run_drill
-    from lab.exercises.i18n import LangError, drill_text, resolve_lang, t
-    from lab.exercises.timing import timeout_scale
+    from lab.i18n import LangError, drill_text, resolve_lang, t
+    from lab.exercises.api.timing import timeout_scale
 
     try:
         language = resolve_lang(lang)
@@ -139,8 +139,8 @@ def exercise(c, drill, auto=False, scale=None, lang=None, exam=False, from_=None
         raise Exit(f"exercise: {e}", code=2)
 
     poll.set_scale(factor)           # every later wait of this command (not only the drills' bounds)
-    from lab.exercises.evidence import RunRecorder, git_commit
-    from lab.exercises.verdict import exit_code
+    from lab.exercises.observe.evidence import RunRecorder, git_commit
+    from lab.exercises.observe.verdict import exit_code
 
     command = " ".join(["invoke exercise", name] + (["--auto"] if auto else [])
                        + ([f"--scale {scale}"] if scale is not None else []))
@@ -173,7 +173,7 @@ def _exam_command(c, drill: str, modes: list[str], from_, seed, answer, scale, l
     from lab.exam.pool import PoolError
     from lab.exam.record import ExamError
     from lab.exercises import DrillError, Lab
-    from lab.exercises.timing import timeout_scale
+    from lab.exercises.api.timing import timeout_scale
 
     if drill:
         raise Exit(f"exercise: {drill!r} with {' '.join(modes) or '--from/--seed'}: the exam's options take no "

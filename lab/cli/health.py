@@ -3,7 +3,7 @@
 A trainer checks the lab between exercises (`status --check` exits non-zero with one line per
 finding off the healthy baseline) and brings back a lab trainees broke (`heal` says what it
 changed and exits non-zero when the baseline is still not reached). Both use the very gate and
-repair the drills run around every drill (lab/exercises/health.py, recovery.py).
+repair the drills run around every drill (lab/exercises/run/health.py, recovery.py).
 """
 from __future__ import annotations
 
@@ -78,11 +78,12 @@ class LabRecovery:
         self.lab = Lab(topo, auto=True, console=_Recorder(self.lines.append), scale=scale)
 
     def findings(self) -> list[Finding]:
-        from lab.exercises import recovery
+        from lab.exercises.run import recovery
         return recovery.findings(self.lab)
 
     def repair(self) -> list[str]:
-        from lab.exercises import recovery, steps
+        from lab.exercises.run import recovery
+        from lab.exercises.api import steps
 
         steps.revive_patroni(self.lab)
         recovery.repair(self.lab)
@@ -93,7 +94,7 @@ class LabRecovery:
                          "reinitialising"]
 
     def wait_healthy(self, within: float) -> tuple[bool, list[Finding]]:
-        from lab.exercises import recovery
+        from lab.exercises.run import recovery
         return recovery.gate(self.lab, within=within)
 
 

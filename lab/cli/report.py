@@ -28,8 +28,8 @@ def docs_tables(c, run=None):
     """Write the measured table of every drill into docs/drills/README.md and docs/zh/drills/README.md,
     from the result files of the named runs (between its markers; the rest of the page is kept)."""
     from lab.exercises import DRILLS
-    from lab.exercises.docs import folder
-    from lab.exercises.i18n import LANGS
+    from lab.exercises.pages import folder
+    from lab.i18n import LANGS
     from lab.report import runs, tables
 
     if not run:

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from lab.exam.record import Exam, now_iso, write_json
-from lab.exercises import health, recovery
-from lab.exercises.context import Lab
-from lab.exercises.evidence import DrillRecorder, iso
+from lab.exercises.run import health, recovery
+from lab.exercises.api.context import Lab
+from lab.exercises.observe.evidence import DrillRecorder, iso
 from lab.exercises.kit.actions import Action
-from lab.exercises.model import DRILLS, Drill, NotApplicable, Result
-from lab.exercises.runner import _account_writes, _judge_watch, _pg_connector, lab_watch, lab_writer
-from lab.exercises.watch import Watch
-from lab.exercises.writer import Writer
+from lab.exercises.api.model import DRILLS, Drill, NotApplicable, Result
+from lab.exercises.run.runner import _account_writes, _judge_watch, _pg_connector, lab_watch, lab_writer
+from lab.exercises.observe.watch import Watch
+from lab.exercises.observe.writer import Writer
 
 
 class FaultInjected(Exception):

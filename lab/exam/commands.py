@@ -12,13 +12,14 @@ from lab.exam import pool, process
 from lab.exam import gate as exam_gate
 from lab.exam import score as exam_score
 from lab.exam.record import Exam, ExamError, now_iso, open_exam, read_json, require_open, write_json
-from lab.exercises import recovery, steps
-from lab.exercises.context import Lab
-from lab.exercises.evidence import RunRecorder, git_commit, runs_root
-from lab.exercises.i18n import DEFAULT, drill_text, t, unbreak_cjk
-from lab.exercises.i18n.phrases import said
-from lab.exercises.model import DRILLS
-from lab.exercises.verdict import tally
+from lab.exercises.run import recovery
+from lab.exercises.api import steps
+from lab.exercises.api.context import Lab
+from lab.exercises.observe.evidence import RunRecorder, git_commit, runs_root
+from lab.i18n import DEFAULT, drill_text, t, unbreak_cjk
+from lab.i18n.phrases import said
+from lab.exercises.api.model import DRILLS
+from lab.exercises.observe.verdict import tally
 from labcore import poll
 from labcore.suggest import unknown
 from labcore.topology import Topology

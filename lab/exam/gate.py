@@ -1,12 +1,12 @@
-"""The exam's health gate: the drills' baseline (lab.exercises.health) plus what a fault can leave
+"""The exam's health gate: the drills' baseline (lab.exercises.run.health) plus what a fault can leave
 behind that the baseline does not see yet. A replica cut from etcd still looks streaming until its
 member key expires (ttl); haproxy stopped on one node looks healthy once its VIP has moved. So
 ``--done`` also asks each node for the lab's own leftovers: a service of the lab not running, a
 DROP rule towards etcd."""
 from __future__ import annotations
 
-from lab.exercises import health
-from lab.exercises.health import Finding
+from lab.exercises.run import health
+from lab.exercises.run.health import Finding
 from lab.exercises.kit.patroni_config import ETCD_UNIT, PATRONI_UNIT
 from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import Shell

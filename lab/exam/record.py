@@ -1,4 +1,4 @@
-"""The exam's files in its run folder ``$LAB_DIR/runs/<UTC>-exam/`` (lab.exercises.evidence).
+"""The exam's files in its run folder ``$LAB_DIR/runs/<UTC>-exam/`` (lab.exercises.observe.evidence).
 
 Each file has one writer, so the foreground commands and the background process never race:
 
@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from lab.exercises.evidence import iso, runs_root
+from lab.exercises.observe.evidence import iso, runs_root
 
 KIND = "exam"
 # The one clock of every exam process (CLOCK_MONOTONIC is shared by all processes of the host);

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.exercises.i18n import DEFAULT, t
+from lab.i18n import DEFAULT, t
 
 
 def score(state: dict[str, Any], fault: dict[str, Any], result: dict[str, Any], *,

@@ -8,7 +8,7 @@ conditions and actions) -> ``kit/`` (shell, probe, SQL, REST, actions, facts, Pa
 Write a drill: subclass ``model.Drill``, decorate with ``@model.drill``, and import its module in
 ``drills/__init__.py``.
 """
-from lab.exercises.context import Lab  # noqa: F401
-from lab.exercises.model import DRILLS, Drill, DrillError, ExpectationFailed, drill, lookup  # noqa: F401
-from lab.exercises.runner import run_drill  # noqa: F401
+from lab.exercises.api.context import Lab  # noqa: F401
+from lab.exercises.api.model import DRILLS, Drill, DrillError, ExpectationFailed, drill, lookup  # noqa: F401
+from lab.exercises.run.runner import run_drill  # noqa: F401
 from lab.exercises import drills  # noqa: F401  (registers the drills)

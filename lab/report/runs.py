@@ -1,5 +1,5 @@
 """Reading run folders as the drill runner writes them (the contract: EVIDENCE.md, later the
-docstring of ``lab/exercises/evidence.py``). Nothing here writes into a run folder: a run is
+docstring of ``lab/exercises/observe/evidence.py``). Nothing here writes into a run folder: a run is
 evidence and stays as it was recorded."""
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.exercises.i18n import DEFAULT, LANGS, drill_text, t
+from lab.i18n import DEFAULT, LANGS, drill_text, t
 from lab.report.render import figures
 from lab.report.runs import DrillRun, Run
 

@@ -15,8 +15,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from lab.exercises.i18n import DEFAULT, t
-from lab.exercises.i18n.phrases import said
+from lab.i18n import DEFAULT, t
+from lab.i18n.phrases import said
 from lab.report.runs import DrillRun
 
 OUTCOMES = ("primary", "replica", "stopped", "fenced", "unreachable")
@@ -291,7 +291,7 @@ def drill_words(name: str, field: str, lang: str) -> str:
     """A drill's section or summary in ``lang`` for a report made in that language ('' in English,
     and for a drill this version does not know)."""
     from lab.exercises import DRILLS
-    from lab.exercises.i18n import drill_text
+    from lab.i18n import drill_text
     return "" if lang == DEFAULT or name not in DRILLS else str(drill_text(name, field, lang)).strip()
 
 

@@ -11,11 +11,11 @@ import pytest
 from labcore import state as lab_state
 from labcore.topology import load
 from lab.exercises import Lab, run_drill
-from lab.exercises.controls import with_break
-from lab.exercises.evidence import RunRecorder, git_commit
-from lab.exercises.runner import WATCH_RULE
-from lab.exercises.timing import timeout_scale
-from lab.exercises.watch import blind_reason
+from lab.exercises.run.controls import with_break
+from lab.exercises.observe.evidence import RunRecorder, git_commit
+from lab.exercises.run.runner import WATCH_RULE
+from lab.exercises.api.timing import timeout_scale
+from lab.exercises.observe.watch import blind_reason
 
 WRITE_PATHS = {"vip", "haproxy", "vip-per-txn"}
 
@@ -42,7 +42,7 @@ def drill_run(request, topo):
 
 def run_live(topo, cls, run: RunRecorder, before: Callable[[Lab], None] | None = None):
     """One drill in auto mode, its events in ``run``'s folder. ``before``: something done on the drill's
-    Lab once its health gate has passed (a negative control's break, lab.exercises.controls), first
+    Lab once its health gate has passed (a negative control's break, lab.exercises.run.controls), first
     thing in the drill's run and put back by the drill's restore. Before the gate it would be refused:
     the gate sees a break in Patroni's dynamic configuration (pause, failsafe_mode) as off the baseline."""
     run.info["drills"].append(cls.name)

@@ -11,8 +11,8 @@ import pytest
 from labcore import remote
 from labcore import state as lab_state
 from lab.exercises import DRILLS, Lab, run_drill
-from lab.exercises.console import ScriptedConsole
-from lab.exercises.timing import timeout_scale
+from lab.exercises.api.console import ScriptedConsole
+from lab.exercises.api.timing import timeout_scale
 
 from drill_verdicts import assert_sound, drill_run, report, run_live, topo  # noqa: F401  (fixtures)
 

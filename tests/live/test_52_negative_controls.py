@@ -1,11 +1,11 @@
 """Tier 3: negative controls. For each drill family, a break that makes the family's claim false
-(lab.exercises.controls), then the family's drill in auto mode: its verdict must be ``fail``, named by
+(lab.exercises.run.controls), then the family's drill in auto mode: its verdict must be ``fail``, named by
 the check that caught the break; the drill's restore puts the break back and the lab is at its
 baseline again for the modules that follow (health gate clean, nothing of the control left).
 
 Runs after test_50_drills.py on the same lab; its run folder is kept like theirs. One drill per
 family, the quickest that carries the claim. Cost, measured on the 2-core build machine (docker
-provider, scale 1): each break's docstring in lab/exercises/controls.py says its own (45-90 s,
+provider, scale 1): each break's docstring in lab/exercises/run/controls.py says its own (45-90 s,
 break to baseline); the module took 7 min 9 s (7 drills, all `fail` as they must be).
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 
 from lab.exam import gate
 from lab.exercises import DRILLS, Lab
-from lab.exercises.controls import CONTROLS, Control, still_in_place
-from lab.exercises.timing import timeout_scale
+from lab.exercises.run.controls import CONTROLS, Control, still_in_place
+from lab.exercises.api.timing import timeout_scale
 
 from drill_verdicts import drill_run, report, run_live, topo  # noqa: F401  (fixtures)
 

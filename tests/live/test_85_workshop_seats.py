@@ -21,9 +21,9 @@ import pytest
 
 from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import SshShell
-from lab.exercises.runner import ACK_GAP_MARGIN_S
-from lab.exercises.writer import CADENCE_S, Writer, ids_present
-from lab.exercises.writes import write_figures
+from lab.exercises.run.runner import ACK_GAP_MARGIN_S
+from lab.exercises.observe.writer import CADENCE_S, Writer, ids_present
+from lab.exercises.observe.writes import write_figures
 from lab.workshop.seats import existing
 from labcore import poll, remote
 from labcore import state as lab_state

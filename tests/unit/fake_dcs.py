@@ -7,7 +7,7 @@ import copy
 
 import yaml
 
-from lab.exercises import dynamic_config
+from lab.exercises.run import dynamic_config
 from lab.exercises.kit.patroni_config import PATRONI_CONFIG
 from lab.exercises.kit.shell import Output
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from lab.exercises.kit.outcomes import MemberState, Outcome
-from lab.exercises.watch import Watch
+from lab.exercises.observe.watch import Watch
 
 from fake_clock import FakeClock
 

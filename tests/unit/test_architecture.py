@@ -51,7 +51,7 @@ def under(name: str, package: str) -> bool:
 
 # A drill is a scenario: shared things live in steps or the kit; the negative controls and the exam
 # act on a drill from outside, and a drill that knew of them could behave differently under test.
-DRILLS_NEVER_IMPORT = ("lab.exercises.drills", "lab.exercises.controls", "lab.exam")
+DRILLS_NEVER_IMPORT = ("lab.exercises.drills", "lab.exercises.run.controls", "lab.exam")
 
 
 def drills_importing_drills(root: Path) -> list[str]:
@@ -132,19 +132,19 @@ def test_a_drill_importing_another_drill_is_caught(tmp_path):
 
 
 def test_a_drill_knowing_of_the_controls_or_the_exam_is_caught(tmp_path):
-    write(tmp_path, "lab/exercises/drills/etcd.py", "from lab.exercises import controls\n")
+    write(tmp_path, "lab/exercises/drills/etcd.py", "from lab.exercises.run import controls\n")
     write(tmp_path, "lab/exercises/drills/watchdog.py", "import lab.exam.pool\n")
-    assert drills_importing_drills(tmp_path) == ["lab/exercises/drills/etcd.py imports lab.exercises.controls",
+    assert drills_importing_drills(tmp_path) == ["lab/exercises/drills/etcd.py imports lab.exercises.run.controls",
                                                  "lab/exercises/drills/watchdog.py imports lab.exam.pool"]
 
 
 def test_the_kit_importing_the_runner_or_a_drill_is_caught(tmp_path):
     write(tmp_path, "lab/exercises/kit/probe.py", "from lab.exercises.kit import sql\nfrom lab import remote\n")
     assert kit_importing_upwards(tmp_path) == []
-    write(tmp_path, "lab/exercises/kit/probe.py", "import lab.exercises.runner\n")
+    write(tmp_path, "lab/exercises/kit/probe.py", "import lab.exercises.run.runner\n")
     write(tmp_path, "lab/exercises/kit/sql.py", "from lab.exercises.drills import replica\n")
     found = kit_importing_upwards(tmp_path)
-    assert "lab/exercises/kit/probe.py imports lab.exercises.runner" in found
+    assert "lab/exercises/kit/probe.py imports lab.exercises.run.runner" in found
     assert "lab/exercises/kit/sql.py imports lab.exercises.drills.replica" in found
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from lab import bench
-from lab.exercises.runner import phases
+from lab.exercises.run.runner import phases
 
 UP_OUTPUT = """\
   15.0s machines ready in 15.0 s (created in 14.5 s); ssh: ssh -F .lab/ssh_config node1

@@ -1,4 +1,4 @@
-"""The negative controls (lab.exercises.controls), checked without machines: one per drill family,
+"""The negative controls (lab.exercises.run.controls), checked without machines: one per drill family,
 each on a drill that exists, and a break in Patroni's local configuration that the drill's own
 fragment can neither hide nor remove."""
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 
 from lab.exercises import DRILLS
-from lab.exercises.controls import CONTROLS
+from lab.exercises.run.controls import CONTROLS
 from lab.exercises.kit import patroni_config
 
 FAMILIES = ["replica faults", "primary faults", "etcd", "watchdog", "sync", "VIPs", "cascading"]

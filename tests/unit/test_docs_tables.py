@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from invoke import Context, Exit
 
-import lab.exercises.docs as drill_docs
+import lab.exercises.pages as drill_docs
 from lab.cli.report import docs_tables
 from lab.exercises import DRILLS
-from lab.exercises.i18n import t
+from lab.i18n import t
 from lab.report import tables
 import synthetic_runs as synth
 

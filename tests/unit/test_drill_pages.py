@@ -11,8 +11,8 @@ import shutil
 import pytest
 
 from lab.exercises import DRILLS
-from lab.exercises import i18n
-from lab.exercises.docs import expected_files, folder, page
+from lab import i18n
+from lab.exercises.pages import expected_files, folder, page
 from labcore.topology import ROOT
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -44,8 +44,8 @@ def test_chinese_pages_speak_chinese_and_keep_the_drills_commands():
 
 def test_every_drill_has_current_chinese_text():
     found = i18n.problems("zh", list(DRILLS))
-    assert not found, ("Chinese drill text missing or stale (edit lab/exercises/i18n/zh.yml, then "
-                       "`python -m lab.exercises.i18n stamp <drill>` and `python -m lab.exercises.docs`):\n"
+    assert not found, ("Chinese drill text missing or stale (edit lab/i18n/zh.yml, then "
+                       "`python -m lab.i18n stamp <drill>` and `python -m lab.exercises.pages`):\n"
                        + "\n".join(f"  {n}: {'; '.join(v)}" for n, v in found.items()))
 
 
@@ -115,7 +115,7 @@ def test_an_unknown_language_is_one_line_naming_the_choices():
 def test_a_chinese_page_breaks_no_line_between_two_chinese_characters():
     """Markdown turns a line break into a space; between two Chinese characters it splits a word."""
     from lab.exercises import DRILLS
-    from lab.exercises.docs import page
+    from lab.exercises.pages import page
 
     assert i18n.unbreak_cjk("端口的\n数据包\nPostgreSQL\n保持。\nnext line") == "端口的数据包\nPostgreSQL\n保持。\nnext line"
     broken = [name for name in DRILLS if re.search(r"[\u4e00-\u9fff]\n[\u4e00-\u9fff]", page(DRILLS[name], "zh"))]

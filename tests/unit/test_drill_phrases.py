@@ -10,8 +10,8 @@ import textwrap
 import pytest
 
 from lab.exercises import DRILLS, Lab, run_drill
-from lab.exercises.console import ScriptedConsole
-from lab.exercises.i18n import catalog, phrases
+from lab.exercises.api.console import ScriptedConsole
+from lab.i18n import catalog, phrases
 from labcore.topology import load
 
 from fake_clock import FakeClock
@@ -23,8 +23,8 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 TRANSLATED = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")      # Chinese words or full-width punctuation
 # four English words in a row: a sentence, not a name, a value or a command
 ENGLISH = re.compile(r"\b[A-Za-z]{2,}(?:[ ,]+[A-Za-z]{2,}){3,}\b")
-HOW_TO_ADD = ("add it to lab/exercises/i18n/zh.yml under `{section}:` (the English template is the key, "
-              "{{0}} {{1}} ... for the values the code fills in; `python -m lab.exercises.i18n said` prints "
+HOW_TO_ADD = ("add it to lab/i18n/zh.yml under `{section}:` (the English template is the key, "
+              "{{0}} {{1}} ... for the values the code fills in; `python -m lab.i18n said` prints "
               "the missing ones as YAML)")
 
 

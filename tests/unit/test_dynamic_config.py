@@ -1,7 +1,7 @@
-"""The dynamic configuration a killed drill leaves behind, found and put back (lab.exercises.dynamic_config)."""
+"""The dynamic configuration a killed drill leaves behind, found and put back (lab.exercises.run.dynamic_config)."""
 from __future__ import annotations
 
-from lab.exercises import dynamic_config as dc
+from lab.exercises.run import dynamic_config as dc
 from test_provision_support import topology
 
 LOCAL = {"bootstrap": {"dcs": {"ttl": 30, "loop_wait": 10, "retry_timeout": 10, "synchronous_mode": False,

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from lab.exercises import evidence
-from lab.exercises.evidence import RunRecorder
-from lab.exercises.verdict import Result
+from lab.exercises.observe import evidence
+from lab.exercises.observe.evidence import RunRecorder
+from lab.exercises.observe.verdict import Result
 from lab.report import runs as report_runs
 
 from fake_clock import FakeClock

@@ -14,11 +14,11 @@ from lab.cli.exercises import exercise
 from lab.exam import background as bg
 from lab.exam import commands, gate, pool, process, record
 from lab.exam.record import Exam, ExamError
-from lab.exercises.console import ScriptedConsole
-from lab.exercises.context import Lab
-from lab.exercises.evidence import DrillRecorder
+from lab.exercises.api.console import ScriptedConsole
+from lab.exercises.api.context import Lab
+from lab.exercises.observe.evidence import DrillRecorder
 from lab.exercises.kit.shell import Output
-from lab.exercises.model import DRILLS, Drill, NotApplicable
+from lab.exercises.api.model import DRILLS, Drill, NotApplicable
 from lab.workshop import history
 from labcore.topology import load
 
@@ -302,7 +302,7 @@ def test_stopping_the_background_process_before_its_fault_ends_it_at_once(tmp_pa
     sits in its first gate; SIGTERM there ends it within seconds and says so."""
     import yaml
     from labcore import poll
-    from lab.exercises.evidence import RunRecorder
+    from lab.exercises.observe.evidence import RunRecorder
     from lab.workshop.seats import derive
     import ipaddress
 

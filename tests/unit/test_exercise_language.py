@@ -9,8 +9,8 @@ from invoke import Context, Exit
 
 from lab.cli.exercises import exercise
 from lab.exercises import DRILLS, Lab, run_drill
-from lab.exercises.console import ScriptedConsole
-from lab.exercises.i18n import drill_text, t
+from lab.exercises.api.console import ScriptedConsole
+from lab.i18n import drill_text, t
 from fake_watch import watch_for
 from test_exercises_runner import FakeCluster, StopAReplica, make_lab
 

@@ -101,7 +101,7 @@ def test_invoke_is_not_patched():
 
 
 def test_runs_lists_every_run_with_its_tally(tmp_path, capsys):
-    from lab.exercises.evidence import RunRecorder
+    from lab.exercises.observe.evidence import RunRecorder
     code, out, err = run_program(["exercise", "--runs"], capsys)
     assert code == 0 and "no runs yet" in out, err
     done = RunRecorder("all", command="invoke exercise all --auto", lab="t", drills=["a", "b", "c"])

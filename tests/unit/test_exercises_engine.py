@@ -6,7 +6,7 @@ import re
 import pytest
 
 from lab.exercises import DRILLS, DrillError, lookup
-from lab.exercises.timing import timeout_scale
+from lab.exercises.api.timing import timeout_scale
 from labcore.poll import holds as poll_holds, until as poll_until
 
 from fake_clock import FakeClock
@@ -100,11 +100,11 @@ def test_unknown_drill_is_one_line_naming_the_known_ones():
 
 
 def test_docs_pages_match_the_drills():
-    """docs/drills/ is generated from the drills (python -m lab.exercises.docs); stale docs fail here."""
-    from lab.exercises.docs import expected_files
+    """docs/drills/ is generated from the drills (python -m lab.exercises.pages); stale docs fail here."""
+    from lab.exercises.pages import expected_files
     for path, text in expected_files().items():
-        assert path.exists(), f"{path} missing: run python -m lab.exercises.docs"
-        assert path.read_text() == text, f"{path} is stale: run python -m lab.exercises.docs"
+        assert path.exists(), f"{path} missing: run python -m lab.exercises.pages"
+        assert path.read_text() == text, f"{path} is stale: run python -m lab.exercises.pages"
 
 
 def test_the_scale_option_wins_over_the_environment(monkeypatch):

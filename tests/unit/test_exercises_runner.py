@@ -6,13 +6,13 @@ import json
 import pytest
 
 from lab.exercises.kit import actions as F
-from lab.exercises.console import ScriptedConsole
+from lab.exercises.api.console import ScriptedConsole
 from lab.exercises import Drill, Lab, run_drill
-from lab.exercises.model import NotApplicable
+from lab.exercises.api.model import NotApplicable
 from lab.exercises.kit.shell import Output
 from lab.exercises.kit.outcomes import MemberState, Outcome
-from lab.exercises.writer import Writer
-from lab.exercises.writes import Survivor, write_figures
+from lab.exercises.observe.writer import Writer
+from lab.exercises.observe.writes import Survivor, write_figures
 from labcore.topology import load
 
 import fake_dcs
@@ -364,7 +364,7 @@ def test_a_watch_that_stalled_in_the_fault_window_makes_the_drill_an_error(fake,
 
 
 def test_a_run_keeps_its_evidence_and_measures_checks_from_the_fault(fake, tmp_path):
-    from lab.exercises.evidence import RunRecorder
+    from lab.exercises.observe.evidence import RunRecorder
     from lab.report import runs as report_runs
     lab = make_lab(fake, ScriptedConsole(), tmp_path, auto=True)
     clock = lab.clock
@@ -398,7 +398,7 @@ def test_a_run_keeps_its_evidence_and_measures_checks_from_the_fault(fake, tmp_p
 
 
 def test_uncountable_writes_in_a_lossless_drill_are_an_error(fake, tmp_path, monkeypatch):
-    import lab.exercises.runner as runner
+    import lab.exercises.run.runner as runner
 
     class Lossless(StopAReplica):
         writes = True
@@ -423,7 +423,7 @@ def test_uncountable_writes_in_a_lossless_drill_are_an_error(fake, tmp_path, mon
 def test_a_replica_fault_that_makes_a_write_path_refuse_fails(fake, tmp_path, monkeypatch):
     """rto_zero: the application must not notice a replica's fault. One refused write is enough to fail;
     without it the same run passes, with the bound kept in the result."""
-    import lab.exercises.runner as runner
+    import lab.exercises.run.runner as runner
 
     class ReplicaFault(StopAReplica):
         writes = True
@@ -481,7 +481,7 @@ def test_a_statement_is_cancelled_from_a_child_process_so_no_thread_of_ours_wait
 def test_a_control_breaks_the_dynamic_configuration_after_the_gate_and_the_restore_puts_it_back(fake, tmp_path):
     """A negative control applied before the gate is refused there (the gate sees the configuration);
     with_break applies it first thing in the drill's run, and the restore undoes it."""
-    from lab.exercises.controls import with_break
+    from lab.exercises.run.controls import with_break
 
     def pause(lab):
         lab.probe.patch_config({"pause": True})

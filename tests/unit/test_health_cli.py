@@ -158,7 +158,7 @@ class StaleProbe:
 
 
 def test_the_gate_asks_postgresql_itself_not_only_patroni():
-    from lab.exercises import health as gate
+    from lab.exercises.run import health as gate
 
     assert health.off_baseline(gate.findings(StaleProbe(pg3_answers=True))) == []
     assert health.off_baseline(gate.findings(StaleProbe(pg3_answers=False))) == [
@@ -168,7 +168,7 @@ def test_the_gate_asks_postgresql_itself_not_only_patroni():
 def test_a_member_pending_restart_is_off_the_baseline():
     """max_connections put back in the DCS by hand runs its old value until a restart: streaming
     members that Patroni flags pending restart are not the baseline a drill starts from."""
-    from lab.exercises import health as gate
+    from lab.exercises.run import health as gate
 
     assert health.off_baseline(gate.findings(StaleProbe(pg3_answers=True, pending=("pg1", "pg3")))) == [
         "no member pending restart: pending restart: pg1, pg3"]
@@ -177,7 +177,7 @@ def test_a_member_pending_restart_is_off_the_baseline():
 def test_the_gate_sees_a_replica_that_streams_but_holds_a_newer_timeline():
     """A replica promoted by hand and demoted before any rewind streams today and refuses its leader at the
     next reconnect: the baseline does not hold while its history is ahead of the leader's timeline."""
-    from lab.exercises import health as gate
+    from lab.exercises.run import health as gate
 
     assert health.off_baseline(gate.findings(StaleProbe(pg3_answers=True, pg2_history=2))) == [
         "replicas on the leader's timeline: pg2 holds timeline 2's history, the leader is on 1"]
@@ -186,7 +186,7 @@ def test_the_gate_sees_a_replica_that_streams_but_holds_a_newer_timeline():
 def test_a_replica_whose_history_cannot_be_read_is_not_called_on_the_leaders_timeline():
     """No answer is not "no fork": the real Probe lists the replica as unknown, the gate says so, and
     the repair does not rebuild it for that alone."""
-    from lab.exercises import health as gate
+    from lab.exercises.run import health as gate
     from lab.exercises.kit.probe import Probe
 
     probe = object.__new__(Probe)

@@ -6,8 +6,9 @@ import json
 import pytest
 
 from lab.exercises import DRILLS
-from lab.exercises.console import ScriptedConsole
-from lab.exercises import ExpectationFailed, Lab, run_drill, steps
+from lab.exercises.api.console import ScriptedConsole
+from lab.exercises import ExpectationFailed, Lab, run_drill
+from lab.exercises.api import steps
 from lab.exercises.drills import cascade
 from lab.exercises.kit import sql
 from lab.exercises.kit.shell import Output

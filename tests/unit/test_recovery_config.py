@@ -1,13 +1,15 @@
 """The repair puts Patroni's dynamic configuration back and restarts what that leaves pending
-(lab.exercises.recovery): a killed `parameters` drill leaves max_connections=300 in the DCS."""
+(lab.exercises.run.recovery): a killed `parameters` drill leaves max_connections=300 in the DCS."""
 from __future__ import annotations
 
 import copy
 
 import pytest
 
-from lab.exercises import Lab, recovery
-from lab.exercises.console import ScriptedConsole
+from lab.exercises import Lab
+
+from lab.exercises.run import recovery
+from lab.exercises.api.console import ScriptedConsole
 from lab.exercises.kit.shell import Output
 from labcore.topology import load
 

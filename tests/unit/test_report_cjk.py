@@ -82,7 +82,7 @@ def made_in(folder, lang: str) -> runs.Run:
 
 
 def test_a_report_of_a_run_made_in_chinese_gives_each_drill_its_chinese_words(zh_drill, tmp_path):
-    from lab.exercises.i18n import drill_text
+    from lab.i18n import drill_text
     summary = drill_text("primary-patroni-kill", "summary", "zh")
     run = made_in(zh_drill.folder.parent, "zh")
     written = render.write(run, tmp_path / "out")

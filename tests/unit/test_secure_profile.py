@@ -273,7 +273,7 @@ def test_audit_refuses_before_the_lab_is_provisioned(monkeypatch):
 
 def test_drill_pages_say_where_the_secure_profile_changes_what_a_trainee_types():
     from lab.exercises import DRILLS
-    from lab.exercises.docs import page, profile_notes
+    from lab.exercises.pages import page, profile_notes
     assert profile_notes(DRILLS["sync-mode"].commands) == ["page_profile_sql", "page_profile_etcd", "page_profile_ctl"]
     assert profile_notes(["on node1: sudo systemctl stop patroni"]) == ["page_profile_same"]
     assert profile_notes(["curl -s -XPOST http://127.0.0.1:8008/restart"]) == ["page_profile_rest"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from lab.exercises.kit.outcomes import MemberState, Outcome
-from lab.exercises.verdict import (Result, Verdict, exit_code, judge_members, judge_split_brain, judge_writes,
+from lab.exercises.observe.verdict import (Result, Verdict, exit_code, judge_members, judge_split_brain, judge_writes,
                                    tally)
-from lab.exercises.watch import WatchRule, blind_reason, summarize
+from lab.exercises.observe.watch import WatchRule, blind_reason, summarize
 
 
 def res() -> Result:
@@ -131,7 +131,7 @@ def test_tally_and_exit_code():
 
 
 def test_result_json_holds_expected_and_seen_per_member():
-    from lab.exercises.verdict import OutcomeCheck
+    from lab.exercises.observe.verdict import OutcomeCheck
     r = res()
     _, members, _ = judge_members({"pg1": [Outcome.REPLICA]}, {"pg1": st("pg1", Outcome.REPLICA, timeline=2)})
     r.outcomes.append(OutcomeCheck("all read-only", "pass", 35.0, 0.0, 21.4, members))

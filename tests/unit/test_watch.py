@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 
 from lab.exercises.kit.outcomes import MemberState, Outcome
-from lab.exercises.watch import Watch, WatchRule, WatchSample, blind_reason, summarize, with_lag
+from lab.exercises.observe.watch import Watch, WatchRule, WatchSample, blind_reason, summarize, with_lag
 
 from fake_clock import FakeClock
 

@@ -1,7 +1,7 @@
 """Write figures on synthetic attempt logs: outages, the surviving timeline, writes after the fork."""
 from __future__ import annotations
 
-from lab.exercises.writes import (AFTER_FORK, KEPT, Survivor, WriteAttempt, parse_history, parse_lsn, path_figures,
+from lab.exercises.observe.writes import (AFTER_FORK, KEPT, Survivor, WriteAttempt, parse_history, parse_lsn, path_figures,
                                   write_figures)
 
 FORK = parse_lsn("0/5000060")

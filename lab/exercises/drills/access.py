@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import Callable
 
 from lab.clients import arp, jdbc, multihost
-from lab.exercises import steps as S
-from lab.exercises.context import Lab
+from lab.exercises.api import steps as S
+from lab.exercises.api.context import Lab
 from lab.exercises.kit import actions as F
-from lab.exercises.model import Drill, NotApplicable, drill
+from lab.exercises.api.model import Drill, NotApplicable, drill
 from lab.exercises.kit import haproxy_stats, sql
 
 JDBC_BALANCED_CONNECTIONS = 12

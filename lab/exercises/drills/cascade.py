@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import uuid
 
-from lab.exercises import steps as S
-from lab.exercises.context import Lab
+from lab.exercises.api import steps as S
+from lab.exercises.api.context import Lab
 from lab.exercises.kit import actions as F
 from lab.exercises.kit.outcomes import Outcome
 from lab.exercises.kit.patroni_config import PATRONI_UNIT
-from lab.exercises.model import Drill, ExpectationFailed, drill
+from lab.exercises.api.model import Drill, ExpectationFailed, drill
 from labcore import poll
 from lab.exercises.kit import ctl, sql
 

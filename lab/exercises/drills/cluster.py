@@ -1,11 +1,11 @@
 """Article §5, the table's cluster rows: etcd down; no synchronous standby in synchronous mode."""
 from __future__ import annotations
 
-from lab.exercises import steps as S
-from lab.exercises.context import Lab
+from lab.exercises.api import steps as S
+from lab.exercises.api.context import Lab
 from lab.exercises.kit import actions as F
 from lab.exercises.kit.outcomes import Outcome
-from lab.exercises.model import Drill, drill
+from lab.exercises.api.model import Drill, drill
 
 
 @drill

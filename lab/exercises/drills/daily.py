@@ -1,10 +1,10 @@
 """Article §6: running the cluster day to day with patronictl and Patroni's REST API."""
 from __future__ import annotations
 
-from lab.exercises import steps as S
-from lab.exercises.context import Lab
+from lab.exercises.api import steps as S
+from lab.exercises.api.context import Lab
 from lab.exercises.kit import actions as F
-from lab.exercises.model import Drill, ExpectationFailed, drill
+from lab.exercises.api.model import Drill, ExpectationFailed, drill
 from lab.exercises.kit import ctl, endpoints, sql
 
 NEW_MAX_CONNECTIONS = 300          # the article's example value

@@ -1,11 +1,11 @@
 """Article §5.3: what an unreachable etcd costs, and the two ways to soften it."""
 from __future__ import annotations
 
-from lab.exercises import steps as S
-from lab.exercises.context import Lab
+from lab.exercises.api import steps as S
+from lab.exercises.api.context import Lab
 from lab.exercises.kit import actions as F
 from lab.exercises.kit.patroni_config import PATRONI_UNIT
-from lab.exercises.model import Drill, drill
+from lab.exercises.api.model import Drill, drill
 
 HUGE_RETRY_TIMEOUT = 864000000   # the article's "10,000 days"
 

@@ -1,11 +1,11 @@
 """Article §5, the table's primary rows: what Patroni does when something breaks on the leader."""
 from __future__ import annotations
 
-from lab.exercises import steps as S
-from lab.exercises.context import Lab
+from lab.exercises.api import steps as S
+from lab.exercises.api.context import Lab
 from lab.exercises.kit import actions as F
 from lab.exercises.kit.outcomes import Outcome
-from lab.exercises.model import Drill, NotApplicable, drill
+from lab.exercises.api.model import Drill, NotApplicable, drill
 
 
 SLOW_START_TIMEOUT = 20   # primary_start_timeout for part 2: the article's 300 s, shortened to fit a drill

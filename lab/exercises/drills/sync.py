@@ -1,12 +1,12 @@
 """Article §5.2: synchronous replication as the brain-split protection that does not depend on a watchdog."""
 from __future__ import annotations
 
-from lab.exercises import steps as S
-from lab.exercises.context import Lab
+from lab.exercises.api import steps as S
+from lab.exercises.api.context import Lab
 from lab.exercises.kit.outcomes import Outcome
 from lab.exercises.kit import actions as F
 from lab.exercises.kit import sql
-from lab.exercises.model import Drill, ExpectationFailed, NotApplicable, drill
+from lab.exercises.api.model import Drill, ExpectationFailed, NotApplicable, drill
 
 
 @drill

@@ -8,12 +8,12 @@ longer write, without resetting a host shared with other containers.
 """
 from __future__ import annotations
 
-from lab.exercises import steps as S
-from lab.exercises.context import Lab
+from lab.exercises.api import steps as S
+from lab.exercises.api.context import Lab
 from lab.exercises.kit import actions as F
 from lab.exercises.kit.outcomes import Outcome
 from lab.exercises.kit.patroni_config import PATRONI_CONFIG
-from lab.exercises.model import Drill, NotApplicable, drill
+from lab.exercises.api.model import Drill, NotApplicable, drill
 
 MISSING_DEVICE = "/dev/lab-no-such-watchdog"
 FENCER_LOG_TAG = "patroni-watchdog"   # the syslog tag of the containers' fencing service (watchdog-fencer.sh.j2)

@@ -58,7 +58,7 @@ class MemberState:
         return self.outcome in (Outcome.PRIMARY, Outcome.REPLICA)
 
     def event(self) -> dict[str, Any]:
-        """The member's entry of a ``sample`` event (see lab.exercises.evidence)."""
+        """The member's entry of a ``sample`` event (see lab.exercises.observe.evidence)."""
         d = asdict(self)
         d.pop("member")
         d["outcome"] = str(self.outcome)

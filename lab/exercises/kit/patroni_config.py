@@ -17,7 +17,7 @@ PATRONI_UNIT = "patroni"
 ETCD_UNIT = "etcd"
 DRILL_FRAGMENT = "90-lab-drill.yml"
 MARKER_TAG = "lab_drill"            # tags.lab_drill: GET /patroni shows it, proving a reload happened
-# A negative control's break (lab.exercises.controls) lives in its own fragment, merged after the drill's,
+# A negative control's break (lab.exercises.run.controls) lives in its own fragment, merged after the drill's,
 # with its own marker: the drill's edits and reload checks never touch it, and its removal leaves the drill's.
 CONTROL_FRAGMENT = "95-lab-control.yml"
 CONTROL_TAG = "lab_control"

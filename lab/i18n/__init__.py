@@ -8,12 +8,12 @@ ones). Each translated drill records a short fingerprint of the English it was
 written from (``source:``), so a changed drill shows up as a stale translation
 instead of silently drifting:
 
-    python -m lab.exercises.i18n stale          # which drills need their Chinese updated
-    python -m lab.exercises.i18n stamp NAME...  # after updating them: record the new English
+    python -m lab.i18n stale          # which drills need their Chinese updated
+    python -m lab.i18n stamp NAME...  # after updating them: record the new English
 
 What a drill says while it runs (expectations, part titles, faults, notes, measured labels) is
-translated by the English template it was written with: lab/exercises/i18n/phrases.py, the ``said:``
-and ``measures:`` sections of ``<lang>.yml``, and ``python -m lab.exercises.i18n said`` for what
+translated by the English template it was written with: lab/i18n/phrases.py, the ``said:``
+and ``measures:`` sections of ``<lang>.yml``, and ``python -m lab.i18n said`` for what
 is missing.
 
 Chinese follows the article's own terms (主库, 备库, 脑裂, 读写VIP, ...).

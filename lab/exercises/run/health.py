@@ -5,7 +5,7 @@ Baseline = etcd healthy; exactly one Patroni leader; every other member a
 streaming replica, none holding a timeline past the leader's; no member pending restart; PostgreSQL
 agrees (one primary, every other answers in recovery); each VIP held by exactly one node (the
 read-write VIP by the leader's node). The gate adds Patroni's dynamic configuration as provisioned
-(lab.exercises.dynamic_config), which needs the lab's files, not only the probe.
+(lab.exercises.run.dynamic_config), which needs the lab's files, not only the probe.
 """
 from __future__ import annotations
 

@@ -18,12 +18,12 @@ replaces a folder).
 ``finished`` stays null while the run goes on (or when it was interrupted); ``tally`` is
 rewritten after every drill, so an interrupted run still counts what it finished.
 
-``<drill>/result.json``: the drill's Result (lab.exercises.verdict.Result.to_json): verdict
+``<drill>/result.json``: the drill's Result (lab.exercises.observe.verdict.Result.to_json): verdict
 (pass | fail | differs | not-applicable | error), reason, evidence, section, claim, checks
 (each with kind, description, ok, bound_s, start, end: seconds from the fault), outcomes
 (per member the outcome the article claims and the one seen), members (the same, per
-member), metrics, bounds, rto_s, writes (figures per path: lab.exercises.writes), watch
-(summary: lab.exercises.watch.summarize), split_brain, gate_before/after, notes.
+member), metrics, bounds, rto_s, writes (figures per path: lab.exercises.observe.writes), watch
+(summary: lab.exercises.observe.watch.summarize), split_brain, gate_before/after, notes.
 
 ``<drill>/events.jsonl``: one JSON object per line; every line has ``t`` (float seconds since
 the drill's start mark, monotonic clock, 3 decimals), ``wall`` (iso8601 UTC) and ``type``:
@@ -62,7 +62,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from labcore import state as lab_state
-from lab.exercises.verdict import tally
+from labcore.topology import ROOT
+from lab.exercises.observe.verdict import tally
 
 RUNS = "runs"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -77,7 +78,7 @@ def iso(dt: datetime) -> str:
 
 
 def git_commit(repo: Path | None = None) -> str | None:
-    repo = repo or Path(__file__).resolve().parents[2]
+    repo = repo or ROOT
     try:
         out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=5)

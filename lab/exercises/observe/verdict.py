@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Iterable
 
-from lab.exercises.i18n.phrases import phrase
+from lab.i18n.phrases import phrase
 from lab.exercises.kit.outcomes import MemberState, Outcome
 
 

@@ -1,4 +1,4 @@
-"""python -m lab.exercises.i18n stale | stamp NAME... | said [--lang LANG]: keep translations current.
+"""python -m lab.i18n stale | stamp NAME... | said [--lang LANG]: keep translations current.
 
 stale: drills whose translation is missing or older than their English; stamp: record the English a
 translation was written from; said: the phrases drills show while they run that LANG lacks (as YAML
@@ -10,7 +10,7 @@ import sys
 import yaml
 
 from lab.exercises import DRILLS
-from lab.exercises.i18n import LANGS, DEFAULT, problems, stamp
+from lab.i18n import LANGS, DEFAULT, problems, stamp
 
 
 def main(argv: list[str]) -> int:
@@ -28,7 +28,7 @@ def main(argv: list[str]) -> int:
             print(f"{name}: {'; '.join(issues)}")
         return 1 if found else 0
     if argv[:1] == ["said"]:
-        from lab.exercises.i18n import phrases
+        from lab.i18n import phrases
         found = phrases.templates()
         lacking = phrases.missing(lang, found)
         for section in phrases.SECTIONS:

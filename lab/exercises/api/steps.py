@@ -14,12 +14,12 @@ from typing import Any, Callable, Iterable
 
 import yaml
 
-from lab.exercises.context import Lab
-from lab.exercises.i18n.phrases import phrase
+from lab.exercises.api.context import Lab
+from lab.i18n.phrases import phrase
 from lab.exercises.kit import actions, ctl, patroni_config, sql
 from lab.exercises.kit.outcomes import MemberState, Outcome
 from lab.exercises.kit.patroni_config import PATRONI_CONFIG, PATRONI_UNIT
-from lab.exercises.model import ExpectationFailed
+from lab.exercises.api.model import ExpectationFailed
 
 Condition = Callable[[], Any]
 

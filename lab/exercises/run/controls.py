@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 from labcore import poll
-from lab.exercises import steps as S
-from lab.exercises.context import Lab
+from lab.exercises.api import steps as S
+from lab.exercises.api.context import Lab
 from lab.exercises.drills.cascade import cascade_pair
 from lab.exercises.kit import ctl, sql
 from lab.exercises.kit.patroni_config import CONTROL_FRAGMENT, CONTROL_TAG, PATRONI_CONFIG
-from lab.exercises.model import Drill
+from lab.exercises.api.model import Drill
 from provision.steps.vip import SCRIPT as VIP_CALLBACK
 
 FENCER_UNIT = "patroni-watchdog"            # the containers' fencing service (provision/steps/watchdog.py)

@@ -9,10 +9,10 @@ One thread per path inserts row after row, as applications do:
   or a serverless function does: it follows the VIP (and its ARP) at once, where a pooled
   connection may stay on the old primary.
 
-Every attempt is logged (lab.exercises.writes.WriteAttempt): when it was sent and answered,
+Every attempt is logged (lab.exercises.observe.writes.WriteAttempt): when it was sent and answered,
 acknowledged or refused, and for an acknowledged write the server that took it (its address,
 or for a VIP connection the member whose postmaster started at the time the row returns),
-that server's timeline and the WAL position after the row. lab.exercises.writes turns the
+that server's timeline and the WAL position after the row. lab.exercises.observe.writes turns the
 logs into the figures: outage per path, time to the surviving timeline, writes acknowledged
 after the fork, RTO.
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from lab.exercises.kit.sql import cancel_after, first_line
-from lab.exercises.writes import WriteAttempt
+from lab.exercises.observe.writes import WriteAttempt
 
 TABLE = "lab_drill_writes"
 CADENCE_S = 0.2          # one attempt per path every 0.2 s (plus the commit's own time)

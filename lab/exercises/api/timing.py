@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labcore import poll
-from lab.exercises.model import DrillError
+from lab.exercises.api.model import DrillError
 
 
 def timeout_scale(configured: Any = None, *, option: Any = None) -> float:

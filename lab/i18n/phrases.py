@@ -21,7 +21,7 @@ Which templates the code uses is read from the source (``templates()``: the argu
 the ``what`` of faults and operations), so a test names every English phrase that has no
 translation, with its file and line, and every translation no code uses any more:
 
-    python -m lab.exercises.i18n said      # the phrases zh.yml lacks, as YAML lines to fill in
+    python -m lab.i18n said      # the phrases zh.yml lacks, as YAML lines to fill in
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from lab.exercises.i18n import DEFAULT, catalog
+from lab.i18n import DEFAULT, catalog
 
 PLACEHOLDER = re.compile(r"\{(\d+)\}")
 SUBJECT = re.compile(r"[A-Za-z][\w.-]*\d")          # pg2, node3: a member or node name heads the phrase
@@ -147,8 +147,9 @@ def clear() -> None:
 
 # --- which phrases the code says ---------------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]          # lab/exercises
-SOURCES = ("drills/*.py", "steps.py", "kit/actions.py", "runner.py", "context.py", "verdict.py", "recovery.py")
+ROOT = Path(__file__).resolve().parents[1] / "exercises"   # read as text, never imported
+SOURCES = ("drills/*.py", "api/steps.py", "api/steps/*.py", "kit/actions.py", "run/runner.py", "api/context.py",
+           "observe/verdict.py", "run/recovery.py")
 # method -> (positional index, keyword) of the text it shows, per section
 METHODS: dict[str, tuple[str, list[tuple[int, str]]]] = {
     "said": ("said", [(0, "text")]),          # a drill that prints by itself: lab.say(lab.said(...))

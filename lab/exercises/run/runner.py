@@ -1,10 +1,10 @@
 """The runner: one drill from gate to verdict. Gate, story, the drill's own steps while a writer
 writes through every read-write path and a watch samples every member twice a second, then
-restore, gate again, and the judgement: the verdict (lab.exercises.verdict) from the checks, the
-watch (blind -> error; a forbidden double primary -> fail), the write figures (lab.exercises.writes:
+restore, gate again, and the judgement: the verdict (lab.exercises.observe.verdict) from the checks, the
+watch (blind -> error; a forbidden double primary -> fail), the write figures (lab.exercises.observe.writes:
 lost or uncountable writes in a lossless drill, refused writes where the write path must not
 notice the fault) and the article's bounds. Every sample, write, mark and check goes to the drill's
-evidence as it happens when a recorder is given (lab.exercises.evidence)."""
+evidence as it happens when a recorder is given (lab.exercises.observe.evidence)."""
 from __future__ import annotations
 
 import json
@@ -15,17 +15,18 @@ from typing import Any, Callable
 
 from lab import vips
 from labcore import poll, remote
-from lab.exercises import health, recovery, steps
-from lab.exercises.context import Lab, indent
-from lab.exercises.i18n import drill_text
+from lab.exercises.run import health, recovery
+from lab.exercises.api import steps
+from lab.exercises.api.context import Lab, indent
+from lab.i18n import drill_text
 from lab.exercises.kit.outcomes import lab_member_probe
 from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import SshShell
-from lab.exercises.model import Drill, ExpectationFailed, NotApplicable, Result
-from lab.exercises.verdict import judge_split_brain, judge_writes
-from lab.exercises.watch import Watch, WatchRule, blind_reason
-from lab.exercises.writer import CADENCE_S, Writer, WritePath, ids_present, surviving_history
-from lab.exercises.writes import Survivor, parse_history, rto_by_path, write_figures
+from lab.exercises.api.model import Drill, ExpectationFailed, NotApplicable, Result
+from lab.exercises.observe.verdict import judge_split_brain, judge_writes
+from lab.exercises.observe.watch import Watch, WatchRule, blind_reason
+from lab.exercises.observe.writer import CADENCE_S, Writer, WritePath, ids_present, surviving_history
+from lab.exercises.observe.writes import Survivor, parse_history, rto_by_path, write_figures
 
 WATCH_RULE = WatchRule(max_missed_share=0.2, max_gap_s=2.0)
 # A write path that must not notice the fault: no refused write, and no wait between two
@@ -90,7 +91,7 @@ def lab_writer(lab: Lab, watch: Watch) -> Writer:
 def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None, watch: Watch | None = None,
               recorder: Any = None) -> Result:
     """Run one drill: gate, story, fault, expectations, restore, gate, judgement; always returns a Result.
-    ``recorder``: a lab.exercises.evidence.DrillRecorder for this drill's events (or the Lab's own)."""
+    ``recorder``: a lab.exercises.observe.evidence.DrillRecorder for this drill's events (or the Lab's own)."""
     d = cls()
     lab.recorder = recorder or lab.recorder
     res = Result(cls.name, cls.section, claim=cls.expected, mode="auto" if lab.auto else "guided", scale=lab.scale,

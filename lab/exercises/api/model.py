@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-# What a run of a drill produces lives in lab.exercises.verdict; the names stay importable from here.
-from lab.exercises.verdict import Check, NotApplicable, Result, Verdict  # noqa: F401
+# What a run of a drill produces lives in lab.exercises.observe.verdict; the names stay importable from here.
+from lab.exercises.observe.verdict import Check, NotApplicable, Result, Verdict  # noqa: F401
 
 if TYPE_CHECKING:
-    from lab.exercises.context import Lab
+    from lab.exercises.api.context import Lab
 
 
 class DrillError(ValueError):

@@ -1,7 +1,7 @@
 """docs/drills/ and docs/zh/drills/: one page per drill and language, written from the drill
-itself (English) and its translation (lab/exercises/i18n/<lang>.yml), so text and code never drift.
+itself (English) and its translation (lab/i18n/<lang>.yml), so text and code never drift.
 
-    python -m lab.exercises.docs      # rewrite every drill page and the index block of each README.md
+    python -m lab.exercises.pages      # rewrite every drill page and the index block of each README.md
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.exercises import DRILLS
-from lab.exercises.i18n import DEFAULT, LANGS, commands, drill_text, t, unbreak_cjk
+from lab.i18n import DEFAULT, LANGS, commands, drill_text, t, unbreak_cjk
 from labcore.topology import ROOT
 
 DOCS = ROOT / "docs" / "drills"

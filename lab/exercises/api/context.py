@@ -2,7 +2,7 @@
 reads roles now, checks bounded expectations, runs actions (faults and operations) and keeps every
 undo (faults still in effect, configuration changes) for the restore.
 
-Everything it sees goes to the drill's evidence as it happens (lab.exercises.evidence): marks
+Everything it sees goes to the drill's evidence as it happens (lab.exercises.observe.evidence): marks
 (fault, undo, ...), notes, each check with its bound, start and end. A member's state is asked as
 an outcome (primary, replica, stopped, fenced, unreachable), and a claim about members is checked
 as exactly those outcomes (``expect_outcomes``)."""
@@ -13,16 +13,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from lab.exercises.console import Console, TerminalConsole
-from lab.exercises.i18n import resolve_lang, t
-from lab.exercises.i18n.phrases import measure_label, phrase, said
+from lab.exercises.api.console import Console, TerminalConsole
+from lab.i18n import resolve_lang, t
+from lab.i18n.phrases import measure_label, phrase, said
 from lab.exercises.kit.actions import Action, Operation
 from lab.exercises.kit.facts import Facts
 from lab.exercises.kit.outcomes import MemberState, Outcome, lab_member_probe
 from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import Output, Shell, SshShell, ssh_hint
-from lab.exercises.model import ExpectationFailed, Result, Check
-from lab.exercises.verdict import OutcomeCheck, judge_members
+from lab.exercises.api.model import ExpectationFailed, Result, Check
+from lab.exercises.observe.verdict import OutcomeCheck, judge_members
 from labcore import poll
 from labcore.topology import Topology
 
@@ -59,7 +59,7 @@ class Lab:
             ("haproxy", topo.vips.haproxy, topo.ports.haproxy_primary),
             ("vip-per-txn", topo.vips.read_write, topo.ports.postgres, False),
         ]
-        self.recorder = recorder                # lab.exercises.evidence.DrillRecorder (None: nothing kept)
+        self.recorder = recorder                # lab.exercises.observe.evidence.DrillRecorder (None: nothing kept)
         self._outcome_probe = outcome_probe
         self.result: Result | None = None
         self.t_start: float = self.clock.monotonic()

@@ -1,6 +1,6 @@
 """Write figures that say what happened to the application's writes.
 
-The writer (lab.exercises.writer) logs every attempt on every path: when it was sent and
+The writer (lab.exercises.observe.writer) logs every attempt on every path: when it was sent and
 answered, whether the server acknowledged it, and for an acknowledged write which server
 took it, on which timeline, at which WAL position. These pure functions turn such logs into
 the figures a drill reports, per path and measured from the fault:
@@ -54,7 +54,7 @@ class WriteAttempt:
         return round(self.end - self.start, 3)
 
     def event(self) -> dict[str, Any]:
-        """The ``write`` event of lab.exercises.evidence."""
+        """The ``write`` event of lab.exercises.observe.evidence."""
         return {"path": self.path, "ok": self.ok, "id": self.id, "latency_s": self.latency_s,
                 "server": self.server, "timeline": self.timeline, "lsn": self.lsn, "error": self.error,
                 "sync_cancelled": self.sync_cancelled}

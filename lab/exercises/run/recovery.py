@@ -3,8 +3,10 @@ revive (start a Patroni a fencing watchdog stopped) and repair (the last resort 
 reach the baseline)."""
 from __future__ import annotations
 
-from lab.exercises import dynamic_config, health, steps
-from lab.exercises.context import Lab
+from lab.exercises.run import dynamic_config, health
+
+from lab.exercises.api import steps
+from lab.exercises.api.context import Lab
 from lab.exercises.kit.actions import undo_all_commands
 from labcore import poll
 

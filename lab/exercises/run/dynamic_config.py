@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from labcore.topology import Topology
 
 if TYPE_CHECKING:
-    from lab.exercises.context import Lab
-    from lab.exercises.health import Finding
+    from lab.exercises.api.context import Lab
+    from lab.exercises.run.health import Finding
 
 CHECK = "Patroni's dynamic configuration as provisioned"
 
@@ -64,7 +64,7 @@ def check(lab: Lab) -> tuple[Finding, dict[str, Any]]:
     """(the finding, the PATCH /config body that would restore it). Unreadable is off the baseline,
     never "as provisioned". The local files are read afresh each time: a failed read is not kept, and
     a repair may have removed a drill's configuration fragment."""
-    from lab.exercises.health import Finding
+    from lab.exercises.run.health import Finding
 
     first = lab.topo.postgres_nodes[0].name
     lab.facts.forget(first)

@@ -1,0 +1,1 @@
+"""What a drill is written against: the drill model and registry (`model`), the `Lab` a drill sees while it runs (`context`), its console, the timing it reads (`timing`), and the named conditions and steps shared by drills (`steps`)."""

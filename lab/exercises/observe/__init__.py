@@ -1,0 +1,1 @@
+"""What the lab sees while a drill runs, and what it concludes: the writer and its accounting (`writer`, `writes`), the split-brain watch (`watch`), verdicts (`verdict`) and the evidence kept per run (`evidence`)."""
