@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from lab import lifecycle
 from labcore import guard, remote
-from lab import vips as vip_addresses
+from labcore import vips as vip_addresses
 from labcore import state as lab_state
 from labcore.topology import Topology
 

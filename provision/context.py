@@ -13,6 +13,7 @@ from provision.engine import Command, Packages, Resource
 from provision.platforms import Platform
 
 LIBEXEC = "/usr/local/libexec/patroni-lab"
+VIP_CALLBACK = f"{LIBEXEC}/vip-callback"     # the script Patroni calls on a role change (section 7.2)
 PATRONI_CONF_DIR = "/etc/patroni"       # one fragment per step; Patroni merges a directory's *.yml in order
 PATRONI_UNIT = "/etc/systemd/system/patroni.service"
 PATRONI_DROPINS = "/etc/systemd/system/patroni.service.d"

@@ -8,12 +8,12 @@ ones). Each translated drill records a short fingerprint of the English it was
 written from (``source:``), so a changed drill shows up as a stale translation
 instead of silently drifting:
 
-    python -m lab.i18n stale          # which drills need their Chinese updated
-    python -m lab.i18n stamp NAME...  # after updating them: record the new English
+    python -m lab.exercises.translations stale          # which drills need their Chinese updated
+    python -m lab.exercises.translations stamp NAME...  # after updating them: record the new English
 
 What a drill says while it runs (expectations, part titles, faults, notes, measured labels) is
 translated by the English template it was written with: lab/i18n/phrases.py, the ``said:``
-and ``measures:`` sections of ``<lang>.yml``, and ``python -m lab.i18n said`` for what
+and ``measures:`` sections of ``<lang>.yml``, and ``python -m lab.exercises.translations said`` for what
 is missing.
 
 Chinese follows the article's own terms (主库, 备库, 脑裂, 读写VIP, ...).
@@ -25,7 +25,7 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
@@ -83,9 +83,21 @@ def t(key: str, lang: str = DEFAULT, default: str | None = None, **fields: Any) 
     return text.format(**fields) if fields else text
 
 
+# The drills' own English, handed over by the registry when it loads (lab.exercises): the words
+# stand below the drills and know none of them.
+_english_source: Callable[[str, str], Any] | None = None
+
+
+def use_english(source: Callable[[str, str], Any]) -> None:
+    """Where a drill's English field is read (``source(name, field)``), for the fallbacks and fingerprints."""
+    global _english_source
+    _english_source = source
+
+
 def _english(name: str, field: str) -> Any:
-    from lab.exercises import DRILLS          # late: the registry imports the drills, which may use t()
-    return getattr(DRILLS[name], field)
+    if _english_source is None:
+        raise LookupError("no drill registry has handed its English to lab.i18n (import lab.exercises first)")
+    return _english_source(name, field)
 
 
 # A line break between two Chinese characters (or full-width punctuation) is no space.

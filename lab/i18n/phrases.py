@@ -21,7 +21,7 @@ Which templates the code uses is read from the source (``templates()``: the argu
 the ``what`` of faults and operations), so a test names every English phrase that has no
 translation, with its file and line, and every translation no code uses any more:
 
-    python -m lab.i18n said      # the phrases zh.yml lacks, as YAML lines to fill in
+    python -m lab.exercises.translations said      # the phrases zh.yml lacks, as YAML lines to fill in
 """
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ def test_chinese_pages_speak_chinese_and_keep_the_drills_commands():
 def test_every_drill_has_current_chinese_text():
     found = i18n.problems("zh", list(DRILLS))
     assert not found, ("Chinese drill text missing or stale (edit lab/i18n/zh.yml, then "
-                       "`python -m lab.i18n stamp <drill>` and `python -m lab.exercises.pages`):\n"
+                       "`python -m lab.exercises.translations stamp <drill>` and `python -m lab.exercises.pages`):\n"
                        + "\n".join(f"  {n}: {'; '.join(v)}" for n, v in found.items()))
 
 

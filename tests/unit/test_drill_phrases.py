@@ -24,7 +24,7 @@ TRANSLATED = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")      # Chi
 # four English words in a row: a sentence, not a name, a value or a command
 ENGLISH = re.compile(r"\b[A-Za-z]{2,}(?:[ ,]+[A-Za-z]{2,}){3,}\b")
 HOW_TO_ADD = ("add it to lab/i18n/zh.yml under `{section}:` (the English template is the key, "
-              "{{0}} {{1}} ... for the values the code fills in; `python -m lab.i18n said` prints "
+              "{{0}} {{1}} ... for the values the code fills in; `python -m lab.exercises.translations said` prints "
               "the missing ones as YAML)")
 
 

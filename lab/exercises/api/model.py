@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 # What a run of a drill produces lives in lab.exercises.observe.verdict; the names stay importable from here.
+from lab import i18n
 from lab.exercises.observe.verdict import Check, NotApplicable, Result, Verdict  # noqa: F401
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class Drill:
 
 
 DRILLS: dict[str, type[Drill]] = {}
+# The translations fall back to (and fingerprint) each drill's own English, read here.
+i18n.use_english(lambda name, field: getattr(DRILLS[name], field))
 
 
 def drill(cls: type[Drill]) -> type[Drill]:

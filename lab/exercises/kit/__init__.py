@@ -2,5 +2,5 @@
 stats), facts read from the nodes, actions (faults and operations) and Patroni configuration edits.
 
 Nothing here knows about drills, steps or the runner: the kit may import only the foundations
-(``labcore.remote``, ``labcore.guard``, ``labcore.topology``, ``lab.vips``) and other kit modules.
+(``labcore.remote``, ``labcore.guard``, ``labcore.topology``, ``labcore.vips``) and other kit modules.
 """

@@ -10,7 +10,7 @@ import base64
 import json
 from typing import Any
 
-from lab import vips
+from labcore import vips
 from labcore import credentials, remote
 from lab.exercises.kit import sql
 from lab.exercises.kit.shell import Shell

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from lab import vips
+from labcore import vips
 from labcore import poll, remote
 from lab.exercises.run import health, recovery
 from lab.exercises.api import steps

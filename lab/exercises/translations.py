@@ -1,4 +1,4 @@
-"""python -m lab.i18n stale | stamp NAME... | said [--lang LANG]: keep translations current.
+"""python -m lab.exercises.translations stale | stamp NAME... | said [--lang LANG]: keep translations current.
 
 stale: drills whose translation is missing or older than their English; stamp: record the English a
 translation was written from; said: the phrases drills show while they run that LANG lacks (as YAML
