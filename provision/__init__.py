@@ -53,6 +53,7 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
     from labcore import remote
     from labcore import state as lab_state
     from provision import engine, platforms, wheelhouse
+    from provision.step import hooks
     from provision.context import NODE_FACTS_SCRIPT, Context, NodeFacts, parse_node_facts
 
     chosen_steps, chosen_nodes = selection(topo, steps, nodes)
@@ -83,7 +84,7 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
     from provision.steps import ORDER
 
     progress = lab_progress.of(report)
-    confirms: list[tuple[Any, list[Node]]] = []   # (step, the nodes it changed), checked at the end
+    confirms: list[tuple[Any, Any, list[Node]]] = []   # (step, its confirm, the nodes it changed), checked at the end
     for step in chosen_steps:
         number = ORDER.index(step) + 1
         targets = [n for n in step.nodes(topo) if chosen_nodes is None or n.name in chosen_nodes]
@@ -92,7 +93,8 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
             progress("  ok: no selected node takes part in this step")
             progress.step_done()
             continue
-        waves = step.waves(topo, targets)
+        order, settle, confirm = hooks(step)
+        waves = order(topo, targets)
         changed_nodes: list[Node] = []
         for wave in waves:
             wave_changes = 0
@@ -106,18 +108,18 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
                     if r.changes and futures[done] not in changed_nodes:
                         changed_nodes.append(futures[done])
             total += wave_changes
-            if wave_changes and step.settle is not None:
+            if wave_changes and settle is not None:
                 with progress.waiting(f"{step.NAME}: waiting for the nodes to settle"):
-                    step.settle(topo, wave, progress)
-        if changed_nodes and step.confirm is not None:
-            confirms.append((step, changed_nodes))
+                    settle(topo, wave, progress)
+        if changed_nodes and confirm is not None:
+            confirms.append((step, confirm, changed_nodes))
         progress.step_done()
     if confirms:
         progress.stage("confirm", "what the steps started and did not wait for: " +
-                       ", ".join(step.NAME for step, _ in confirms))
-        for step, changed_nodes in confirms:
+                       ", ".join(step.NAME for step, _, _ in confirms))
+        for step, confirm, changed_nodes in confirms:
             with progress.waiting(f"{step.NAME}: confirming what the step started"):
-                step.confirm(topo, changed_nodes, progress)
+                confirm(topo, changed_nodes, progress)
         progress.step_done()
     report(f"provisioning: {total} change(s)")
     return total

@@ -1,8 +1,8 @@
 """What a provisioning step is: a module of ``provision/steps/`` with these names.
 
-Every step declares all of them; the optional hooks take the defaults below
-(``from provision.step import one_wave as waves`` / ``settle = None`` / ``confirm = None``), so the
-engine calls them without asking whether they exist.
+A step declares NAME, SECTION, TITLE, ``nodes`` and ``resources``; the optional hooks (``waves``,
+``settle``, ``confirm``) only where it needs them: the engine reads them through :func:`hooks`, which
+gives the defaults (every node at once, no wait, nothing to confirm).
 """
 from __future__ import annotations
 
@@ -42,3 +42,8 @@ class Step(Protocol):
 def one_wave(topo: Topology, selected: list[Node]) -> list[Wave]:
     """The default order: every selected node at once."""
     return [Wave(selected)]
+
+
+def hooks(step: Any) -> tuple[Callable[[Topology, list[Node]], list[Wave]], Settle | None, Confirm | None]:
+    """A step's (waves, settle, confirm), each its own or the default."""
+    return getattr(step, "waves", one_wave), getattr(step, "settle", None), getattr(step, "confirm", None)

@@ -8,13 +8,10 @@ from __future__ import annotations
 from labcore.topology import Node, Topology
 from provision.context import PATRONI_CONF_DIR, Context
 from provision.engine import File, Resource, Service
-from provision.step import one_wave as waves  # noqa: F401  (the default order: all nodes at once)
 
 NAME = "cascading"
 SECTION = "8.1"
 TITLE = "cascading replication tag (replicatefrom)"
-settle = None                # nothing to wait for after a wave
-confirm = None               # nothing to check once the last step is done
 
 CONFIG = f"{PATRONI_CONF_DIR}/40-replicatefrom.yml"
 

@@ -18,7 +18,6 @@ from labcore.topology import Node, Topology
 from provision import waits
 from provision.context import Context
 from provision.engine import Command, File, Resource, Service, Wave
-from provision.step import one_wave as waves  # noqa: F401  (the default order: all nodes at once)
 
 NAME = "etcd"
 SECTION = "3"
@@ -88,9 +87,6 @@ def _auth(ctx: Context) -> Command:
         unless = (f"export {env}; {ctl} -u {patroni['username']}:$PATRONI_PW ls {prefix} "
                   f"&& ! {ctl} ls /")
     return Command("etcd authentication on (users root and patroni)", cmds, unless)
-
-
-confirm = None               # nothing to check once the last step is done
 
 
 def settle(topo: Topology, wave: Wave, report: Callable[[str], None]) -> None:

@@ -11,13 +11,10 @@ from __future__ import annotations
 from labcore.topology import Node, Topology
 from provision.context import Context
 from provision.engine import Command, File, Resource, Service
-from provision.step import one_wave as waves  # noqa: F401  (the default order: all nodes at once)
 
 NAME = "firewall"
 SECTION = "2"
 TITLE = "firewall and SELinux"
-settle = None                # nothing to wait for after a wave
-confirm = None               # nothing to check once the last step is done
 
 
 def nodes(topo: Topology) -> list[Node]:

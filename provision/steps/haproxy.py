@@ -9,13 +9,10 @@ from labcore.topology import Node, Topology
 from provision.context import Context
 from provision.engine import Command, File, Resource, Service
 from provision.steps.keepalived import main_config, vrid
-from provision.step import one_wave as waves  # noqa: F401  (the default order: all nodes at once)
 
 NAME = "haproxy"
 SECTION = "7.4"
 TITLE = "haproxy (5000 primary, 6000 replicas, 7000 stats) with its own VIP"
-settle = None                # nothing to wait for after a wave
-confirm = None               # nothing to check once the last step is done
 
 
 def nodes(topo: Topology) -> list[Node]:

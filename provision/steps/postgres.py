@@ -6,13 +6,10 @@ import posixpath
 from labcore.topology import Node, Topology
 from provision.context import Context
 from provision.engine import Command, Directory, File, Resource
-from provision.step import one_wave as waves  # noqa: F401  (the default order: all nodes at once)
 
 NAME = "postgres"
 SECTION = "4"
 TITLE = "PostgreSQL packages and data directory"
-settle = None                # nothing to wait for after a wave
-confirm = None               # nothing to check once the last step is done
 
 # The article's initdb options ask for this collation (article §4).
 LOCALE = "zh_CN.UTF-8"

@@ -47,9 +47,6 @@ def resources(ctx: Context) -> list[Resource]:
     return [*patroni.install(ctx), config, Service("patroni", reload_on=(config.key,))]
 
 
-confirm = None               # nothing to check once the last step is done
-
-
 def settle(topo: Topology, wave: Wave, report: Callable[[str], None]) -> None:
     node = wave.nodes[0]
     if node.has("standby"):

@@ -4,13 +4,10 @@ from __future__ import annotations
 from labcore.topology import Node, Topology
 from provision.context import PATRONI_CONF_DIR, VIP_CALLBACK, Context
 from provision.engine import Command, File, Resource, Service
-from provision.step import one_wave as waves  # noqa: F401  (the default order: all nodes at once)
 
 NAME = "vip"
 SECTION = "7.2"
 TITLE = "read-write VIP moved by the Patroni callback"
-settle = None                # nothing to wait for after a wave
-confirm = None               # nothing to check once the last step is done
 
 SCRIPT = VIP_CALLBACK
 CONFIG = f"{PATRONI_CONF_DIR}/30-callbacks.yml"

@@ -12,13 +12,10 @@ from __future__ import annotations
 from labcore.topology import Node, Topology
 from provision.context import LIBEXEC, PATRONI_CONF_DIR, PATRONI_DROPINS, WATCHDOG_FIFO_DIR, Context
 from provision.engine import Command, File, Resource, Service
-from provision.step import one_wave as waves  # noqa: F401  (the default order: all nodes at once)
 
 NAME = "watchdog"
 SECTION = "5.1"
 TITLE = "watchdog (softdog, or the fencing service in containers)"
-settle = None                # nothing to wait for after a wave
-confirm = None               # nothing to check once the last step is done
 
 FIFO = f"{WATCHDOG_FIFO_DIR}/watchdog"
 CONFIG = f"{PATRONI_CONF_DIR}/20-watchdog.yml"

@@ -179,3 +179,13 @@ def test_apply_names_the_failed_change_and_runs_nothing_after_it(tmp_path):
     with pytest.raises(ProvisionError, match=r"node1: install b failed \(exit 1\): E: Unable to locate package b"):
         apply(LocalShell(), "node1", changes)
     assert out.read_text().split() == ["a"]
+
+
+def test_a_step_declares_only_the_hooks_it_needs_and_the_engine_gives_the_defaults():
+    from provision.step import hooks, one_wave
+    from provision.steps import STEPS
+
+    assert hooks(STEPS["vip"]) == (one_wave, None, None)          # declares none of them
+    order, settle, confirm = hooks(STEPS["patroni"])              # declares all three
+    assert (order, settle, confirm) == (STEPS["patroni"].waves, STEPS["patroni"].settle, STEPS["patroni"].confirm)
+    assert order is not one_wave and settle is not None and confirm is not None
