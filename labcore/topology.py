@@ -370,8 +370,38 @@ class Topology:
 
 
 def parse(data: Any, path: Path = DEFAULT_PATH) -> Topology:
-    """Validate an already-read YAML document and build the model."""
-    where = path.name
+    """Validate an already-read YAML document and build the model: each check below raises a
+    TopologyError naming the key at fault, before anything is built."""
+    _check_top_level(data, path.name)
+    lab = _section("lab", data["lab"], SCHEMA["lab"])
+    if lab["subnet"].prefixlen > 29:
+        raise TopologyError(f"lab.subnet: {lab['subnet']} is too small for a lab")
+    vips = _section("vips", data["vips"], SCHEMA["vips"])
+    ports = _section("ports", data["ports"], SCHEMA["ports"])
+    cluster = _section("cluster", data["cluster"], SCHEMA["cluster"])
+    etcd = _section("etcd", data["etcd"], SCHEMA["etcd"])
+    options = _section("options", data.get("options") or {}, SCHEMA["options"])
+    raw_nodes = data["nodes"]
+    if not isinstance(raw_nodes, list) or not raw_nodes:
+        raise TopologyError("nodes: must be a non-empty list")
+    nodes_in = [_section(f"nodes[{i}]", n, SCHEMA["node"]) for i, n in enumerate(raw_nodes)]
+
+    _check_addresses(lab["subnet"], nodes_in, vips, ports)
+    _check_etcd_members(etcd["members"], {n["name"] for n in nodes_in})
+    pg = _check_roles(nodes_in)
+    _check_replicatefrom(options["replicatefrom"], {n["member"] for n in pg})
+
+    nodes = tuple(Node(name=n["name"], address=str(n["address"]), member=n["member"],
+                       roles=tuple(n["roles"]), etcd=n["name"] in etcd["members"])
+                  for n in nodes_in)
+    return Topology(path=path, name=lab["name"], subnet=lab["subnet"], bridge=lab["bridge"], nodes=nodes,
+                    vips=Vips(**{k: str(v) for k, v in vips.items()}), ports=Ports(**ports),
+                    cluster=Cluster(**{**cluster, "superuser": Login(**cluster["superuser"]),
+                                       "replication": Login(**cluster["replication"])}),
+                    etcd_members=tuple(etcd["members"]), options=options)
+
+
+def _check_top_level(data: Any, where: str) -> None:
     if not isinstance(data, dict):
         raise TopologyError(f"{where}: must be a mapping of {', '.join(TOP_LEVEL)}")
     for key in data:
@@ -382,21 +412,9 @@ def parse(data: Any, path: Path = DEFAULT_PATH) -> Topology:
         if key not in data and key != "options":
             raise TopologyError(f"{where}: {key}: missing")
 
-    lab = _section("lab", data["lab"], SCHEMA["lab"])
-    subnet = lab["subnet"]
-    if subnet.prefixlen > 29:
-        raise TopologyError(f"lab.subnet: {subnet} is too small for a lab")
-    vips = _section("vips", data["vips"], SCHEMA["vips"])
-    ports = _section("ports", data["ports"], SCHEMA["ports"])
-    cluster = _section("cluster", data["cluster"], SCHEMA["cluster"])
-    etcd = _section("etcd", data["etcd"], SCHEMA["etcd"])
-    options = _section("options", data.get("options") or {}, SCHEMA["options"])
 
-    raw_nodes = data["nodes"]
-    if not isinstance(raw_nodes, list) or not raw_nodes:
-        raise TopologyError("nodes: must be a non-empty list")
-    nodes_in = [_section(f"nodes[{i}]", n, SCHEMA["node"]) for i, n in enumerate(raw_nodes)]
-
+def _check_addresses(subnet: ipaddress.IPv4Network, nodes_in: list[dict], vips: dict, ports: dict) -> None:
+    """Every node address and VIP inside the subnet and usable, and no name, member, address or port twice."""
     def in_subnet(key: str, ip: ipaddress.IPv4Address) -> None:
         if ip not in subnet:
             raise TopologyError(f"{key}: {ip} is outside the lab subnet {subnet}")
@@ -428,15 +446,19 @@ def parse(data: Any, path: Path = DEFAULT_PATH) -> Topology:
     for port, number in ports.items():
         unique("port", f"ports.{port}", str(number))
 
-    names = {n["name"] for n in nodes_in}
-    if not etcd["members"]:
+
+def _check_etcd_members(members: list[str], names: set[str]) -> None:
+    if not members:
         raise TopologyError("etcd.members: [] needs at least one etcd member")
-    for m in etcd["members"]:
+    for m in members:
         if m not in names:
             raise TopologyError(f"etcd.members: {m!r} is not a node (known: {', '.join(sorted(names))})")
-    if len(set(etcd["members"])) != len(etcd["members"]):
-        raise TopologyError(f"etcd.members: {etcd['members']} lists a node twice")
+    if len(set(members)) != len(members):
+        raise TopologyError(f"etcd.members: {members} lists a node twice")
 
+
+def _check_roles(nodes_in: list[dict]) -> list[dict]:
+    """At least two postgres nodes, at most one standby node of its own; returns the postgres nodes."""
     pg = [n for n in nodes_in if "postgres" in n["roles"]]
     if len(pg) < 2:
         raise TopologyError(f"nodes: {len(pg)} node(s) with role postgres; a Patroni cluster needs at least 2")
@@ -446,22 +468,15 @@ def parse(data: Any, path: Path = DEFAULT_PATH) -> Topology:
     for n in standby:
         if "postgres" in n["roles"]:
             raise TopologyError(f"nodes: {n['name']} has roles postgres and standby; a standby cluster member needs its own node")
+    return pg
 
-    pg_members = {n["member"] for n in pg}
-    for src, dst in options["replicatefrom"].items():
+
+def _check_replicatefrom(replicatefrom: dict[str, str], pg_members: set[str]) -> None:
+    for src, dst in replicatefrom.items():
         if src not in pg_members or dst not in pg_members or src == dst:
             raise TopologyError(
                 f"options.replicatefrom: {src}: {dst} must name two different postgres members "
                 f"({', '.join(sorted(pg_members))})")
-
-    nodes = tuple(Node(name=n["name"], address=str(n["address"]), member=n["member"],
-                       roles=tuple(n["roles"]), etcd=n["name"] in etcd["members"])
-                  for n in nodes_in)
-    return Topology(path=path, name=lab["name"], subnet=subnet, bridge=lab["bridge"], nodes=nodes,
-                    vips=Vips(**{k: str(v) for k, v in vips.items()}), ports=Ports(**ports),
-                    cluster=Cluster(**{**cluster, "superuser": Login(**cluster["superuser"]),
-                                       "replication": Login(**cluster["replication"])}),
-                    etcd_members=tuple(etcd["members"]), options=options)
 
 
 def load(path: str | os.PathLike | None = None) -> Topology:
