@@ -1,0 +1,86 @@
+"""The failover's phases from a drill's evidence, and the band Patroni's settings predict."""
+from __future__ import annotations
+
+from lab.exercises.observe import band, phases
+
+NODES = {"pg1": "node1", "pg2": "node2", "pg3": "node3"}
+
+
+def sample(t, primary, timeline, vip_on):
+    members = {m: {"outcome": "primary" if m == primary else "replica", "timeline": timeline if m == primary else 1}
+               for m in NODES}
+    if primary is None:
+        members["pg1"]["outcome"] = "stopped"
+    return {"type": "sample", "t": t, "members": members, "vips": {"read_write": vip_on, "read_only": ["node3"]}}
+
+
+def killed_leader_run(*, with_dcs=True, with_haproxy=True):
+    ev = [sample(1.0, "pg1", 1, ["node1"]),
+          {"type": "dcs", "t": 1.5, "leader": "pg1", "ttl_left": 26.0},
+          {"type": "mark", "t": 2.0, "name": "fault", "label": "kill -9 patroni on node1"},
+          {"type": "write", "t": 2.1, "path": "vip", "ok": True, "id": 7, "timeline": 1},
+          {"type": "dcs", "t": 10.0, "leader": "pg1", "ttl_left": 17.5},
+          sample(12.0, None, 1, ["node1"]),
+          {"type": "dcs", "t": 24.0, "leader": "pg2", "ttl_left": 30.0},
+          {"type": "patroni", "t": 24.5, "leader": "pg2", "members": []},
+          sample(25.0, "pg2", 2, ["node2"]),
+          {"type": "write", "t": 25.3, "path": "vip", "ok": True, "id": 9, "timeline": 2},
+          {"type": "haproxy", "t": 29.0, "primary": {"pg1": "DOWN", "pg2": "UP", "pg3": "DOWN"}},
+          {"type": "write", "t": 29.2, "path": "haproxy", "ok": True, "id": 10, "timeline": 2}]
+    return [e for e in ev if (with_dcs or e["type"] != "dcs") and (with_haproxy or e["type"] != "haproxy")]
+
+
+def by_name(found):
+    return {p.name: p for p in found}
+
+
+def test_every_phase_of_a_key_expiry_failover_is_read_from_the_evidence():
+    got = by_name(phases.derive(killed_leader_run(), ttl=30, node_of=NODES))
+    assert {n: p.t for n, p in got.items()} == {
+        "fault": 0.0, "key_renewed": -4.5, "key_expired": 22.0, "new_leader": 22.5, "new_timeline": 23.0,
+        "rw_vip_moved": 23.0, "haproxy_up": 27.0, "first_write_haproxy": 27.2, "first_write_vip": 23.3}
+    assert "pg2" in got["new_leader"].seen and "timeline 2" in got["new_timeline"].seen
+
+
+def test_a_phase_missing_from_the_evidence_is_unknown_not_zero():
+    got = by_name(phases.derive(killed_leader_run(with_dcs=False, with_haproxy=False), ttl=30, node_of=NODES))
+    for name in ("key_renewed", "key_expired", "haproxy_up"):
+        assert got[name].t is None and not got[name].known, name
+        assert got[name].seen.startswith("no "), got[name].seen
+    assert got["new_timeline"].t == 23.0            # the others are still read
+
+
+def test_a_run_without_a_fault_has_every_phase_unknown():
+    found = phases.derive([sample(1.0, "pg1", 1, ["node1"])], ttl=30, node_of=NODES)
+    assert found and all(p.t is None and p.seen == "the run has no fault mark" for p in found)
+
+
+def test_a_key_that_never_expires_is_said_so():
+    ev = [e for e in killed_leader_run() if not (e["type"] == "dcs" and e["leader"] == "pg2")]
+    assert by_name(phases.derive(ev, ttl=30, node_of=NODES))["key_expired"].t is None
+
+
+ARTICLE = band.Settings(ttl=30, loop_wait=10, retry_timeout=10, haproxy_inter=3, haproxy_rise=2)
+
+
+def test_the_key_expiry_band_follows_ttl_and_loop_wait():
+    b = band.predict(band.Ending.KEY_EXPIRY, ARTICLE)
+    assert (b["vip"].low, b["vip"].high) == (20.3, 34.7)
+    assert (b["haproxy"].low, b["haproxy"].high) == (23.3, 39.2)
+    longer = band.predict(band.Ending.KEY_EXPIRY, band.Settings(ttl=60, loop_wait=10, retry_timeout=25))
+    assert longer["vip"].low == b["vip"].low + 30 and longer["vip"].high == b["vip"].high + 30
+
+
+def test_a_released_key_is_predicted_without_the_ttl():
+    b = band.predict(band.Ending.RELEASE, ARTICLE)
+    assert b["vip"].high < ARTICLE.ttl - ARTICLE.loop_wait
+
+
+def test_a_measured_rto_outside_its_band_is_flagged_and_one_not_measured_is_not_counted_inside():
+    b = band.predict(band.Ending.KEY_EXPIRY, ARTICLE)
+    assert band.outside({"vip": 23.3, "haproxy": 27.2}, b) == []
+    # haproxy's checks slowed to inter 10 s, rise 3 while the band is still computed from inter 3 s, rise 2
+    notes = band.outside({"vip": 23.3, "haproxy": 22.0 + 3 * 10 + 0.2}, b)
+    assert len(notes) == 1 and notes[0].startswith("RTO haproxy 52.2 s is above the band")
+    assert band.outside({"vip": None}, {"vip": b["vip"]}) == [
+        "RTO vip: not measured, so not compared with the band 20.3-34.7 s"]
