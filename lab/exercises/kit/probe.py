@@ -221,6 +221,45 @@ class Probe:
                     return _json_or_text(resp["node"].get("value", ""))
         return None
 
+    def leader_key(self) -> dict[str, Any]:
+        """Who holds this cluster's leader key in etcd and how long its lease has left (the key
+        expires when that reaches 0 without a renewal). ``leader`` None: no key; ``ttl_left`` None:
+        not readable. Raises when no etcd member answers, so that "no answer" is never "no key"."""
+        key = f"{self.topo.cluster.namespace.rstrip('/')}/{self.topo.cluster.scope}/leader"
+        port = self.topo.ports.etcd_client
+        creds = credentials.current(self.topo).etcd_auth()
+        errors = []
+        for n in self.topo.etcd_nodes:
+            headers = etcd_token(self.topo, n.address, creds)
+            if self._etcd_api in (None, "v3"):
+                status, resp = remote.http(self.topo, n.address, port, "/v3/kv/range", method="POST",
+                                           body={"key": base64.b64encode(key.encode()).decode()}, headers=headers)
+                kvs = (resp.get("kvs") or []) if status == 200 and isinstance(resp, dict) else None
+                if kvs == [] and self._etcd_api == "v3":
+                    return {"leader": None, "ttl_left": None}
+                if kvs:
+                    self._etcd_api = "v3"
+                    holder = base64.b64decode(kvs[0]["value"]).decode()
+                    lease = kvs[0].get("lease")
+                    left = None
+                    if lease:
+                        st, ttl = remote.http(self.topo, n.address, port, "/v3/lease/timetolive", method="POST",
+                                              body={"ID": lease}, headers=headers)
+                        left = float(ttl["TTL"]) if st == 200 and isinstance(ttl, dict) and "TTL" in ttl else None
+                    return {"leader": holder, "ttl_left": left}
+                if kvs is None:
+                    errors.append(f"{n.name}: v3 answered {status}")
+            if self._etcd_api in (None, "v2"):
+                status, resp = remote.http(self.topo, n.address, port, f"/v2/keys{key}", auth=creds)
+                if status == 404:             # absent from both APIs (or v2 known): no leader key
+                    return {"leader": None, "ttl_left": None}
+                if status == 200 and isinstance(resp, dict) and "node" in resp:
+                    self._etcd_api = "v2"
+                    node = resp["node"]
+                    return {"leader": node.get("value"), "ttl_left": float(node["ttl"]) if "ttl" in node else None}
+                errors.append(f"{n.name}: v2 answered {status}")
+        raise RuntimeError("no etcd member answered for the leader key: " + "; ".join(errors))
+
 
 def etcd_token(topo: Topology, address: str, auth: tuple[str, str] | None) -> dict[str, str] | None:
     """The header an authenticated v3 gateway request carries (etcd auth on), or None (auth off)."""
