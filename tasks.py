@@ -1,7 +1,7 @@
 """patroni-lab: `invoke --list` shows the commands, `invoke --help <task>` their options."""
 from invoke import Collection
 
-from lab.cli import conventions, exercises, health, machines, provisioning, report, security, workshop
+from lab.cli import conventions, exercises, health, machines, provisioning, report, security, snapshot, workshop
 
 # Before Invoke reads INVOKE_LAB_* (it prints a traceback for a value it cannot cast).
 conventions.check_environment()
@@ -10,3 +10,9 @@ ns = Collection()
 for module in (machines, provisioning, exercises, health, report, security, workshop):
     for task in module.TASKS:
         ns.add_task(conventions.wrap(task))
+
+for module in (snapshot,):
+    sub = Collection(module.NAME)
+    for task in module.TASKS:
+        sub.add_task(conventions.wrap(task))
+    ns.add_collection(sub)

@@ -19,6 +19,7 @@ PATRONI_UNIT = "/etc/systemd/system/patroni.service"
 PATRONI_DROPINS = "/etc/systemd/system/patroni.service.d"
 WHEELHOUSE_REMOTE = "/var/cache/patroni-lab/wheelhouse"
 WATCHDOG_FIFO_DIR = "/run/patroni-watchdog"
+FENCER_UNIT = "patroni-watchdog"        # the containers' watchdog: a reader that fences when pings stop
 
 
 @dataclass(frozen=True)

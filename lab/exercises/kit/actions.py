@@ -215,22 +215,32 @@ def block_port(facts: Facts, node: str, port: int) -> Fault:
                  observed=lambda: facts.unit_state(name, unit) == "active")
 
 
-def undo_all_commands(topo: Topology) -> dict[str, list[str]]:
-    """Per node, commands that return it to the baseline whatever a drill did (used by repair)."""
+def fault_undo_commands(topo: Topology) -> dict[str, list[str]]:
+    """Per node, commands that take back every fault a drill can leave (rules, blockers, a frozen
+    Patroni, a held start), starting no service."""
     rules = _etcd_rules(topo)
     out: dict[str, list[str]] = {}
     for n in topo.nodes:
         cmds = [f"command -v iptables >/dev/null && while sudo iptables -D {r} 2>/dev/null; do :; done; true"
                 for r in rules]
         cmds.append("sudo systemctl stop lab-drill-port-blocker 2>/dev/null; true")
-        if n.etcd:
-            cmds.append(f"sudo systemctl start {ETCD_UNIT}")
         if n.has("postgres"):
             cmds.append(f"sudo kill -CONT $(systemctl show -p MainPID --value {PATRONI_UNIT}) 2>/dev/null; true")
             cmds.append(RELEASE_HELD_START)
-            cmds.append(f"systemctl is-active -q {PATRONI_UNIT} || {{ sudo systemctl reset-failed {PATRONI_UNIT}; "
-                        f"sudo systemctl start {PATRONI_UNIT}; }}")
         out[n.name] = cmds
+    return out
+
+
+def undo_all_commands(topo: Topology) -> dict[str, list[str]]:
+    """Per node, commands that return it to the baseline whatever a drill did (used by repair):
+    every fault taken back, then etcd and Patroni started where they are not running."""
+    out = fault_undo_commands(topo)
+    for n in topo.nodes:
+        if n.etcd:
+            out[n.name].append(f"sudo systemctl start {ETCD_UNIT}")
+        if n.has("postgres"):
+            out[n.name].append(f"systemctl is-active -q {PATRONI_UNIT} || {{ sudo systemctl reset-failed {PATRONI_UNIT}; "
+                               f"sudo systemctl start {PATRONI_UNIT}; }}")
     return out
 
 

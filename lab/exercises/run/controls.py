@@ -24,9 +24,8 @@ from lab.exercises.drills.cascade import cascade_pair
 from lab.exercises.kit import ctl, sql
 from lab.exercises.kit.patroni_config import CONTROL_FRAGMENT, CONTROL_TAG, PATRONI_CONFIG
 from lab.exercises.api.model import Drill
-from provision.context import VIP_CALLBACK
+from provision.context import FENCER_UNIT, VIP_CALLBACK
 
-FENCER_UNIT = "patroni-watchdog"            # the containers' fencing service (provision/steps/watchdog.py)
 DEAF_WATCHDOG_UNIT = "lab-control-deaf-watchdog"
 
 
