@@ -251,6 +251,17 @@ def down(directory: Path, report: Report, *, parallel: int) -> list[SeatRun]:
     return runs
 
 
+def reset(directory: Path, k: int, snapshot_name: str, report: Report) -> SeatRun:
+    """Seat ``k`` back to its snapshot (``invoke snapshot.restore`` in the seat): seconds, not a rebuild."""
+    return run_in_seat(find(directory, k), ["snapshot.restore", "--name", snapshot_name], report, "reset.log")
+
+
+def snapshot_all(directory: Path, snapshot_name: str, report: Report, *, parallel: int) -> list[SeatRun]:
+    """Every seat's clean state saved (``invoke snapshot.save`` in each), for later resets."""
+    return in_parallel(existing(directory), parallel,
+                       lambda s: run_in_seat(s, ["snapshot.save", "--name", snapshot_name], report, "snapshot.log"))
+
+
 # --- status -------------------------------------------------------------------------------
 
 @dataclass
