@@ -90,6 +90,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "lab.exam": ("labcore", "lab.i18n", "lab.exercises"),
     "lab.report": ("labcore", "lab.i18n", "lab.exercises", "lab.exam"),
     "lab.workshop": ("labcore", "lab.providers", "lab.exam"),
+    "lab.dashboard": ("labcore", "lab.i18n", "lab.exercises"),
     "lab": ("labcore", "provision", "lab.providers", "lab.exercises.kit"),
     "lab.cli": ("labcore", "provision", "lab"),
     "tasks": ("lab.cli",),

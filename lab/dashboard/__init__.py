@@ -1,0 +1,1 @@
+"""A live web page of the lab (or of every workshop seat): members, VIPs, haproxy, writes, the running drill."""
