@@ -22,6 +22,7 @@ from lab.exercises.kit.outcomes import MemberState, Outcome, lab_member_probe
 from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import Output, Shell, SshShell, ssh_hint
 from lab.exercises.api.model import ExpectationFailed, Result, Check
+from lab.exercises.api.timing import Timing
 from lab.exercises.observe.verdict import OutcomeCheck, judge_members
 from labcore import poll
 from labcore.topology import Topology
@@ -147,10 +148,9 @@ class Lab:
     def replicas(self) -> list[str]:
         return self.probe.replicas()
 
-    def timing(self) -> dict[str, int]:
+    def timing(self) -> Timing:
         """ttl, loop_wait, retry_timeout as Patroni has them now (bounds derive from these)."""
-        cfg = self.probe.dynamic_config()
-        return {k: int(cfg.get(k) or d) for k, d in (("ttl", 30), ("loop_wait", 10), ("retry_timeout", 10))}
+        return Timing.of(self.probe.dynamic_config())
 
     def node_of(self, member: str) -> str:
         return self.topo.node(member).name
