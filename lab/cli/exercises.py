@@ -140,7 +140,7 @@ def exercise(c, drill, auto=False, scale=None, lang=None, exam=False, from_=None
 
     poll.set_scale(factor)           # every later wait of this command (not only the drills' bounds)
     from lab.exercises.observe.evidence import RunRecorder, git_commit
-    from lab.exercises.observe.verdict import exit_code
+    from lab.exercises.observe.verdict import Verdict, exit_code
 
     command = " ".join(["invoke exercise", name] + (["--auto"] if auto else [])
                        + ([f"--scale {scale}"] if scale is not None else []))
@@ -162,7 +162,7 @@ def exercise(c, drill, auto=False, scale=None, lang=None, exam=False, from_=None
     wall = round(time.monotonic() - started, 1)
     print("\n" + _table(results) + "\n\n" + " ".join(f"{k} {v}" for k, v in tally.items())
           + "\n" + t("wall_time", language, wall=wall, where=run.path))
-    bad = [f"{r.drill} ({r.verdict})" for r in results if r.verdict in ("fail", "error")]
+    bad = [f"{r.drill} ({r.verdict})" for r in results if r.verdict in (Verdict.FAIL, Verdict.ERROR)]
     if exit_code(tally):
         raise Exit(f"exercise: {', '.join(bad)}", code=1)
 

@@ -16,6 +16,7 @@ from lab.exercises.observe.evidence import RunRecorder, git_commit
 from lab.exercises.run.runner import WATCH_RULE
 from lab.exercises.api.timing import timeout_scale
 from lab.exercises.observe.watch import blind_reason
+from lab.exercises.observe.verdict import Verdict
 
 WRITE_PATHS = {"vip", "haproxy", "vip-per-txn"}
 
@@ -70,13 +71,13 @@ def assert_sound(res, cls) -> None:
     """pass, or differs with its reason and evidence; never not-applicable on the default lab; every check
     came true within its bound (and measured on the drill's time line); every article bound kept; a watch
     that saw the fault window; writes counted on every path."""
-    assert res.verdict in ("pass", "differs"), report(res)
-    if res.verdict == "differs":
+    assert res.verdict in (Verdict.PASS, Verdict.DIFFERS), report(res)
+    if res.verdict == Verdict.DIFFERS:
         assert res.reason and res.evidence, f"differs needs a reason and evidence:\n{report(res)}"
     assert res.checks and all(c.ok and c.end >= c.start for c in res.checks), report(res)
     assert all(b["ok"] for b in res.bounds.values()), report(res)
     for oc in res.outcomes:       # per member: the claimed outcome and the one seen
-        assert oc.verdict in ("pass", "differs") and all(mv.seen for mv in oc.members.values()), report(res)
+        assert oc.verdict in (Verdict.PASS, Verdict.DIFFERS) and all(mv.seen for mv in oc.members.values()), report(res)
     w = res.watch
     assert w["samples"] > 0 and blind_reason(w["fault_window"], WATCH_RULE) is None, report(res)
     if cls.writes:

@@ -138,3 +138,12 @@ def test_result_json_holds_expected_and_seen_per_member():
     d = r.to_json()
     assert d["members"] == {"pg1": {"expected": ["replica"], "seen": ["replica"]}}
     assert d["outcomes"][0]["members"]["pg1"]["timeline"] == 2
+
+
+def test_a_verdict_stays_the_enum_and_is_written_as_its_text():
+    r = Result("x", "§1")
+    assert r.verdict is Verdict.PASS
+    r.not_applicable("no standby cluster")
+    assert r.verdict is Verdict.NOT_APPLICABLE and r.to_json()["verdict"] == "not-applicable"
+    r.fail("lost writes")
+    assert r.verdict is Verdict.FAIL and f"{r.verdict}" == "fail"

@@ -23,7 +23,7 @@ from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import Output, Shell, SshShell, ssh_hint
 from lab.exercises.api.model import ExpectationFailed, Result, Check
 from lab.exercises.api.timing import Timing
-from lab.exercises.observe.verdict import OutcomeCheck, judge_members
+from lab.exercises.observe.verdict import OutcomeCheck, Verdict, judge_members
 from labcore import poll
 from labcore.topology import Topology
 
@@ -196,13 +196,13 @@ class Lab:
         if self.result is not None:
             self.result.outcomes.append(OutcomeCheck(description, verdict, bound, round(start - self.t_start, 3),
                                                      round(start - self.t_start + elapsed, 3), members, reason))
-            if verdict == "differs":
+            if verdict == Verdict.DIFFERS:
                 self.result.differs(reason, [f"{m}: {mv.evidence}" for m, mv in members.items()
                                              if mv.explained and mv.evidence])
         try:
             detail = [phrase(f"seen: {shown}"), *([reason] if reason else []),
                       *([phrase(f"last error: {last}")] if not ok and last else [])]
-            self._record("expect", description, verdict != "fail", bound, start, elapsed, "; ".join(detail))
+            self._record("expect", description, verdict != Verdict.FAIL, bound, start, elapsed, "; ".join(detail))
         except ExpectationFailed:
             raise ExpectationFailed(f"{description}: {reason or last}") from None
         return dict(seen)

@@ -81,7 +81,7 @@ class MemberVerdict:
 class OutcomeCheck:
     """The article's claim about each member's outcome, and what was seen."""
     description: str
-    verdict: str                      # pass | differs | fail (for this check)
+    verdict: Verdict                  # pass | differs | fail (for this check)
     bound_s: float
     start: float
     end: float
@@ -90,7 +90,7 @@ class OutcomeCheck:
 
 
 def judge_members(expected: dict[str, Iterable[Outcome | str]], seen: dict[str, MemberState],
-                  explained: dict[Outcome | str, str] | None = None) -> tuple[str, dict[str, MemberVerdict], str]:
+                  explained: dict[Outcome | str, str] | None = None) -> tuple[Verdict, dict[str, MemberVerdict], str]:
     """Compare the claimed outcome per member with the one seen.
     ``explained``: outcomes that are a known deviation, each with its reason (e.g. fenced: the lab's
     watchdog fences a leader whose loop hung on etcd). Returns (pass|differs|fail, members, reason)."""
@@ -111,16 +111,16 @@ def judge_members(expected: dict[str, Iterable[Outcome | str]], seen: dict[str, 
                 wrong.append(m)
         members[m] = mv
     if wrong:
-        return "fail", members, "; ".join(
+        return Verdict.FAIL, members, "; ".join(
             phrase(f"{m} is {members[m].seen}, the article says {' or '.join(members[m].expected)}"
                    + (f" ({members[m].error or members[m].evidence})" if members[m].error or members[m].evidence else ""))
             for m in wrong)
     if deviating:
-        return "differs", members, "; ".join(
+        return Verdict.DIFFERS, members, "; ".join(
             phrase(f"{m} is {members[m].seen} where the article says {' or '.join(members[m].expected)}: "
                    f"{explained[members[m].seen]}" + (f" [evidence: {members[m].evidence}]" if members[m].evidence else ""))
             for m in deviating)
-    return "pass", members, ""
+    return Verdict.PASS, members, ""
 
 
 @dataclass
@@ -128,7 +128,7 @@ class Result:
     drill: str
     section: str
     claim: str = ""                   # what the article says happens (the drill's ``expected``)
-    verdict: str = "pass"
+    verdict: Verdict = Verdict.PASS
     reason: str = ""
     evidence: list[str] = field(default_factory=list)
     mode: str = "auto"
@@ -162,13 +162,13 @@ class Result:
         if _RANK[verdict] > _RANK[current]:
             if self.reason:
                 self.notes.append(f"before: {current}: {self.reason}")
-            self.verdict, self.reason = str(verdict), reason
+            self.verdict, self.reason = verdict, reason
             self.evidence = list(evidence)
         elif verdict != Verdict.PASS:
             self.notes.append(f"also {verdict}: {reason}")
             self.evidence.extend(evidence)
 
-    def fail(self, reason: str, verdict: str = "fail") -> None:
+    def fail(self, reason: str, verdict: Verdict | str = Verdict.FAIL) -> None:
         self.conclude(verdict, reason)
 
     def error(self, reason: str) -> None:
@@ -206,7 +206,7 @@ def tally(verdicts: Iterable[str]) -> dict[str, int]:
 
 def exit_code(counts: dict[str, int]) -> int:
     """Non-zero when any drill failed or could not observe; pass, differs and not-applicable exit 0."""
-    return 1 if counts.get("fail", 0) or counts.get("error", 0) else 0
+    return 1 if counts.get(Verdict.FAIL, 0) or counts.get(Verdict.ERROR, 0) else 0
 
 
 # --- judging the evidence the runner collected ------------------------------------------------

@@ -23,7 +23,7 @@ from lab.exercises.kit.outcomes import lab_member_probe
 from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import SshShell
 from lab.exercises.api.model import Drill, ExpectationFailed, NotApplicable, Result
-from lab.exercises.observe.verdict import judge_split_brain, judge_writes
+from lab.exercises.observe.verdict import Verdict, judge_split_brain, judge_writes
 from lab.exercises.observe.watch import Watch, WatchRule, blind_reason
 from lab.exercises.observe.writer import CADENCE_S, Writer, WritePath, ids_present, surviving_history
 from lab.exercises.observe.writes import Survivor, parse_history, rto_by_path, write_figures
@@ -169,7 +169,7 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None, watch
     res.fault_at_s = None if lab.t_fault is None else round(lab.t_fault - start, 3)
     res.phases_s = phases(start, gated, lab.t_fault, run_end, lab.clock.monotonic())
     _judge_watch(cls, res, watch, t0, run_end, start)
-    if writer is not None and res.verdict != "not-applicable":
+    if writer is not None and res.verdict != Verdict.NOT_APPLICABLE:
         _account_writes(lab, writer, res, t0)
         judge_writes(res, cls.lossless)
         if cls.rto_zero:
@@ -194,7 +194,7 @@ def _judge_watch(cls: type[Drill], res: Result, watch: Watch, t0: float, run_end
     res.split_brain = {k: res.watch[k] for k in ("samples", "max_primaries_at_once", "double_primary",
                                                   "double_primary_members", "double_primary_seconds",
                                                   "vip_held_twice")}
-    if res.verdict == "not-applicable":
+    if res.verdict == Verdict.NOT_APPLICABLE:
         return
     blind = blind_reason(window, WATCH_RULE)
     if blind:
