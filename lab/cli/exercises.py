@@ -26,14 +26,13 @@ def _table(results) -> str:
             + f" {'lost':>5} {'after fork':>10} {'primaries':>9} {'watch':>14} {'time':>7}")
     rows = [head]
     for r in results:
-        w = r.watch or {}
-        watch = f"{_fmt(w.get('samples_per_s'))}/s gap {_fmt(w.get('longest_gap_s'))}" if w else "-"
+        w = r.watch
+        watch = f"{_fmt(w.samples_per_s)}/s gap {_fmt(w.longest_gap_s)}" if w else "-"
         rto = r.rto_s or {}
         cells = " ".join(f"{('never' if p in rto and rto[p] is None else _fmt(rto.get(p))):>15}" for p in paths)
-        writes = r.writes or {}
-        rows.append(f"{r.drill:24} {r.verdict:14} {cells} {_fmt(writes.get('lost')):>5} "
-                    f"{_fmt(writes.get('after_fork')):>10} {_fmt(w.get('max_primaries_at_once')):>9} "
-                    f"{watch:>14} {r.duration_s:>6g}s")
+        rows.append(f"{r.drill:24} {r.verdict:14} {cells} {_fmt(r.writes.lost if r.writes else None):>5} "
+                    f"{_fmt(r.writes.after_fork if r.writes else None):>10} "
+                    f"{_fmt(w.max_primaries_at_once if w else None):>9} {watch:>14} {r.duration_s:>6g}s")
     return "\n".join(rows)
 
 

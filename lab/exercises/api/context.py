@@ -23,7 +23,7 @@ from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import Output, Shell, SshShell, ssh_hint
 from lab.exercises.api.model import ExpectationFailed, Result, Check
 from lab.exercises.api.timing import Timing
-from lab.exercises.observe.verdict import OutcomeCheck, Verdict, judge_members
+from lab.exercises.observe.verdict import Bound, OutcomeCheck, Verdict, judge_members
 from labcore import poll
 from labcore.topology import Topology
 
@@ -113,7 +113,7 @@ class Lab:
         ok = seen_s <= bound
         self.measure(key, seen_s)
         if self.result is not None:
-            self.result.bounds[key] = {"seen_s": seen_s, "bound_s": bound, "derived": derived, "ok": ok}
+            self.result.bounds[key] = Bound(seen_s, bound, derived, ok)
             if not ok:
                 self.result.fail(f"{key} = {seen_s:g} s, beyond the article's bound of {bound:g} s ({derived})")
         return ok
