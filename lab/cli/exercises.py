@@ -26,14 +26,13 @@ def _table(results) -> str:
             + f" {'lost':>5} {'after fork':>10} {'primaries':>9} {'watch':>14} {'time':>7}")
     rows = [head]
     for r in results:
-        w = r.watch or {}
-        watch = f"{_fmt(w.get('samples_per_s'))}/s gap {_fmt(w.get('longest_gap_s'))}" if w else "-"
+        w = r.watch
+        watch = f"{_fmt(w.samples_per_s)}/s gap {_fmt(w.longest_gap_s)}" if w else "-"
         rto = r.rto_s or {}
         cells = " ".join(f"{('never' if p in rto and rto[p] is None else _fmt(rto.get(p))):>15}" for p in paths)
-        writes = r.writes or {}
-        rows.append(f"{r.drill:24} {r.verdict:14} {cells} {_fmt(writes.get('lost')):>5} "
-                    f"{_fmt(writes.get('after_fork')):>10} {_fmt(w.get('max_primaries_at_once')):>9} "
-                    f"{watch:>14} {r.duration_s:>6g}s")
+        rows.append(f"{r.drill:24} {r.verdict:14} {cells} {_fmt(r.writes.lost if r.writes else None):>5} "
+                    f"{_fmt(r.writes.after_fork if r.writes else None):>10} "
+                    f"{_fmt(w.max_primaries_at_once if w else None):>9} {watch:>14} {r.duration_s:>6g}s")
     return "\n".join(rows)
 
 
@@ -140,7 +139,7 @@ def exercise(c, drill, auto=False, scale=None, lang=None, exam=False, from_=None
 
     poll.set_scale(factor)           # every later wait of this command (not only the drills' bounds)
     from lab.exercises.observe.evidence import RunRecorder, git_commit
-    from lab.exercises.observe.verdict import exit_code
+    from lab.exercises.observe.verdict import Verdict, exit_code
 
     command = " ".join(["invoke exercise", name] + (["--auto"] if auto else [])
                        + ([f"--scale {scale}"] if scale is not None else []))
@@ -162,7 +161,7 @@ def exercise(c, drill, auto=False, scale=None, lang=None, exam=False, from_=None
     wall = round(time.monotonic() - started, 1)
     print("\n" + _table(results) + "\n\n" + " ".join(f"{k} {v}" for k, v in tally.items())
           + "\n" + t("wall_time", language, wall=wall, where=run.path))
-    bad = [f"{r.drill} ({r.verdict})" for r in results if r.verdict in ("fail", "error")]
+    bad = [f"{r.drill} ({r.verdict})" for r in results if r.verdict in (Verdict.FAIL, Verdict.ERROR)]
     if exit_code(tally):
         raise Exit(f"exercise: {', '.join(bad)}", code=1)
 

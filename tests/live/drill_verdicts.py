@@ -16,6 +16,7 @@ from lab.exercises.observe.evidence import RunRecorder, git_commit
 from lab.exercises.run.runner import WATCH_RULE
 from lab.exercises.api.timing import timeout_scale
 from lab.exercises.observe.watch import blind_reason
+from lab.exercises.observe.verdict import Verdict
 
 WRITE_PATHS = {"vip", "haproxy", "vip-per-txn"}
 
@@ -58,11 +59,12 @@ def run_live(topo, cls, run: RunRecorder, before: Callable[[Lab], None] | None =
 
 
 def report(res) -> str:
+    d = res.to_json()
     return json.dumps({"verdict": res.verdict, "reason": res.reason, "evidence": res.evidence, "rto_s": res.rto_s,
-                       "bounds": res.bounds, "members": res.seen_members(), "metrics": res.metrics,
-                       "notes": res.notes, "watch": {k: v for k, v in res.watch.items() if k != "outcomes_seen"},
-                       "writes": {k: v for k, v in res.writes.items() if k != "paths"},
-                       "paths": res.writes.get("paths"),
+                       "bounds": d["bounds"], "members": res.seen_members(), "metrics": res.metrics,
+                       "notes": res.notes, "watch": {k: v for k, v in d["watch"].items() if k != "outcomes_seen"},
+                       "writes": {k: v for k, v in d["writes"].items() if k != "paths"},
+                       "paths": d["writes"].get("paths"),
                        "failed_checks": [c.__dict__ for c in res.checks if not c.ok]}, indent=1, default=str)
 
 
@@ -70,22 +72,22 @@ def assert_sound(res, cls) -> None:
     """pass, or differs with its reason and evidence; never not-applicable on the default lab; every check
     came true within its bound (and measured on the drill's time line); every article bound kept; a watch
     that saw the fault window; writes counted on every path."""
-    assert res.verdict in ("pass", "differs"), report(res)
-    if res.verdict == "differs":
+    assert res.verdict in (Verdict.PASS, Verdict.DIFFERS), report(res)
+    if res.verdict == Verdict.DIFFERS:
         assert res.reason and res.evidence, f"differs needs a reason and evidence:\n{report(res)}"
     assert res.checks and all(c.ok and c.end >= c.start for c in res.checks), report(res)
-    assert all(b["ok"] for b in res.bounds.values()), report(res)
+    assert all(b.ok for b in res.bounds.values()), report(res)
     for oc in res.outcomes:       # per member: the claimed outcome and the one seen
-        assert oc.verdict in ("pass", "differs") and all(mv.seen for mv in oc.members.values()), report(res)
+        assert oc.verdict in (Verdict.PASS, Verdict.DIFFERS) and all(mv.seen for mv in oc.members.values()), report(res)
     w = res.watch
-    assert w["samples"] > 0 and blind_reason(w["fault_window"], WATCH_RULE) is None, report(res)
+    assert w.samples > 0 and blind_reason(w.fault_window, WATCH_RULE) is None, report(res)
     if cls.writes:
         assert set(res.rto_s) == WRITE_PATHS, report(res)
-        assert res.writes["acknowledged"] > 0 and res.writes["lost"] is not None, report(res)
-        assert res.writes["surviving_timeline"] is not None, report(res)
+        assert res.writes.acknowledged > 0 and res.writes.lost is not None, report(res)
+        assert res.writes.surviving_timeline is not None, report(res)
     if cls.lossless:
-        assert res.writes["lost"] == 0 and res.writes["after_fork"] == 0, report(res)
+        assert res.writes.lost == 0 and res.writes.after_fork == 0, report(res)
     if cls.rto_zero:
-        assert all(f["refused"] == 0 and f["rto_s"] == 0 for f in res.writes["paths"].values()), report(res)
+        assert all(f.refused == 0 and f.rto_s == 0 for f in res.writes.paths.values()), report(res)
     if cls.split_brain is False:
-        assert w["max_primaries_at_once"] <= 1, report(res)
+        assert w.max_primaries_at_once <= 1, report(res)

@@ -34,7 +34,7 @@ def test_drill_proves_its_claim_in_auto_mode(topo, drill_run, name):
     print(report(res))
     assert_sound(res, cls)
     if cls.split_brain is True:       # the double primary the article warns of was seen, both primary at once
-        assert res.watch["double_primary"], report(res)
+        assert res.watch.double_primary, report(res)
 
 
 def test_guided_mode_with_the_trainee_typing_the_fault(topo):

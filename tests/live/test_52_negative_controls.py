@@ -18,6 +18,7 @@ from lab.exam import gate
 from lab.exercises import DRILLS, Lab
 from lab.exercises.run.controls import CONTROLS, Control, still_in_place
 from lab.exercises.api.timing import timeout_scale
+from lab.exercises.observe.verdict import Verdict
 
 from drill_verdicts import drill_run, report, run_live, topo  # noqa: F401  (fixtures)
 
@@ -26,7 +27,7 @@ pytestmark = [pytest.mark.live, pytest.mark.drills]
 def failed_checks(res) -> list[str]:
     """What the drill names as false: its failed checks, failed member claims, and its reason."""
     return ([c.description for c in res.checks if not c.ok]
-            + [o.description for o in res.outcomes if o.verdict == "fail"] + [res.reason])
+            + [o.description for o in res.outcomes if o.verdict == Verdict.FAIL] + [res.reason])
 
 
 @pytest.mark.parametrize("control", CONTROLS, ids=lambda c: c.family.replace(" ", "-"))
@@ -35,7 +36,7 @@ def test_the_break_turns_the_drill_to_fail(topo, drill_run, control: Control):
     res = run_live(topo, DRILLS[control.drill], drill_run, before=control.apply)
     took = round(time.monotonic() - started, 1)
     print(f"control {control.family}: {control.breaks} -> {control.drill}: {res.verdict} in {took} s\n{report(res)}")
-    assert res.verdict == "fail", f"{control.breaks} did not flip {control.drill}:\n{report(res)}"
+    assert res.verdict == Verdict.FAIL, f"{control.breaks} did not flip {control.drill}:\n{report(res)}"
     assert any(control.caught_by in d for d in failed_checks(res)), \
         f"{control.drill} failed, but not on the check that must catch {control.breaks!r}:\n{report(res)}"
     # the drill's restore put the break back: baseline, and nothing of the control left

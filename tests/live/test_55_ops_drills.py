@@ -44,4 +44,4 @@ def test_ops_drill_proves_its_claim_and_measures(topo, drill_run, name):
     for key in TIMINGS[name]:
         if key.endswith("_s"):
             assert isinstance(res.metrics[key], (int, float)) and res.metrics[key] >= 0
-    assert res.watch["max_primaries_at_once"] <= 1, report(res)
+    assert res.watch.max_primaries_at_once <= 1, report(res)

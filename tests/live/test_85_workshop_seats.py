@@ -132,10 +132,10 @@ def test_two_seats_are_independent_labs_and_leave_nothing_behind(provisioned_lab
                 conn.close()
         assert leader == leaders[2], "seat 2's leader changed during seat 1's drill"
         figures = write_figures(writer.attempts(), t0, survivor=None, present=present)
-        assert figures["lost"] == 0 and figures["acknowledged"] > 20, figures
-        for path, f in figures["paths"].items():
-            assert f["refused"] == 0, f"seat 2's {path} path refused writes during seat 1's drill: {f}"
-            assert f["longest_ack_gap_s"] <= CADENCE_S + ACK_GAP_MARGIN_S + 1.0, (path, f)
+        assert figures.lost == 0 and figures.acknowledged > 20, figures
+        for path, f in figures.paths.items():
+            assert f.refused == 0, f"seat 2's {path} path refused writes during seat 1's drill: {f}"
+            assert f.longest_ack_gap_s <= CADENCE_S + ACK_GAP_MARGIN_S + 1.0, (path, f)
         with seat_env(one):
             assert Probe(one.topology, SshShell(one.topology)).leader() != leaders[1], \
                 "the drill in seat 1 did not fail over: seat 2's calm would prove nothing"

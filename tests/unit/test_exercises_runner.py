@@ -257,11 +257,11 @@ def test_the_writer_logs_who_took_each_write_and_the_figures_follow():
     acked = w.acknowledged()
     assert len(acked) == 30 - 7 - 2
     figures = write_figures(w.attempts(), 8.0, survivor=Survivor(2, {1: 1500}), present=set(acked) - {acked[-1]})
-    f = figures["paths"]["vip"]
-    assert f["outages"][0] == [2.0, 9.0]              # refused from 10 to the acknowledgement at 17
-    assert f["rto_s"] == 14.0                         # the sync-cancelled writes at 20-21 are refusals too
-    assert f["to_surviving_timeline_s"] == 9.0
-    assert figures["lost"] == 1 and figures["lost_ids"] == [acked[-1]]
+    f = figures.paths["vip"]
+    assert f.outages[0] == [2.0, 9.0]              # refused from 10 to the acknowledgement at 17
+    assert f.rto_s == 14.0                         # the sync-cancelled writes at 20-21 are refusals too
+    assert f.to_surviving_timeline_s == 9.0
+    assert figures.lost == 1 and figures.lost_ids == [acked[-1]]
 
 
 def test_a_per_transaction_path_opens_a_connection_for_every_write():
@@ -355,12 +355,12 @@ def test_a_watch_that_stalled_in_the_fault_window_makes_the_drill_an_error(fake,
     """The drill passes with a watch that saw it all; the same run with a 3 s stall after the fault is blind."""
     seen = run(HoldsAfterTheFault, fake, ScriptedConsole(), tmp_path)
     assert seen.passed, seen.reason
-    assert seen.watch["fault_window"]["samples"] >= 16 and seen.watch["fault_window"]["longest_gap_s"] <= 0.5
+    assert seen.watch.fault_window.samples >= 16 and seen.watch.fault_window.longest_gap_s <= 0.5
     t_fault = seen.fault_at_s
     fake.patroni_running["node2"] = True
     res = run(HoldsAfterTheFault, fake, ScriptedConsole(), tmp_path, blind_between=(t_fault + 2, t_fault + 5))
     assert res.verdict == "error" and "saw nothing for 4 s" in res.reason    # cycles +2..+5 missing
-    assert res.watch["fault_window"]["longest_gap_s"] == 4.0
+    assert res.watch.fault_window.longest_gap_s == 4.0
 
 
 def test_a_run_keeps_its_evidence_and_measures_checks_from_the_fault(fake, tmp_path):
@@ -415,8 +415,8 @@ def test_uncountable_writes_in_a_lossless_drill_are_an_error(fake, tmp_path, mon
     writer.start = lambda: writer.write_once(writer.logs["vip"], None)     # one write, no thread
     writer.stop = lambda: None
     res = run_drill(Lossless, lab, writer=writer, watch=watch_for(fake, lab.clock))
-    assert res.writes["acknowledged"] == 1 and res.writes["lost"] is None
-    assert "connection to the final primary refused" in res.writes["uncounted_reason"]
+    assert res.writes.acknowledged == 1 and res.writes.lost is None
+    assert "connection to the final primary refused" in res.writes.uncounted_reason
     assert res.verdict == "error" and "could not be counted" in res.reason
 
 
@@ -448,10 +448,10 @@ def test_a_replica_fault_that_makes_a_write_path_refuse_fails(fake, tmp_path, mo
                          watch=watch_for(fake, lab.clock))
     ok = run_with(refuse=False)
     assert ok.passed, ok.reason
-    assert ok.bounds["write_paths_untouched"]["ok"] and ok.rto_s == {"vip": 0.0}
+    assert ok.bounds["write_paths_untouched"].ok and ok.rto_s == {"vip": 0.0}
     bad = run_with(refuse=True)
     assert bad.verdict == "fail" and "the vip path refused 1 write(s)" in bad.reason
-    assert not bad.bounds["write_paths_untouched"]["ok"]
+    assert not bad.bounds["write_paths_untouched"].ok
 
 
 def test_a_server_the_watch_had_not_seen_yet_is_identified_when_the_figures_are_made():

@@ -6,7 +6,8 @@ import pytest
 from lab.exercises.kit.outcomes import MemberState, Outcome
 from lab.exercises.observe.verdict import (Result, Verdict, exit_code, judge_members, judge_split_brain, judge_writes,
                                    tally)
-from lab.exercises.observe.watch import WatchRule, blind_reason, summarize
+from lab.exercises.observe.watch import WatchRule, WatchSummary, blind_reason, summarize
+from lab.exercises.observe.writes import WriteFigures
 
 
 def res() -> Result:
@@ -80,22 +81,22 @@ def test_each_verdict_kind_and_only_pass_passes(act, verdict):
 
 def test_uncountable_lost_writes_in_a_lossless_drill_are_an_error_not_a_pass():
     r = res()
-    r.writes = {"acknowledged": 120, "lost": None, "uncounted_reason": "no leader to ask"}
+    r.writes = WriteFigures(acknowledged=120, lost=None, uncounted_reason="no leader to ask")
     judge_writes(r, lossless=True)
     assert r.verdict == "error" and "could not be counted" in r.reason and "no leader" in r.reason
 
 
 def test_lost_or_after_fork_writes_fail_a_lossless_drill():
     r = res()
-    r.writes = {"lost": 3, "after_fork": 3}
+    r.writes = WriteFigures(lost=3, after_fork=3)
     judge_writes(r, lossless=True)
     assert r.verdict == "fail" and "3 acknowledged write(s) lost" in r.reason
     r2 = res()
-    r2.writes = {"lost": 0, "after_fork": 0}
+    r2.writes = WriteFigures(lost=0, after_fork=0)
     judge_writes(r2, lossless=True)
     assert r2.passed
     r3 = res()
-    r3.writes = {"lost": None}
+    r3.writes = WriteFigures(lost=None)
     judge_writes(r3, lossless=False)      # a drill that may lose writes does not judge them
     assert r3.passed
 
@@ -105,18 +106,18 @@ def test_a_blind_watch_makes_the_drill_an_error():
     summary = summarize([], [], start=10.0, end=40.0, interval=0.5)
     why = blind_reason(summary, WatchRule())
     assert why == "the watch took no sample in the fault window"
-    assert summary["double_primary"] is False     # ...which must not be read as "no split brain"
+    assert summary.double_primary is False     # ...which must not be read as "no split brain"
     r.error(why)
     assert r.verdict == "error"
 
 
 def test_split_brain_judged_from_the_watch():
     r = res()
-    r.watch = {"double_primary": True, "double_primary_members": ["pg1", "pg2"], "double_primary_seconds": 1.5}
+    r.watch = WatchSummary(double_primary=True, double_primary_members=["pg1", "pg2"], double_primary_seconds=1.5)
     judge_split_brain(r, split_brain=False)
     assert r.verdict == "fail" and "pg1, pg2" in r.reason
     r2 = res()
-    r2.watch = {"double_primary": False}
+    r2.watch = WatchSummary(double_primary=False)
     judge_split_brain(r2, split_brain=True)
     assert r2.passed and r2.notes
 
@@ -138,3 +139,15 @@ def test_result_json_holds_expected_and_seen_per_member():
     d = r.to_json()
     assert d["members"] == {"pg1": {"expected": ["replica"], "seen": ["replica"]}}
     assert d["outcomes"][0]["members"]["pg1"]["timeline"] == 2
+    d = r.to_json()
+    assert d["members"] == {"pg1": {"expected": ["replica"], "seen": ["replica"]}}
+    assert d["outcomes"][0]["members"]["pg1"]["timeline"] == 2
+
+
+def test_a_verdict_stays_the_enum_and_is_written_as_its_text():
+    r = Result("x", "§1")
+    assert r.verdict is Verdict.PASS
+    r.not_applicable("no standby cluster")
+    assert r.verdict is Verdict.NOT_APPLICABLE and r.to_json()["verdict"] == "not-applicable"
+    r.fail("lost writes")
+    assert r.verdict is Verdict.FAIL and f"{r.verdict}" == "fail"

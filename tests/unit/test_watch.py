@@ -101,8 +101,8 @@ def test_cycles_start_every_interval_and_a_slow_cycle_is_not_followed_by_a_sleep
     assert starts == [0.0, 0.5, 1.0, 2.2, 2.7]
     assert clock.sleeps == [0.5, 0.5, 0.5]        # no sleep after the slow cycle
     summary = w.summary(start=0.0, end=3.0)
-    assert summary["longest_gap_s"] == 1.2
-    assert summary["missed_cycles"] == 1           # 6 slots in 3 s, 5 samples
+    assert summary.longest_gap_s == 1.2
+    assert summary.missed_cycles == 1           # 6 slots in 3 s, 5 samples
 
 
 def test_the_summary_measures_gaps_double_primaries_and_vips_held_twice():
@@ -110,15 +110,15 @@ def test_the_summary_measures_gaps_double_primaries_and_vips_held_twice():
                sample(3, 1.5), sample(4, 4.5, vips={"read_write": ["node1", "node2"], "read_only": ["node3"]}),
                sample(5, 5.0)]
     s = summarize(samples, [], start=0.0, end=5.0, interval=0.5)
-    assert s["samples"] == 6 and s["samples_per_s"] == 1.2
-    assert s["longest_gap_s"] == 3.0
-    assert s["expected_cycles"] == 10 and s["missed_cycles"] == 4
-    assert s["max_primaries_at_once"] == 2 and s["double_primary"]
-    assert s["double_primary_members"] == ["pg1", "pg2"]
-    assert s["double_primary_seconds"] == 1.0     # from the first double sample to the next single one
-    assert s["first_double_primary_at"] == 0.5
-    assert s["vip_held_twice"] == {"read_write": ["node1", "node2"]}
-    assert s["outcomes_seen"]["pg2"] == {"replica": 4, "primary": 2}
+    assert s.samples == 6 and s.samples_per_s == 1.2
+    assert s.longest_gap_s == 3.0
+    assert s.expected_cycles == 10 and s.missed_cycles == 4
+    assert s.max_primaries_at_once == 2 and s.double_primary
+    assert s.double_primary_members == ["pg1", "pg2"]
+    assert s.double_primary_seconds == 1.0     # from the first double sample to the next single one
+    assert s.first_double_primary_at == 0.5
+    assert s.vip_held_twice == {"read_write": ["node1", "node2"]}
+    assert s.outcomes_seen["pg2"] == {"replica": 4, "primary": 2}
 
 
 def test_the_rule_a_gap_over_two_seconds_or_too_many_missed_cycles_is_blind():

@@ -40,13 +40,13 @@ def test_a_double_primary_counts_the_old_primarys_writes_after_the_fork():
     f = path_figures(log, T_FAULT, survivor)
     # pg1's writes with a position past the fork point are not in timeline 2's history
     after = [a for a in log if a.ok and a.timeline == 1 and a.lsn > FORK]
-    assert f["after_fork"] == len(after) > 200
-    assert f["servers"]["pg1"][AFTER_FORK] == len(after) and f["servers"]["pg2"] == {KEPT: 20}
+    assert f.after_fork == len(after) > 200
+    assert f.servers["pg1"][AFTER_FORK] == len(after) and f.servers["pg2"] == {KEPT: 20}
     # the path refused writes for only 0.3 s, but it was 25.3 s before writes landed where they survive
-    assert f["outage_s"] == 0.31           # first refusal sent to the next acknowledgement
-    assert f["to_surviving_timeline_s"] == 25.31
-    assert f["rto_s"] == 25.31
-    assert f["longest_ack_gap_s"] == 0.4
+    assert f.outage_s == 0.31           # first refusal sent to the next acknowledgement
+    assert f.to_surviving_timeline_s == 25.31
+    assert f.rto_s == 25.31
+    assert f.longest_ack_gap_s == 0.4
 
 
 def test_totals_compare_the_fork_count_with_the_ids_missing_at_the_end():
@@ -54,18 +54,18 @@ def test_totals_compare_the_fork_count_with_the_ids_missing_at_the_end():
     acked = {a.id for a in log if a.ok}
     after = {a.id for a in log if a.ok and a.timeline == 1 and a.lsn > FORK}
     figures = write_figures(log, T_FAULT, survivor=Survivor(2, {1: FORK}), present=acked - after, counted_on="pg2")
-    assert figures["lost"] == len(after) == figures["after_fork"]
-    assert figures["lost_not_after_fork"] == [] and figures["after_fork_but_present"] == []
-    assert figures["surviving_timeline"] == 2 and figures["forks"] == {"1": FORK}
-    assert figures["paths"]["vip"]["rto_s"] == 25.31
+    assert figures.lost == len(after) == figures.after_fork
+    assert figures.lost_not_after_fork == [] and figures.after_fork_but_present == []
+    assert figures.surviving_timeline == 2 and figures.forks == {"1": FORK}
+    assert figures.paths["vip"].rto_s == 25.31
 
 
 def test_a_replica_fault_keeps_rto_zero_and_nothing_after_a_fork():
     log = [w("vip", i, T_FAULT - 1 + i * 0.2, server="pg1", tl=1, lsn=1000 + i) for i in range(50)]
     f = path_figures(log, T_FAULT, Survivor(1, {}))
-    assert f["rto_s"] == 0.0 and f["outage_s"] == 0.0 and f["after_fork"] == 0
-    assert f["longest_ack_gap_s"] == 0.2
-    assert f["to_surviving_timeline_s"] == 0.01
+    assert f.rto_s == 0.0 and f.outage_s == 0.0 and f.after_fork == 0
+    assert f.longest_ack_gap_s == 0.2
+    assert f.to_surviving_timeline_s == 0.01
 
 
 def test_a_per_transaction_path_reports_its_outage_and_an_open_one():
@@ -75,33 +75,33 @@ def test_a_per_transaction_path_reports_its_outage_and_an_open_one():
            w("vip-per-txn", 4, 108.0, server="pg2", tl=2, lsn=FORK + 1),
            w("vip-per-txn", 5, 110.0, ok=False, error="timeout")]
     f = path_figures(log, T_FAULT, Survivor(2, {1: FORK}))
-    assert f["outages"] == [[1.0, 8.01], [10.0, None]] and f["open"]
-    assert f["outage_s"] == 7.02                 # 7.01 + the open one up to the last attempt's end (0.01)
-    assert f["rto_s"] is None                    # refused at the end: it never came back
-    assert f["refused"] == 3
+    assert f.outages == [[1.0, 8.01], [10.0, None]] and f.open
+    assert f.outage_s == 7.02                 # 7.01 + the open one up to the last attempt's end (0.01)
+    assert f.rto_s is None                    # refused at the end: it never came back
+    assert f.refused == 3
 
 
 def test_writes_on_a_discarded_branch_are_after_the_fork():
     """A rogue promotion (timeline 3 from 1) that the surviving timeline 2 does not contain."""
     log = [w("vip", 1, 101.0, server="pg3", tl=3, lsn=FORK - 10), w("vip", 2, 102.0, server="pg1", tl=2, lsn=FORK + 5)]
     f = path_figures(log, T_FAULT, Survivor(2, {1: FORK}))
-    assert f["after_fork"] == 1 and f["after_fork_ids"] == [1]
+    assert f.after_fork == 1 and f.after_fork_ids == [1]
 
 
 def test_without_a_surviving_timeline_nothing_is_classified_and_lost_is_not_zero():
     log = kill9_log()
     figures = write_figures(log, T_FAULT, survivor=None, present=None, uncounted_reason="no leader")
-    assert figures["lost"] is None and figures["uncounted_reason"] == "no leader"
-    assert figures["after_fork"] is None
-    p = figures["paths"]["vip"]
-    assert p["classified"] is False and p["after_fork"] is None and p["unclassified"] == p["acknowledged"]
-    assert p["rto_s"] == 25.31        # judged by refusals only: back after the 0.3 s of refused writes
+    assert figures.lost is None and figures.uncounted_reason == "no leader"
+    assert figures.after_fork is None
+    p = figures.paths["vip"]
+    assert p.classified is False and p.after_fork is None and p.unclassified == p.acknowledged
+    assert p.rto_s == 25.31        # judged by refusals only: back after the 0.3 s of refused writes
 
 
 def test_a_write_without_timeline_is_unclassified_not_kept():
     log = [w("vip", 1, 101.0, server="pg1")]
     f = path_figures(log, T_FAULT, Survivor(2, {1: FORK}))
-    assert f["unclassified"] == 1 and f["after_fork"] == 0
+    assert f.unclassified == 1 and f.after_fork == 0
 
 
 def test_the_write_event_has_the_contract_keys():

@@ -22,7 +22,8 @@ from lab.exercises.kit.outcomes import MemberState, Outcome, lab_member_probe
 from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import Output, Shell, SshShell, ssh_hint
 from lab.exercises.api.model import ExpectationFailed, Result, Check
-from lab.exercises.observe.verdict import OutcomeCheck, judge_members
+from lab.exercises.api.timing import Timing
+from lab.exercises.observe.verdict import Bound, OutcomeCheck, Verdict, judge_members
 from labcore import poll
 from labcore.topology import Topology
 
@@ -112,7 +113,7 @@ class Lab:
         ok = seen_s <= bound
         self.measure(key, seen_s)
         if self.result is not None:
-            self.result.bounds[key] = {"seen_s": seen_s, "bound_s": bound, "derived": derived, "ok": ok}
+            self.result.bounds[key] = Bound(seen_s, bound, derived, ok)
             if not ok:
                 self.result.fail(f"{key} = {seen_s:g} s, beyond the article's bound of {bound:g} s ({derived})")
         return ok
@@ -147,10 +148,9 @@ class Lab:
     def replicas(self) -> list[str]:
         return self.probe.replicas()
 
-    def timing(self) -> dict[str, int]:
+    def timing(self) -> Timing:
         """ttl, loop_wait, retry_timeout as Patroni has them now (bounds derive from these)."""
-        cfg = self.probe.dynamic_config()
-        return {k: int(cfg.get(k) or d) for k, d in (("ttl", 30), ("loop_wait", 10), ("retry_timeout", 10))}
+        return Timing.of(self.probe.dynamic_config())
 
     def node_of(self, member: str) -> str:
         return self.topo.node(member).name
@@ -196,13 +196,13 @@ class Lab:
         if self.result is not None:
             self.result.outcomes.append(OutcomeCheck(description, verdict, bound, round(start - self.t_start, 3),
                                                      round(start - self.t_start + elapsed, 3), members, reason))
-            if verdict == "differs":
+            if verdict == Verdict.DIFFERS:
                 self.result.differs(reason, [f"{m}: {mv.evidence}" for m, mv in members.items()
                                              if mv.explained and mv.evidence])
         try:
             detail = [phrase(f"seen: {shown}"), *([reason] if reason else []),
                       *([phrase(f"last error: {last}")] if not ok and last else [])]
-            self._record("expect", description, verdict != "fail", bound, start, elapsed, "; ".join(detail))
+            self._record("expect", description, verdict != Verdict.FAIL, bound, start, elapsed, "; ".join(detail))
         except ExpectationFailed:
             raise ExpectationFailed(f"{description}: {reason or last}") from None
         return dict(seen)

@@ -234,8 +234,7 @@ removes it by hand and starts Patroni again; the node rejoins as a replica."""
         pnode = lab.node_of(primary)
         lab.mark("stop")
         lab.inject(F.stop_patroni(lab.facts, primary))
-        lab.expect(S.new_leader_other_than(lab, primary),
-                          "a replica is the writable leader", within=40)
+        lab.expect(S.writable_leader(lab, other_than=primary), "a replica is the writable leader", within=40)
         lab.measure("new_leader_after_stop_s", lab.since("stop"))
         successor = lab.node_of(lab.leader())
         lab.expect(lambda: sorted(lab.probe.vip_holders()["read_write"]) == sorted([pnode, successor]),

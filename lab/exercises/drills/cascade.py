@@ -83,20 +83,20 @@ rejoins as its replica."""
         lab.expect(lambda: follower in lab.probe.replication_clients(source)
                    and follower not in lab.probe.replication_clients(leader),
                    f"{follower} streams from {source} (in {source}'s pg_stat_replication, not {leader}'s)",
-                   within=lab.timing()["loop_wait"] + 40, every=2)
+                   within=lab.timing().loop_wait + 40, every=2)
         lab.measure("cascade_established_s", lab.since("tagged"))
         lab.measure("follower_upstream", sql.upstream_host(lab.topo, follower))
 
         lab.step(f"{source} fails", f"Stop Patroni on {lab.node_of(source)}; {follower} must turn to the leader.")
         lab.inject(F.stop_patroni(lab.facts, source))
         lab.expect(lambda: follower in lab.probe.replication_clients(leader),
-                   f"{follower} streams from the leader {leader}", within=lab.timing()["loop_wait"] + 50, every=1)
+                   f"{follower} streams from the leader {leader}", within=lab.timing().loop_wait + 50, every=1)
         lab.measure("fallback_to_leader_s", lab.since_fault())
         lab.mark("source_back")
         lab.undo()
         S.rejoined(lab, source, within=90, how="streams again")
         lab.expect(lambda: follower in lab.probe.replication_clients(source), f"{follower} streams from {source} again",
-                   within=lab.timing()["loop_wait"] + 50, every=1)
+                   within=lab.timing().loop_wait + 50, every=1)
         lab.measure("cascade_restored_s", lab.since("source_back"))
         self._follower_can_lead(lab, leader, follower, source)
 
@@ -119,10 +119,10 @@ rejoins as its replica."""
         lab.inject(leader_down)
         lab.hold(lambda: lab.probe.leader() is None and lab.outcome(source).outcome == Outcome.REPLICA,
                  f"no leader: {source}, the only candidate but tagged nofailover, stays a replica",
-                 for_=2 * t["loop_wait"] + 5, every=1)
+                 for_=2 * t.loop_wait + 5, every=1)
         back = lab.mark("follower_back")
         lab.undo(follower_down)
-        bound = t["loop_wait"] + 30
+        bound = t.loop_wait + 30
         lab.expect(S.writable_leader(lab, follower), f"{follower}, tagged replicatefrom {source}, is elected leader",
                    within=bound)
         lab.within_bound("follower_elected_s", lab.since_t(back), bound,

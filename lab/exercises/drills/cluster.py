@@ -47,7 +47,7 @@ especially when one etcd serves many clusters (§5.3)."""
         S.start_all_etcd(lab)
         S.revive_patroni(lab)
         lab.expect(lambda: lab.probe.leader() and S.vip_commit(lab)[0], "a leader again, writes through the VIP commit",
-                   within=t["ttl"] + t["loop_wait"] + 30)
+                   within=t.ttl + t.loop_wait + 30)
         lab.measure("writable_after_etcd_start_s", lab.since("etcd_back"))
 
 
@@ -109,7 +109,7 @@ replica is healthy but not allowed to lead, so the cluster waits."""
         lab.hold(lambda: lab.probe.leader() is None and S.outcomes_are(
                      lab, {**{r: [Outcome.REPLICA] for r in others}, leader: [Outcome.STOPPED]})(),
                  "failover is held: no leader, the other replicas stay replicas, the old leader's PostgreSQL stopped",
-                 for_=t["ttl"] + t["loop_wait"] + 5, every=2)
+                 for_=t.ttl + t.loop_wait + 5, every=2)
         lab.measure("failover_held_s", lab.since_t(leader_stopped))
         lab.note("writes through the VIP are refused from the moment the leader's Patroni stops until it returns: "
                  "that is the held failover the article describes (no replica may take over), not the degradation "

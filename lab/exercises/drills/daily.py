@@ -85,7 +85,7 @@ Restore: the old value goes back with edit-config and `restart --pending`."""
                                 observed=lambda: all(lab.probe.member_state(m).get("pending_restart")
                                                      for m in S.members(lab)),
                                 max_connections=NEW_MAX_CONNECTIONS)
-        lab.perform(edit, observe_within=lab.timing()["loop_wait"] + 20)
+        lab.perform(edit, observe_within=lab.timing().loop_wait + 20)
         lab.command(lab.node_of(leader), ctl.patronictl("list", scope), "column 'Pending restart' shows *")
         reasons = {m: lab.probe.member_state(m).get("pending_restart_reason") for m in S.members(lab)}
         lab.measure("pending_restart_reason", reasons)
@@ -374,7 +374,7 @@ writable leader and streaming replicas."""
         stop = F.stop_postgres(lab.facts, leader, lab.probe.postgres_up)
         stop.undo = "true  # Patroni starts it again after resume"
         lab.inject(stop)
-        window = t["ttl"] + t["loop_wait"] + 5
+        window = t.ttl + t.loop_wait + 5
         took = lab.hold(lambda: not lab.probe.postgres_up(leader)
                         and not [m for m in lab.probe.primaries() if m != leader]
                         and lab.probe.leader() in (leader, None),
@@ -382,8 +382,8 @@ writable leader and streaming replicas."""
         lab.measure("held_without_failover_s", took)
         lab.mark("resume")
         lab.undo(pause)
-        lab.expect(S.a_writable_leader(lab),
-                   "after resume, a writable leader", within=t["loop_wait"] + 60)
+        lab.expect(S.writable_leader(lab),
+                   "after resume, a writable leader", within=t.loop_wait + 60)
         lab.measure("writable_after_resume_s", lab.since("resume"))
         lab.measure("leader_after_resume", lab.probe.leader())
         lab.expect(S.replicas_stream(lab, at_least=len(S.members(lab)) - 1), "every other member streams", within=120)

@@ -49,7 +49,7 @@ stops etcd, and measures what really happens."""
         S.start_all_etcd(lab)
         S.revive_patroni(lab)
         lab.expect(lambda: lab.probe.leader() and S.vip_commit(lab)[0], "writes commit again after etcd returns",
-                   within=t["ttl"] + t["loop_wait"] + 40, every=2)
+                   within=t.ttl + t.loop_wait + 40, every=2)
         lab.measure("writable_after_etcd_start_s", lab.since("etcd_back"))
 
     @staticmethod
@@ -94,20 +94,20 @@ then one replica's Patroni is stopped and the primary demotes."""
         S.set_config(lab, failsafe_mode=True)
         lab.expect(lambda: isinstance(lab.probe.dcs_key("failsafe"), dict) and
                    len(lab.probe.dcs_key("failsafe")) >= len(lab.topo.postgres_nodes),
-                   "the /failsafe key lists every member", within=t["loop_wait"] * 2 + 20)
+                   "the /failsafe key lists every member", within=t.loop_wait * 2 + 20)
         lab.measure("failsafe_key", lab.probe.dcs_key("failsafe"))
         S.stop_all_etcd(lab)
         lab.hold(lambda: lab.probe.in_recovery(leader) is False and S.vip_commit(lab)[0],
-                 f"{leader} stays primary and writes commit with etcd down", for_=t["ttl"] + t["loop_wait"] + 5, every=2)
+                 f"{leader} stays primary and writes commit with etcd down", for_=t.ttl + t.loop_wait + 5, every=2)
         lab.step("The price", f"Stop Patroni on {replica}: the leader can no longer reach every member.")
         lab.mark("member_lost")
         lab.inject(F.stop_patroni(lab.facts, replica))
         took = lab.expect(lambda: lab.probe.in_recovery(leader) is True, f"{leader} demotes itself",
-                          within=t["loop_wait"] + t["retry_timeout"] + 30)
+                          within=t.loop_wait + t.retry_timeout + 30)
         lab.measure("demoted_after_member_lost_s", took)
         lab.undo()   # the replica's Patroni
         lab.mark("etcd_back")
         S.start_all_etcd(lab)
         lab.expect(lambda: lab.probe.leader() and S.vip_commit(lab)[0], "writes commit again after etcd returns",
-                   within=t["ttl"] + t["loop_wait"] + 40, every=2)
+                   within=t.ttl + t.loop_wait + 40, every=2)
         lab.measure("writable_after_etcd_start_s", lab.since("etcd_back"))

@@ -54,8 +54,8 @@ waits, then gives up and a replica is promoted."""
         stopped = lab.inject(F.stop_postgres(lab.facts, leader, lab.probe.postgres_up))
         lab.expect(S.writable_leader(lab, leader),
                    f"Patroni restarts PostgreSQL on {leader}; it is the writable leader again",
-                   within=t["loop_wait"] + 30)
-        lab.within_bound("restart_same_leader_s", lab.since_t(stopped), t["loop_wait"] + 30,
+                   within=t.loop_wait + 30)
+        lab.within_bound("restart_same_leader_s", lab.since_t(stopped), t.loop_wait + 30,
                          "loop_wait (the next HA loop starts it) + 30 s margin")
         lab.expect(S.replicas_stream(lab, at_least=1), "the replicas stream again", within=60)
 
@@ -67,16 +67,16 @@ waits, then gives up and a replica is promoted."""
         held = F.slow_start_postgres(lab.facts, leader, lab.probe.postgres_up)
         stopped = lab.inject(held)
         lab.expect(lambda: lab.probe.member_state(leader).get("state") == "starting",
-                   f"Patroni starts PostgreSQL on {leader} again; it stays 'starting'", within=t["loop_wait"] + 15)
+                   f"Patroni starts PostgreSQL on {leader} again; it stays 'starting'", within=t.loop_wait + 15)
         began = lab.mark("start_began")
         lab.hold(lambda: lab.probe.leader() == leader,
                  f"{leader} keeps the leader key while its PostgreSQL starts", for_=timeout - 5, every=1)
         lab.expect(lambda: S.journal_mentions(lab, leader, GAVE_UP, since),
-                   f"Patroni on {leader} gives up waiting ('primary {GAVE_UP}')", within=t["loop_wait"] + 20)
-        lab.within_bound("gave_up_after_start_s", lab.since_t(began), timeout + t["loop_wait"] + 5,
+                   f"Patroni on {leader} gives up waiting ('primary {GAVE_UP}')", within=t.loop_wait + 20)
+        lab.within_bound("gave_up_after_start_s", lab.since_t(began), timeout + t.loop_wait + 5,
                          "primary_start_timeout + loop_wait (the check runs once per loop) + 5 s margin")
         lab.undo(held)      # the held start ends, as Patroni's stop of a start it gave up on would
-        S.new_primary_within(lab, leader, timeout + 2 * t["loop_wait"] + 40,
+        S.new_primary_within(lab, leader, timeout + 2 * t.loop_wait + 40,
                              "the start is noticed within loop_wait, primary_start_timeout, the give-up within "
                              "loop_wait, promotion (+ 40 s margin)", since=stopped, key="failover_after_slow_start_s",
                              how=f"another member than {leader} is the writable leader")
@@ -109,7 +109,7 @@ at once: the most up-to-date one is promoted, the read-write VIP moves with it
         lab.inject(F.stop_patroni(lab.facts, leader))
         lab.expect_outcomes({leader: Outcome.STOPPED}, f"PostgreSQL on {leader} is stopped with its Patroni",
                             within=30)
-        new = S.new_primary_within(lab, leader, t["loop_wait"] + 20,
+        new = S.new_primary_within(lab, leader, t.loop_wait + 20,
                                    "the key is released at once, so within one loop_wait + 20 s margin (no ttl wait)")
         lab.expect(lambda: lab.node_of(new) in lab.probe.vip_holders()["read_write"],
                    f"the read-write VIP is on {lab.node_of(new)} (on_role_change callback)", within=20, every=2)
@@ -170,7 +170,7 @@ double primary; this drill runs without one."""
         lab.inject(F.kill_patroni(lab.facts, leader))
         lab.hold(S.outcomes_are(lab, {leader: [Outcome.PRIMARY]}),
                  f"PostgreSQL on {leader} keeps running as a primary without Patroni", for_=5)
-        new = S.new_primary_within(lab, leader, t["ttl"] + t["loop_wait"] + 20,
+        new = S.new_primary_within(lab, leader, t.ttl + t.loop_wait + 20,
                                    "ttl (the key expires) + loop_wait + 20 s margin",
                                    how="a replica is promoted once the leader key expires")
         lab.expect_outcomes({leader: Outcome.PRIMARY, new: Outcome.PRIMARY},
@@ -178,7 +178,7 @@ double primary; this drill runs without one."""
         lab.measure("vip_holders_during_double_primary", lab.probe.vip_holders()["read_write"])
         lab.mark("rejoin")
         lab.undo()
-        lab.expect_outcomes({leader: Outcome.REPLICA}, f"{leader} is demoted to a replica", within=t["loop_wait"] + 60)
+        lab.expect_outcomes({leader: Outcome.REPLICA}, f"{leader} is demoted to a replica", within=t.loop_wait + 60)
         lab.measure("old_primary_demoted_after_start_s", lab.since("rejoin"))
         S.rejoined(lab, leader, within=120, how=f"streams from {new}")
         lab.measure("old_primary_rejoined_s", lab.since("rejoin"))
@@ -213,11 +213,11 @@ ttl), there is never a moment with two primaries."""
         t = lab.timing()
         lab.step("Who is who", f"Leader: {leader}.")
         lab.inject(F.cut_from_etcd(lab.facts, leader))
-        bound = t["retry_timeout"] + t["loop_wait"] + 20
+        bound = t.retry_timeout + t.loop_wait + 20
         seen = lab.expect_outcomes({leader: Outcome.REPLICA}, f"{leader} demotes itself to a replica", within=bound,
                                    explained={Outcome.FENCED: S.FENCED_INSTEAD_OF_DEMOTED})
         lab.within_bound("old_leader_demoted_after_s", lab.since_fault(), bound, "retry_timeout + loop_wait + 20 s")
         lab.measure("old_leader_outcome", str(seen[leader].outcome))
-        S.new_primary_within(lab, leader, t["ttl"] + t["loop_wait"] + 30, "ttl (the key expires) + loop_wait + 30 s")
+        S.new_primary_within(lab, leader, t.ttl + t.loop_wait + 30, "ttl (the key expires) + loop_wait + 30 s")
         # revive: a fenced node's Patroni was killed by its watchdog
         S.undo_then_rejoined(lab, leader, within=120, measure="old_leader_rejoined_s", revive=True)

@@ -38,7 +38,7 @@ is never involved, so writes go on without a pause."""
         t = lab.timing()
         lab.step("Who is who", f"Leader: {leader}. The replica we break: {replica}.")
         lab.inject(F.stop_postgres(lab.facts, replica, lab.probe.postgres_up))
-        bound = t["loop_wait"] + 30
+        bound = t.loop_wait + 30
         lab.expect_outcomes({replica: Outcome.REPLICA}, f"Patroni starts PostgreSQL on {replica} again, as a replica",
                             within=bound)
         lab.within_bound("restarted_after_s", lab.since_fault(), bound, "loop_wait (the next HA loop) + 30 s margin")
@@ -112,7 +112,7 @@ restart it within a second; the drill says which one this lab has."""
         lab.step("Who is who", f"Leader: {leader}. The replica whose Patroni we kill: {replica}.")
         lab.inject(F.kill_patroni(lab.facts, replica))
         lab.hold(S.streams_from(lab, replica, leader),
-                 f"{replica} stays a replica streaming from {leader}, with no Patroni", for_=t["ttl"] + 5, every=2)
+                 f"{replica} stays a replica streaming from {leader}, with no Patroni", for_=t.ttl + 5, every=2)
         S.leader_unchanged(lab, leader, 3)
         S.undo_then_rejoined(lab, replica, within=60, measure="rejoined_after_start_s",
                              how="is a Patroni member again")
@@ -143,7 +143,7 @@ streaming from the leader over the database network, which still works."""
         lab.inject(F.cut_from_etcd(lab.facts, replica))
         before = S.member_key(lab, replica)       # what its Patroni last wrote into etcd
         lab.hold(S.streams_from(lab, replica, leader),
-                 f"{replica} stays a replica streaming from {leader}", for_=t["retry_timeout"] + t["loop_wait"] + 10,
+                 f"{replica} stays a replica streaming from {leader}", for_=t.retry_timeout + t.loop_wait + 10,
                  every=2)
         # the cut was real: its Patroni has not written its member key since (it expired, or is unchanged)
         frozen = S.member_key(lab, replica)
@@ -156,7 +156,7 @@ streaming from the leader over the database network, which still works."""
         # measured from the undo to the moment its Patroni writes its member key again: the first sign that
         # it reaches etcd (GET /patroni's dcs_last_seen is no such sign: etcd3's watch cache refreshes it)
         lab.expect(lambda: S.member_key(lab, replica) not in (None, frozen),
-                   f"{replica}'s Patroni writes its member key in etcd again", within=t["loop_wait"] + 30)
+                   f"{replica}'s Patroni writes its member key in etcd again", within=t.loop_wait + 30)
         lab.measure("rejoined_after_undo_s", lab.since_t(undone))
         S.rejoined(lab, replica, within=60, how="is a streaming member again")
 
@@ -195,9 +195,9 @@ and haproxy follow the leader key, not pg_is_in_recovery()."""
         lab.step("Who is who", f"Leader: {leader}. The replica we promote by hand: {replica}.")
         lab.inject(F.promote_postgres(lab.facts, replica, lab.probe.in_recovery))
         took = lab.expect(lambda: lab.probe.in_recovery(replica) is True,
-                          f"Patroni puts {replica} back into recovery", within=2 * t["loop_wait"] + 40)
+                          f"Patroni puts {replica} back into recovery", within=2 * t.loop_wait + 40)
         lab.measure("rogue_primary_lived_s", took)
-        streams = poll.until(S.streams(lab, replica), lab.bound(t["loop_wait"] * 4 + 20), 2.0,
+        streams = poll.until(S.streams(lab, replica), lab.bound(t.loop_wait * 4 + 20), 2.0,
                              lab.clock)[0]
         # Streaming is not yet rejoined: without a rewind the node keeps the new timeline's history and
         # refuses the leader at its next reconnect (seen in CI: the next drill's primary restart).

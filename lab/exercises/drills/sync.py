@@ -121,7 +121,7 @@ promoted node was synchronous, no acknowledged write is missing on it."""
             raise NotApplicable(f"Patroni's unit on {lab.node_of(leader)} has Restart={restart}, not the article's "
                                 "Restart=no: systemd would restart the killed Patroni and nothing would fail over")
         lab.inject(F.kill_patroni(lab.facts, leader))
-        new = S.new_primary_within(lab, leader, t["ttl"] + t["loop_wait"] + 20,
+        new = S.new_primary_within(lab, leader, t.ttl + t.loop_wait + 20,
                                    "ttl (the key expires) + loop_wait + 20 s margin",
                                    how=f"the synchronous standby {standby} is promoted")
         if new != standby:

@@ -57,12 +57,12 @@ expires and BEFORE any replica can be promoted. No moment with two primaries."""
         # in containers the fencing service kills the node's PostgreSQL and leaves its record; a VM resets
         fenced = [Outcome.FENCED] if wd.get("driver") == "testing" else [Outcome.UNREACHABLE, Outcome.STOPPED]
         lab.inject(F.freeze_patroni(lab.facts, leader, lab.probe.rest_alive))
-        bound = t["ttl"] - margin + 3
+        bound = t.ttl - margin + 3
         lab.expect_outcomes({leader: fenced}, f"{leader} is fenced by its watchdog", within=bound + 10)
         lab.within_bound("fenced_after_s", lab.since_fault(), bound,
                          "the watchdog timeout ttl - safety_margin (counted from the last keepalive, so at most that "
                          "after the freeze) + 3 s for the fencer's 1 s check and the probe; the key expires later")
-        S.new_primary_within(lab, leader, t["ttl"] + t["loop_wait"] + 20, "ttl (the key expires) + loop_wait + 20 s",
+        S.new_primary_within(lab, leader, t.ttl + t.loop_wait + 20, "ttl (the key expires) + loop_wait + 20 s",
                              how="a replica is promoted")
 
     def restore(self, lab: Lab) -> None:
@@ -144,8 +144,8 @@ timeline, and the application writing through the VIP never notices."""
         t = lab.timing()
         timeline = lab.probe.member_state(leader).get("timeline")
         replicas = lab.replicas()
-        lab.step("Who is who", f"Leader: {leader} on timeline {timeline}; ttl {t['ttl']} s, loop_wait "
-                               f"{t['loop_wait']} s.")
+        lab.step("Who is who", f"Leader: {leader} on timeline {timeline}; ttl {t.ttl} s, loop_wait "
+                               f"{t.loop_wait} s.")
         wd = lab.facts.watchdog(leader)
         fencer = wd.get("driver") == "testing" and str(wd.get("mode", "off")).lower() not in ("off", "false")
         since = S.node_epoch(lab, lab.node_of(leader))
@@ -153,7 +153,7 @@ timeline, and the application writing through the VIP never notices."""
         killed = lab.inject(kill)
         lab.mark("restart")
         lab.undo(kill)       # started again at once, the 'back within the margin' of §5.1
-        bound = t["ttl"] - t["loop_wait"]
+        bound = t.ttl - t.loop_wait
         lab.expect(lambda: lab.probe.rest_alive(leader)
                    and lab.probe.member_state(leader).get("role") in ("primary", "master")
                    and lab.probe.leader() == leader,
@@ -165,7 +165,7 @@ timeline, and the application writing through the VIP never notices."""
             lab.expect(lambda: lab.shell.run(lab.node_of(leader), f"sudo journalctl -t {FENCER_LOG_TAG} --since "
                                                                   f"@{int(since)} --no-pager | grep -q 'armed with'").ok,
                        f"the restarted Patroni arms {leader}'s watchdog again", within=15)
-        past_expiry = t["ttl"] + t["loop_wait"]
+        past_expiry = t.ttl + t.loop_wait
         lab.hold(S.writable_leader(lab, leader), f"{leader} stays the writable leader (no replica is promoted)",
                  for_=max(past_expiry - lab.since_t(killed), 1), every=1)
         lab.measure("held_until_after_kill_s", lab.since_t(killed))

@@ -22,8 +22,10 @@ rewritten after every drill, so an interrupted run still counts what it finished
 (pass | fail | differs | not-applicable | error), reason, evidence, section, claim, checks
 (each with kind, description, ok, bound_s, start, end: seconds from the fault), outcomes
 (per member the outcome the article claims and the one seen), members (the same, per
-member), metrics, bounds, rto_s, writes (figures per path: lab.exercises.observe.writes), watch
-(summary: lab.exercises.observe.watch.summarize), split_brain, gate_before/after, notes.
+member), metrics, bounds (each a verdict.Bound), rto_s, writes (writes.WriteFigures: the totals
+and the figures per path), watch (watch.WatchSummary of the drill, with its fault_window's and the
+rule), split_brain (watch.SplitBrain), gate_before/after, notes. The figures are dataclasses
+written with exactly these keys; ``Result.from_json`` reads a result.json of any age back.
 
 ``<drill>/events.jsonl``: one JSON object per line; every line has ``t`` (float seconds since
 the drill's start mark, monotonic clock, 3 decimals), ``wall`` (iso8601 UTC) and ``type``:

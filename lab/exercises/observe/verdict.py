@@ -24,10 +24,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from lab.i18n.phrases import phrase
 from lab.exercises.kit.outcomes import MemberState, Outcome
+from lab.exercises.observe.figures import Figures, known_fields
+from lab.exercises.observe.watch import SplitBrain, WatchSummary
+from lab.exercises.observe.writes import WriteFigures
 
 
 class Verdict(StrEnum):
@@ -81,7 +84,7 @@ class MemberVerdict:
 class OutcomeCheck:
     """The article's claim about each member's outcome, and what was seen."""
     description: str
-    verdict: str                      # pass | differs | fail (for this check)
+    verdict: Verdict                  # pass | differs | fail (for this check)
     bound_s: float
     start: float
     end: float
@@ -90,7 +93,7 @@ class OutcomeCheck:
 
 
 def judge_members(expected: dict[str, Iterable[Outcome | str]], seen: dict[str, MemberState],
-                  explained: dict[Outcome | str, str] | None = None) -> tuple[str, dict[str, MemberVerdict], str]:
+                  explained: dict[Outcome | str, str] | None = None) -> tuple[Verdict, dict[str, MemberVerdict], str]:
     """Compare the claimed outcome per member with the one seen.
     ``explained``: outcomes that are a known deviation, each with its reason (e.g. fenced: the lab's
     watchdog fences a leader whose loop hung on etcd). Returns (pass|differs|fail, members, reason)."""
@@ -111,16 +114,29 @@ def judge_members(expected: dict[str, Iterable[Outcome | str]], seen: dict[str, 
                 wrong.append(m)
         members[m] = mv
     if wrong:
-        return "fail", members, "; ".join(
+        return Verdict.FAIL, members, "; ".join(
             phrase(f"{m} is {members[m].seen}, the article says {' or '.join(members[m].expected)}"
                    + (f" ({members[m].error or members[m].evidence})" if members[m].error or members[m].evidence else ""))
             for m in wrong)
     if deviating:
-        return "differs", members, "; ".join(
+        return Verdict.DIFFERS, members, "; ".join(
             phrase(f"{m} is {members[m].seen} where the article says {' or '.join(members[m].expected)}: "
                    f"{explained[members[m].seen]}" + (f" [evidence: {members[m].evidence}]" if members[m].evidence else ""))
             for m in deviating)
-    return "pass", members, ""
+    return Verdict.PASS, members, ""
+
+
+@dataclass
+class Bound(Figures):
+    """A time the article bounds, as seen (result.json ``bounds.<name>``); ``per_path``: the
+    figures per write path the bound was judged on, for a bound on the write paths."""
+    OPTIONAL = frozenset({"per_path"})
+
+    seen_s: float | None = None
+    bound_s: float = 0.0
+    derived: str = ""              # where the bound comes from (the article's terms)
+    ok: bool = False
+    per_path: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass
@@ -128,7 +144,7 @@ class Result:
     drill: str
     section: str
     claim: str = ""                   # what the article says happens (the drill's ``expected``)
-    verdict: str = "pass"
+    verdict: Verdict = Verdict.PASS
     reason: str = ""
     evidence: list[str] = field(default_factory=list)
     mode: str = "auto"
@@ -140,12 +156,14 @@ class Result:
     fault_at_s: float | None = None   # seconds from the start mark to the fault (t=0 of the checks)
     checks: list[Check] = field(default_factory=list)
     outcomes: list[OutcomeCheck] = field(default_factory=list)
+    # named measures, each drill its own (seconds, counts, the outcomes seen, the /sync key, ...)
     metrics: dict[str, Any] = field(default_factory=dict)
-    bounds: dict[str, Any] = field(default_factory=dict)     # the article-derived bounds asserted, and how
-    rto_s: dict[str, float | None] = field(default_factory=dict)
-    writes: dict[str, Any] = field(default_factory=dict)
-    watch: dict[str, Any] = field(default_factory=dict)
-    split_brain: dict[str, Any] = field(default_factory=dict)
+    bounds: dict[str, Bound] = field(default_factory=dict)   # the article-derived bounds asserted, and how
+    rto_s: dict[str, float | None] = field(default_factory=dict)   # write path -> seconds (None: never back)
+    # None until the runner has them (a drill without a writer has no write figures): {} in the JSON
+    writes: WriteFigures | None = None
+    watch: WatchSummary | None = None
+    split_brain: SplitBrain | None = None
     gate_before: list[dict] = field(default_factory=list)
     gate_after: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -162,13 +180,13 @@ class Result:
         if _RANK[verdict] > _RANK[current]:
             if self.reason:
                 self.notes.append(f"before: {current}: {self.reason}")
-            self.verdict, self.reason = str(verdict), reason
+            self.verdict, self.reason = verdict, reason
             self.evidence = list(evidence)
         elif verdict != Verdict.PASS:
             self.notes.append(f"also {verdict}: {reason}")
             self.evidence.extend(evidence)
 
-    def fail(self, reason: str, verdict: str = "fail") -> None:
+    def fail(self, reason: str, verdict: Verdict | str = Verdict.FAIL) -> None:
         self.conclude(verdict, reason)
 
     def error(self, reason: str) -> None:
@@ -192,8 +210,39 @@ class Result:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        d["bounds"] = {k: b.to_json() for k, b in self.bounds.items()}
+        for name in FIGURES:
+            figures = getattr(self, name)
+            d[name] = figures.to_json() if figures is not None else {}
         d["members"] = self.seen_members()
         return d
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Result:
+        """A result.json as this code's types, whatever its age: keys it lacks take their defaults."""
+        d = known_fields(cls, data)
+        d.setdefault("drill", "")
+        d.setdefault("section", "")
+        d["verdict"] = Verdict(d.get("verdict") or Verdict.PASS)
+        d["checks"] = [Check(**{"kind": "", "description": "", "ok": False, "bound_s": 0.0, "start": 0.0, "end": 0.0,
+                                **known_fields(Check, c)}) for c in d.get("checks") or []]
+        d["outcomes"] = [_outcome_check(o) for o in d.get("outcomes") or []]
+        d["bounds"] = {k: Bound.from_json(b) or Bound() for k, b in (d.get("bounds") or {}).items()}
+        d["writes"] = WriteFigures.from_json(d.get("writes"))
+        d["watch"] = WatchSummary.from_json(d.get("watch"))
+        d["split_brain"] = SplitBrain.from_json(d.get("split_brain"))
+        return cls(**d)
+
+
+FIGURES = ("writes", "watch", "split_brain")
+
+
+def _outcome_check(data: Mapping[str, Any]) -> OutcomeCheck:
+    members = {m: MemberVerdict(**{"expected": [], "seen": "", **known_fields(MemberVerdict, mv)})
+               for m, mv in (data.get("members") or {}).items()}
+    d = {"description": "", "bound_s": 0.0, "start": 0.0, "end": 0.0, **known_fields(OutcomeCheck, data)}
+    d["verdict"], d["members"] = Verdict(data.get("verdict") or Verdict.PASS), members
+    return OutcomeCheck(**d)
 
 
 def tally(verdicts: Iterable[str]) -> dict[str, int]:
@@ -206,7 +255,7 @@ def tally(verdicts: Iterable[str]) -> dict[str, int]:
 
 def exit_code(counts: dict[str, int]) -> int:
     """Non-zero when any drill failed or could not observe; pass, differs and not-applicable exit 0."""
-    return 1 if counts.get("fail", 0) or counts.get("error", 0) else 0
+    return 1 if counts.get(Verdict.FAIL, 0) or counts.get(Verdict.ERROR, 0) else 0
 
 
 # --- judging the evidence the runner collected ------------------------------------------------
@@ -216,13 +265,13 @@ def judge_writes(res: Result, lossless: bool) -> None:
     be counted make it an error ("not counted" is not "nothing lost")."""
     if not lossless or not res.writes:
         return
-    lost = res.writes.get("lost")
+    lost = res.writes.lost
     if lost is None:
-        why = res.writes.get("uncounted_reason") or "the surviving primary could not be asked"
+        why = res.writes.uncounted_reason or "the surviving primary could not be asked"
         res.error(f"lost writes could not be counted ({why}) in a drill that must lose none")
     elif lost:
         res.fail(f"{lost} acknowledged write(s) lost in a drill that must lose none")
-    after_fork = res.writes.get("after_fork")
+    after_fork = res.writes.after_fork
     if after_fork:
         res.fail(f"{after_fork} acknowledged write(s) landed on a primary after the surviving timeline forked")
 
@@ -230,9 +279,9 @@ def judge_writes(res: Result, lossless: bool) -> None:
 def judge_split_brain(res: Result, split_brain: bool | None) -> None:
     """``split_brain`` False: two primaries must never be seen; True: the article says they will
     be (a note when not seen this time); None: not judged by this drill."""
-    w = res.watch
-    if split_brain is False and w.get("double_primary"):
-        res.fail(f"split brain: {', '.join(w.get('double_primary_members', []))} were primary at once "
-                 f"for about {w.get('double_primary_seconds')} s")
-    elif split_brain is True and not w.get("double_primary"):
+    w = res.watch or WatchSummary()
+    if split_brain is False and w.double_primary:
+        res.fail(f"split brain: {', '.join(w.double_primary_members)} were primary at once "
+                 f"for about {w.double_primary_seconds} s")
+    elif split_brain is True and not w.double_primary:
         res.notes.append("the double primary the article warns of was not observed this time")

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from lab.exercises.kit.outcomes import MemberState, Outcome
 from lab.exercises.kit.sql import first_line
+from lab.exercises.observe.figures import Figures, known_fields
 
 Record = Callable[..., None]     # record(type, at=monotonic, **fields): the evidence recorder's ``event``
 
@@ -38,6 +39,55 @@ class WatchRule:
     # Below this many expected cycles a share means little (one or two late samples in a 2 s window
     # are 25-50 %): there the samples taken and the gap rule decide.
     min_cycles_for_share: int = 10
+
+
+@dataclass
+class SplitBrain(Figures):
+    """Whether two primaries were seen, and for how long (result.json ``split_brain``)."""
+    samples: int = 0
+    max_primaries_at_once: int = 0
+    double_primary: bool = False
+    double_primary_members: list[str] = field(default_factory=list)
+    double_primary_seconds: float = 0.0
+    vip_held_twice: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class WatchSummary(Figures):
+    """What the samples inside a window show, and how well they covered it (:func:`summarize`).
+    A drill's result.json ``watch`` is the summary of the whole drill with the ``fault_window``'s
+    own summary and the ``rule`` that judged it."""
+    OPTIONAL = frozenset({"fault_window", "rule"})
+
+    window_s: list[float] = field(default_factory=list)       # [start, end]
+    interval_s: float = 0.0
+    samples: int = 0
+    samples_per_s: float = 0.0
+    longest_gap_s: float = 0.0
+    expected_cycles: int = 0
+    missed_cycles: int = 0
+    missed_share: float = 0.0
+    sample_errors: int = 0
+    vip_samples: int = 0
+    vip_errors: int = 0
+    max_primaries_at_once: int = 0
+    double_primary: bool = False
+    double_primary_members: list[str] = field(default_factory=list)
+    double_primary_seconds: float = 0.0
+    first_double_primary_at: float | None = None
+    vip_held_twice: dict[str, list[str]] = field(default_factory=dict)
+    outcomes_seen: dict[str, dict[str, int]] = field(default_factory=dict)   # member -> outcome -> samples
+    fault_window: WatchSummary | None = None
+    rule: WatchRule | None = None
+
+    @classmethod
+    def readers(cls) -> dict[str, Callable[[Any], Any]]:
+        return {"fault_window": WatchSummary.from_json, "rule": lambda d: WatchRule(**known_fields(WatchRule, d))}
+
+    def split_brain(self) -> SplitBrain:
+        return SplitBrain(self.samples, self.max_primaries_at_once, self.double_primary,
+                          list(self.double_primary_members), self.double_primary_seconds,
+                          {k: list(v) for k, v in self.vip_held_twice.items()})
 
 
 @dataclass
@@ -243,7 +293,7 @@ class Watch:
 
     # --- what was seen -----------------------------------------------------------------
 
-    def summary(self, start: float | None = None, end: float | None = None) -> dict[str, Any]:
+    def summary(self, start: float | None = None, end: float | None = None) -> WatchSummary:
         start = self.started_at if start is None else start
         end = (self.stopped_at or self.clock()) if end is None else end
         with self._lock:
@@ -267,7 +317,7 @@ class Watch:
 
 
 def summarize(samples: list[WatchSample], errors: list[float], *, start: float, end: float,
-              interval: float) -> dict[str, Any]:
+              interval: float) -> WatchSummary:
     """What the samples inside [start, end] show, and how well they covered it.
 
     - ``longest_gap_s``: the longest stretch without a cycle starting (window edges included);
@@ -312,38 +362,38 @@ def summarize(samples: list[WatchSample], errors: list[float], *, start: float, 
         for m, st in s.members.items():
             seen.setdefault(m, {}).setdefault(str(st.outcome), 0)
             seen[m][str(st.outcome)] += 1
-    return {
-        "window_s": [round(start, 3), round(end, 3)],
-        "interval_s": interval,
-        "samples": len(inside),
-        "samples_per_s": round(len(inside) / window, 2) if window > 0 else 0.0,
-        "longest_gap_s": round(longest_gap, 3),
-        "expected_cycles": expected,
-        "missed_cycles": missed,
-        "missed_share": round(missed / expected, 3),
-        "sample_errors": sum(1 for t in errors if start <= t <= end),
-        "vip_samples": vip_samples,
-        "vip_errors": sum(len(s.vip_errors) for s in inside),
-        "max_primaries_at_once": max_primaries,
-        "double_primary": bool(double_members),
-        "double_primary_members": sorted(double_members),
-        "double_primary_seconds": round(double_seconds, 2),
-        "first_double_primary_at": None if first_double is None else round(first_double, 3),
-        "vip_held_twice": {k: sorted(v) for k, v in vip_twice.items()},
-        "outcomes_seen": seen,
-    }
+    return WatchSummary(
+        window_s=[round(start, 3), round(end, 3)],
+        interval_s=interval,
+        samples=len(inside),
+        samples_per_s=round(len(inside) / window, 2) if window > 0 else 0.0,
+        longest_gap_s=round(longest_gap, 3),
+        expected_cycles=expected,
+        missed_cycles=missed,
+        missed_share=round(missed / expected, 3),
+        sample_errors=sum(1 for t in errors if start <= t <= end),
+        vip_samples=vip_samples,
+        vip_errors=sum(len(s.vip_errors) for s in inside),
+        max_primaries_at_once=max_primaries,
+        double_primary=bool(double_members),
+        double_primary_members=sorted(double_members),
+        double_primary_seconds=round(double_seconds, 2),
+        first_double_primary_at=None if first_double is None else round(first_double, 3),
+        vip_held_twice={k: sorted(v) for k, v in vip_twice.items()},
+        outcomes_seen=seen,
+    )
 
 
-def blind_reason(summary: dict[str, Any], rule: WatchRule = WatchRule()) -> str | None:
+def blind_reason(summary: WatchSummary, rule: WatchRule = WatchRule()) -> str | None:
     """Why this watch cannot support a verdict, or None when it saw enough."""
-    if summary["samples"] == 0:
+    if summary.samples == 0:
         return "the watch took no sample in the fault window"
     why = []
     # A short window has too few cycles for a share to mean anything (one late sample in a 1 s window
     # is "50 %"): there the samples taken and the gap rule decide.
-    if summary["expected_cycles"] >= rule.min_cycles_for_share and summary["missed_share"] > rule.max_missed_share:
-        why.append(f"it missed {summary['missed_cycles']} of {summary['expected_cycles']} cycles "
-                   f"({summary['missed_share']:.0%} > {rule.max_missed_share:.0%})")
-    if summary["longest_gap_s"] > rule.max_gap_s:
-        why.append(f"it saw nothing for {summary['longest_gap_s']:g} s (more than {rule.max_gap_s:g} s)")
+    if summary.expected_cycles >= rule.min_cycles_for_share and summary.missed_share > rule.max_missed_share:
+        why.append(f"it missed {summary.missed_cycles} of {summary.expected_cycles} cycles "
+                   f"({summary.missed_share:.0%} > {rule.max_missed_share:.0%})")
+    if summary.longest_gap_s > rule.max_gap_s:
+        why.append(f"it saw nothing for {summary.longest_gap_s:g} s (more than {rule.max_gap_s:g} s)")
     return "the watch was blind: " + "; ".join(why) if why else None

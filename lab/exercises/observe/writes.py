@@ -28,8 +28,10 @@ the fork; the ids missing on the final primary (``lost``, counted at the end) ca
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from lab.exercises.observe.figures import Figures
 
 KEPT, AFTER_FORK, UNCLASSIFIED, REFUSED = "kept", "after_fork", "unclassified", "refused"
 
@@ -113,7 +115,51 @@ def _runs_of_refusals(attempts: list[WriteAttempt]) -> list[tuple[float, float |
     return out
 
 
-def path_figures(attempts: Iterable[WriteAttempt], t_fault: float, survivor: Survivor | None) -> dict[str, Any]:
+@dataclass
+class PathFigures(Figures):
+    """One write path's figures (result.json ``writes.paths.<path>``), times in seconds from the fault."""
+    attempts: int = 0
+    acknowledged: int = 0
+    refused: int = 0
+    sync_cancelled: int = 0
+    outage_s: float = 0.0
+    outages: list[list[float | None]] = field(default_factory=list)   # [start, end | None] of each
+    open: bool = False                                                # the last outage never ended
+    longest_ack_gap_s: float | None = None
+    to_surviving_timeline_s: float | None = None
+    after_fork: int | None = None                                     # None: not classified
+    after_fork_ids: list[int] = field(default_factory=list)
+    unclassified: int = 0
+    servers: dict[str, dict[str, int]] = field(default_factory=dict)  # server -> class -> acknowledged
+    classified: bool = False
+    rto_s: float | None = None                                        # None: never recovered
+
+
+@dataclass
+class WriteFigures(Figures):
+    """Every path's figures and the drill's totals (result.json ``writes``)."""
+    OPTIONAL = frozenset({"uncounted_reason", "lost_not_after_fork", "after_fork_but_present"})
+
+    attempted: int = 0
+    acknowledged: int = 0
+    sync_cancelled: int = 0
+    lost: int | None = None                  # None: not counted ("not counted" is not "nothing lost")
+    lost_ids: list[int] = field(default_factory=list)
+    counted_on: str | None = None
+    after_fork: int | None = None
+    surviving_timeline: int | None = None
+    forks: dict[str, int] | None = None      # ancestor timeline (as text: a JSON key) -> switch point
+    paths: dict[str, PathFigures] = field(default_factory=dict)
+    uncounted_reason: str | None = None      # only when lost is None
+    lost_not_after_fork: list[int] | None = None      # only when both counts could be made
+    after_fork_but_present: list[int] | None = None
+
+    @classmethod
+    def readers(cls) -> dict[str, Callable[[Any], Any]]:
+        return {"paths": lambda paths: {p: PathFigures.from_json(f) or PathFigures() for p, f in paths.items()}}
+
+
+def path_figures(attempts: Iterable[WriteAttempt], t_fault: float, survivor: Survivor | None) -> PathFigures:
     """One path's figures, times in seconds from ``t_fault``. ``survivor`` None: the surviving
     timeline is not known, so nothing is classified (after_fork None)."""
     log = sorted(attempts, key=lambda a: a.start)
@@ -146,28 +192,28 @@ def path_figures(attempts: Iterable[WriteAttempt], t_fault: float, survivor: Sur
     for a in acks:
         k = servers.setdefault(a.server or "unknown", {})
         k[cls[id(a)]] = k.get(cls[id(a)], 0) + 1
-    return {
-        "attempts": len(after),
-        "acknowledged": len(acks),
-        "refused": sum(1 for a in after if not a.ok),
-        "sync_cancelled": sum(1 for a in after if a.sync_cancelled),
-        "outage_s": round(outage_s, 3),
-        "outages": [[round(s - t_fault, 3), None if e is None else round(e - t_fault, 3)] for s, e in outages],
-        "open": bool(outages) and outages[-1][1] is None,
-        "longest_ack_gap_s": round(max(gaps), 3) if gaps else None,
-        "to_surviving_timeline_s": to_survivor,
-        "after_fork": None if survivor is None else len(after_fork),
-        "after_fork_ids": after_fork[:50],
-        "unclassified": sum(1 for a in after if cls[id(a)] == UNCLASSIFIED),
-        "servers": servers,
-        "classified": survivor is not None,
-        "rto_s": rto,
-    }
+    return PathFigures(
+        attempts=len(after),
+        acknowledged=len(acks),
+        refused=sum(1 for a in after if not a.ok),
+        sync_cancelled=sum(1 for a in after if a.sync_cancelled),
+        outage_s=round(outage_s, 3),
+        outages=[[round(s - t_fault, 3), None if e is None else round(e - t_fault, 3)] for s, e in outages],
+        open=bool(outages) and outages[-1][1] is None,
+        longest_ack_gap_s=round(max(gaps), 3) if gaps else None,
+        to_surviving_timeline_s=to_survivor,
+        after_fork=None if survivor is None else len(after_fork),
+        after_fork_ids=after_fork[:50],
+        unclassified=sum(1 for a in after if cls[id(a)] == UNCLASSIFIED),
+        servers=servers,
+        classified=survivor is not None,
+        rto_s=rto,
+    )
 
 
 def write_figures(attempts: Iterable[WriteAttempt], t_fault: float, *, survivor: Survivor | None,
                   present: set[int] | None, counted_on: str | None = None,
-                  uncounted_reason: str | None = None) -> dict[str, Any]:
+                  uncounted_reason: str | None = None) -> WriteFigures:
     """Every path's figures and the drill's totals. ``present``: the acknowledged ids found on the
     final primary (None when it could not be asked: lost is then None, never 0)."""
     log = list(attempts)
@@ -177,26 +223,26 @@ def write_figures(attempts: Iterable[WriteAttempt], t_fault: float, *, survivor:
     lost_ids = None if present is None else [i for i in acked if i not in present]
     after_fork_ids = sorted(a.id for a in log if a.end >= t_fault and survivor is not None
                             and survivor.classify(a) == AFTER_FORK)
-    out: dict[str, Any] = {
-        "attempted": len(log),
-        "acknowledged": len(acked),
-        "sync_cancelled": sum(1 for a in log if a.sync_cancelled),
-        "lost": None if lost_ids is None else len(lost_ids),
-        "lost_ids": (lost_ids or [])[:50],
-        "counted_on": counted_on,
-        "after_fork": None if survivor is None else sum(f["after_fork"] for f in per_path.values()),
-        "surviving_timeline": survivor.timeline if survivor else None,
-        "forks": {str(k): v for k, v in survivor.forks.items()} if survivor else None,
-        "paths": per_path,
-    }
+    out = WriteFigures(
+        attempted=len(log),
+        acknowledged=len(acked),
+        sync_cancelled=sum(1 for a in log if a.sync_cancelled),
+        lost=None if lost_ids is None else len(lost_ids),
+        lost_ids=(lost_ids or [])[:50],
+        counted_on=counted_on,
+        after_fork=None if survivor is None else sum(f.after_fork or 0 for f in per_path.values()),
+        surviving_timeline=survivor.timeline if survivor else None,
+        forks={str(k): v for k, v in survivor.forks.items()} if survivor else None,
+        paths=per_path,
+    )
     if lost_ids is None:
-        out["uncounted_reason"] = uncounted_reason or "the final primary was not asked"
+        out.uncounted_reason = uncounted_reason or "the final primary was not asked"
     elif survivor is not None:
         # the two ways of counting must agree: say where they do not
-        out["lost_not_after_fork"] = sorted(set(lost_ids) - set(after_fork_ids))[:50]
-        out["after_fork_but_present"] = sorted(set(after_fork_ids) - set(lost_ids))[:50]
+        out.lost_not_after_fork = sorted(set(lost_ids) - set(after_fork_ids))[:50]
+        out.after_fork_but_present = sorted(set(after_fork_ids) - set(lost_ids))[:50]
     return out
 
 
-def rto_by_path(figures: dict[str, Any]) -> dict[str, float | None]:
-    return {p: f["rto_s"] for p, f in figures.get("paths", {}).items()}
+def rto_by_path(figures: WriteFigures) -> dict[str, float | None]:
+    return {p: f.rto_s for p, f in figures.paths.items()}

@@ -97,7 +97,7 @@ def failsafe_on(lab: Lab) -> None:
     # the leader writes the /failsafe key (every member it may ask) on its next loops
     lab.expect(lambda: isinstance(key := lab.probe.dcs_key("failsafe"), dict)
                and len(key) >= len(lab.topo.postgres_nodes),
-               "control: the /failsafe key lists every member", within=lab.timing()["loop_wait"] * 2 + 20)
+               "control: the /failsafe key lists every member", within=lab.timing().loop_wait * 2 + 20)
 
 
 def deaf_watchdog(lab: Lab) -> None:
@@ -129,7 +129,7 @@ def commits_skip_the_standby(lab: Lab) -> None:
         lab, {"postgresql": {"parameters": {"synchronous_commit": None}}}))
     leader = lab.leader()
     lab.expect(lambda: sql.setting(lab.topo, leader, "synchronous_commit") == "local",
-               f"control: synchronous_commit is local on {leader}", within=lab.timing()["loop_wait"] + 20)
+               f"control: synchronous_commit is local on {leader}", within=lab.timing().loop_wait + 20)
 
 
 def callbacks_do_nothing(lab: Lab) -> None:

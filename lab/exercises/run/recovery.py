@@ -68,7 +68,7 @@ def _configuration_back(lab: Lab) -> None:
     def any_pending() -> bool:
         return any(lab.probe.member_state(m).get("pending_restart") for m in members)
     if "postgresql" in patch:
-        poll.until(any_pending, lab.bound(lab.timing()["loop_wait"] + PENDING_SEEN_WITHIN), 1.0, lab.clock)
+        poll.until(any_pending, lab.bound(lab.timing().loop_wait + PENDING_SEEN_WITHIN), 1.0, lab.clock)
     if any_pending():
         lab.note("repair: restarting the members pending restart (the primary first)")
         poll.until(lambda: steps.restart_pending(lab), lab.bound(180), 10.0, lab.clock)

@@ -8,7 +8,7 @@ evidence as it happens when a recorder is given (lab.exercises.observe.evidence)
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -23,8 +23,8 @@ from lab.exercises.kit.outcomes import lab_member_probe
 from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import SshShell
 from lab.exercises.api.model import Drill, ExpectationFailed, NotApplicable, Result
-from lab.exercises.observe.verdict import judge_split_brain, judge_writes
-from lab.exercises.observe.watch import Watch, WatchRule, blind_reason
+from lab.exercises.observe.verdict import Bound, Verdict, judge_split_brain, judge_writes
+from lab.exercises.observe.watch import Watch, WatchRule, WatchSummary, blind_reason
 from lab.exercises.observe.writer import CADENCE_S, Writer, WritePath, ids_present, surviving_history
 from lab.exercises.observe.writes import Survivor, parse_history, rto_by_path, write_figures
 
@@ -169,7 +169,7 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None, watch
     res.fault_at_s = None if lab.t_fault is None else round(lab.t_fault - start, 3)
     res.phases_s = phases(start, gated, lab.t_fault, run_end, lab.clock.monotonic())
     _judge_watch(cls, res, watch, t0, run_end, start)
-    if writer is not None and res.verdict != "not-applicable":
+    if writer is not None and res.verdict != Verdict.NOT_APPLICABLE:
         _account_writes(lab, writer, res, t0)
         judge_writes(res, cls.lossless)
         if cls.rto_zero:
@@ -189,27 +189,23 @@ def _judge_watch(cls: type[Drill], res: Result, watch: Watch, t0: float, run_end
     """The watch over the fault window (fault to restore) decides whether the drill could see; over the
     whole drill, whether two primaries were seen."""
     window = _on_drill_time(watch.summary(t0, run_end), start)
-    res.watch = {**_on_drill_time(watch.summary(start, watch.stopped_at), start), "fault_window": window,
-                 "rule": asdict(WATCH_RULE)}
-    res.split_brain = {k: res.watch[k] for k in ("samples", "max_primaries_at_once", "double_primary",
-                                                  "double_primary_members", "double_primary_seconds",
-                                                  "vip_held_twice")}
-    if res.verdict == "not-applicable":
+    res.watch = replace(_on_drill_time(watch.summary(start, watch.stopped_at), start), fault_window=window,
+                        rule=WATCH_RULE)
+    res.split_brain = res.watch.split_brain()
+    if res.verdict == Verdict.NOT_APPLICABLE:
         return
     blind = blind_reason(window, WATCH_RULE)
     if blind:
-        res.error(f"{blind} (fault window {window['window_s'][1] - window['window_s'][0]:.1f} s): "
+        res.error(f"{blind} (fault window {window.window_s[1] - window.window_s[0]:.1f} s): "
                   "the verdict cannot rest on it")
     judge_split_brain(res, cls.split_brain)
 
 
-def _on_drill_time(summary: dict[str, Any], start: float) -> dict[str, Any]:
+def _on_drill_time(summary: WatchSummary, start: float) -> WatchSummary:
     """A watch summary whose times are seconds from the drill's start mark (the events' ``t``)."""
-    out = dict(summary)
-    out["window_s"] = [round(x - start, 3) for x in summary["window_s"]]
-    if summary.get("first_double_primary_at") is not None:
-        out["first_double_primary_at"] = round(summary["first_double_primary_at"] - start, 3)
-    return out
+    first = summary.first_double_primary_at
+    return replace(summary, window_s=[round(x - start, 3) for x in summary.window_s],
+                   first_double_primary_at=None if first is None else round(first - start, 3))
 
 
 def _account_writes(lab: Lab, writer: Writer, res: Result, t0: float) -> None:
@@ -238,31 +234,29 @@ def _account_writes(lab: Lab, writer: Writer, res: Result, t0: float) -> None:
     for w in why:
         res.notes.append(w)
     res.rto_s = rto_by_path(res.writes)
-    paths = res.writes["paths"]
-    lab.say("   " + lab.tr("writes", acked=res.writes["acknowledged"], lost=res.writes["lost"],
-                           after_fork=res.writes["after_fork"], paths="; ".join(
-                               lab.tr("write_path", path=p, refused=f["outage_s"], rto=f["rto_s"],
-                                      survivor=f["to_surviving_timeline_s"]) for p, f in paths.items())))
+    lab.say("   " + lab.tr("writes", acked=res.writes.acknowledged, lost=res.writes.lost,
+                           after_fork=res.writes.after_fork, paths="; ".join(
+                               lab.tr("write_path", path=p, refused=f.outage_s, rto=f.rto_s,
+                                      survivor=f.to_surviving_timeline_s) for p, f in res.writes.paths.items())))
 
 
 def _judge_untouched_writes(res: Result) -> None:
     """A fault on a replica: every path keeps writing (RTO 0 within the writer's cadence)."""
     bound = round(CADENCE_S + ACK_GAP_MARGIN_S, 2)
-    paths = res.writes.get("paths", {})
-    gaps = [f["longest_ack_gap_s"] for f in paths.values() if f["longest_ack_gap_s"] is not None]
-    refused = sum(f["refused"] for f in paths.values())
-    res.bounds["write_paths_untouched"] = {
-        "seen_s": max(gaps, default=None), "bound_s": bound, "ok": not refused and all(g <= bound for g in gaps),
-        "derived": f"no refused write; between two acknowledgements at most the writer's cadence {CADENCE_S:g} s "
-                   f"+ {ACK_GAP_MARGIN_S:g} s",
-        "per_path": {p: {"refused": f["refused"], "longest_ack_gap_s": f["longest_ack_gap_s"]}
-                     for p, f in paths.items()}}
+    paths = res.writes.paths if res.writes else {}
+    gaps = [f.longest_ack_gap_s for f in paths.values() if f.longest_ack_gap_s is not None]
+    refused = sum(f.refused for f in paths.values())
+    res.bounds["write_paths_untouched"] = Bound(
+        seen_s=max(gaps, default=None), bound_s=bound, ok=not refused and all(g <= bound for g in gaps),
+        derived=f"no refused write; between two acknowledgements at most the writer's cadence {CADENCE_S:g} s "
+                f"+ {ACK_GAP_MARGIN_S:g} s",
+        per_path={p: {"refused": f.refused, "longest_ack_gap_s": f.longest_ack_gap_s} for p, f in paths.items()})
     for p, f in paths.items():
-        if f["refused"]:
-            res.fail(f"the {p} path refused {f['refused']} write(s) ({f['outage_s']:g} s) for a fault the "
+        if f.refused:
+            res.fail(f"the {p} path refused {f.refused} write(s) ({f.outage_s:g} s) for a fault the "
                      "article says the application does not notice")
-        elif f["longest_ack_gap_s"] is not None and f["longest_ack_gap_s"] > bound:
-            res.fail(f"the {p} path waited {f['longest_ack_gap_s']:g} s between two acknowledged writes "
+        elif f.longest_ack_gap_s is not None and f.longest_ack_gap_s > bound:
+            res.fail(f"the {p} path waited {f.longest_ack_gap_s:g} s between two acknowledged writes "
                      f"(more than {bound:g} s) for a fault the article says the application does not notice")
 
 
@@ -276,8 +270,8 @@ def _finish(lab: Lab, res: Result, start: float) -> Result:
     w = res.watch
     lab.say("\n" + lab.tr("verdict", drill=res.drill, verdict=lab.tr(f"verdict_{res.verdict}", default=res.verdict.upper()))
             + (lab.tr("reason", reason=lab.said(res.reason)) if res.reason else "")
-            + ("\n    " + lab.tr("split_brain_seen", samples=w.get("samples"), rate=w.get("samples_per_s"),
-                                  gap=w.get("longest_gap_s"), most=w.get("max_primaries_at_once"),
+            + ("\n    " + lab.tr("split_brain_seen", samples=w.samples, rate=w.samples_per_s,
+                                  gap=w.longest_gap_s, most=w.max_primaries_at_once,
                                   duration=res.duration_s) if w else ""))
     if lab.recorder is not None:
         lab.recorder.mark("end", res.verdict)
