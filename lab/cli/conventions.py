@@ -7,16 +7,20 @@
   command did not turn into its own message exits 2 in one line.
 * Ctrl-C: the command is named with the state it left and the command that
   finishes the job, exit 130, instead of Invoke's silent exit 1.
+* One language per command (lab.i18n): a task with a ``--lang`` option speaks that
+  language, else $LAB_LANG, else the locale; it is chosen once, before the task
+  runs (a bad value is one line, exit 2), and every thread of the command speaks it.
 """
 from __future__ import annotations
 
 import copy
 import functools
+import inspect
 from typing import Any
 
 from invoke import Exit, Task
 
-from lab import settings
+from lab import i18n, settings
 from labcore import exitcodes
 from labcore import state as lab_state
 
@@ -60,17 +64,24 @@ def interrupted(command: str, args: dict[str, Any]) -> str:
     return f"{head}: nothing was changed"
 
 
-def wrap(task: Task) -> Task:
-    """A copy of ``task`` that follows the conventions above (the module's task stays as written)."""
+def wrap(task: Task, command: str | None = None) -> Task:
+    """A copy of ``task`` that follows the conventions above (the module's task stays as written).
+    ``command``: how the task is typed, for its messages (default: its name)."""
     body = task.body
-    name = task.name
+    name = command or task.name
+    speaks = "lang" in inspect.signature(body).parameters
 
     @functools.wraps(body)
     def run(c: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             lab = c.config.get("lab") if hasattr(c, "config") else None
             settings.validate(dict(lab) if lab else {})
-            return body(c, *args, **kwargs)
+            if not speaks:           # $LAB_LANG / the locale, read when something is said
+                return body(c, *args, **kwargs)
+            with i18n.command_language(kwargs.get("lang")):
+                return body(c, *args, **kwargs)
+        except i18n.LangError as e:
+            raise Exit(f"{name}: {e}", code=exitcodes.REFUSED) from None
         except KeyboardInterrupt:
             raise Exit(interrupted(name, kwargs), code=exitcodes.INTERRUPTED) from None
         except exitcodes.Refusal as e:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from invoke import Exit, task
 
@@ -61,6 +62,14 @@ def _runs_table() -> str:
     return "\n".join(lines)
 
 
+def command_scale(c: Any, option: Any) -> float:
+    """The command's time multiplier, chosen once: --scale, else $LAB_TIMEOUT_SCALE, else invoke.yaml's
+    exercise.timeout_scale, else 1. A bad value is a one-line DrillError. Not set yet: the caller sets
+    it (labcore.poll.set_scale) once the input is known to be good."""
+    from lab.exercises.api.timing import timeout_scale
+    return timeout_scale((c.config.get("exercise") or {}).get("timeout_scale"), option=option)
+
+
 LIST = "--list"
 RUNS = "--runs"
 
@@ -95,17 +104,13 @@ def exercise(c, drill, auto=False, scale=None, lang=None, exam=False, from_=None
     Exits 1 when a drill failed or could not observe (fail, error); pass, differs and not-applicable exit 0.
     Every run keeps its evidence in $LAB_DIR/runs/<UTC>-<drill|all|N-drills|exam>/."""
     from lab.exercises import DRILLS, DrillError, Lab, lookup, run_drill
-    from lab.i18n import LangError, drill_text, resolve_lang, t
-    from lab.exercises.api.timing import timeout_scale
+    from lab.i18n import current, drill_text, t
 
-    try:
-        language = resolve_lang(lang)
-    except LangError as e:
-        raise Exit(f"exercise: {e}", code=2)
+    # --lang: the command's language, set once by lab.cli.conventions before this runs
     modes = [m for m, on in (("--exam", exam), ("--answer", answer is not None), ("--done", done),
                              ("--hint", hint), ("--give-up", give_up)) if on]
     if modes or from_ is not None or seed is not None:
-        _exam_command(c, drill, modes, from_, seed, answer, scale, language)
+        _exam_command(c, drill, modes, from_, seed, answer, scale)
         return
     if drill == RUNS:
         print(_runs_table())
@@ -113,7 +118,7 @@ def exercise(c, drill, auto=False, scale=None, lang=None, exam=False, from_=None
     if drill == LIST:
         width = max(len(n) for n in DRILLS)
         for n, cls in DRILLS.items():
-            print(f"{n:{width}}  {drill_text(n, 'summary', language, cls.summary)}")
+            print(f"{n:{width}}  {drill_text(n, 'summary', english=cls.summary)}")
         return
     name = drill
     # a,b,c: a few drills in one run (one report, one tally), e.g. the morning's three for a workshop
@@ -126,7 +131,7 @@ def exercise(c, drill, auto=False, scale=None, lang=None, exam=False, from_=None
         raise Exit(f"exercise: drill named twice in {name!r}", code=2)
     try:
         classes = lookup(names)
-        factor = timeout_scale((c.config.get("exercise") or {}).get("timeout_scale"), option=scale)
+        factor = command_scale(c, scale)
     except DrillError as e:
         raise Exit(f"exercise: {e}", code=2)
     if len(classes) > 1 and not auto:
@@ -146,34 +151,32 @@ def exercise(c, drill, auto=False, scale=None, lang=None, exam=False, from_=None
                        + ([f"--scale {scale}"] if scale is not None else []))
     kind = name if len(names) == 1 else f"{len(names)}-drills"
     run = RunRecorder(kind, command=command, lab=topo.name, drills=[cls.name for cls in classes], scale=factor,
-                      lang=language, commit=git_commit())
+                      lang=current(), commit=git_commit())
     results_dir = lab_state.lab_dir() / "drills"
     started = time.monotonic()
     results = []
     for cls in classes:
         rec = run.drill(cls.name)
         try:
-            results.append(run_drill(cls, Lab(topo, auto=auto, scale=factor, results_dir=results_dir, lang=language,
-                                              recorder=rec)))
+            results.append(run_drill(cls, Lab(topo, auto=auto, results_dir=results_dir, recorder=rec)))
         finally:
             rec.close()
         run.record_verdict(cls.name, results[-1].verdict)
     tally = run.finish()
     wall = round(time.monotonic() - started, 1)
     print("\n" + _table(results) + "\n\n" + " ".join(f"{k} {v}" for k, v in tally.items())
-          + "\n" + t("wall_time", language, wall=wall, where=run.path))
+          + "\n" + t("wall_time", wall=wall, where=run.path))
     bad = [f"{r.drill} ({r.verdict})" for r in results if r.verdict in ("fail", "error")]
     if exit_code(tally):
         raise Exit(f"exercise: {', '.join(bad)}", code=1)
 
 
-def _exam_command(c, drill: str, modes: list[str], from_, seed, answer, scale, language: str) -> None:
+def _exam_command(c, drill: str, modes: list[str], from_, seed, answer, scale) -> None:
     """The exam's options: one mode at a time, --from/--seed only with --exam; bad input is one line."""
     from lab.exam import commands
     from lab.exam.pool import PoolError
     from lab.exam.record import ExamError
     from lab.exercises import DrillError, Lab
-    from lab.exercises.api.timing import timeout_scale
 
     if drill:
         raise Exit(f"exercise: {drill!r} with {' '.join(modes) or '--from/--seed'}: the exam's options take no "
@@ -185,12 +188,12 @@ def _exam_command(c, drill: str, modes: list[str], from_, seed, answer, scale, l
     if mode != "--exam" and (from_ is not None or seed is not None):
         raise Exit(f"exercise: --from and --seed go with --exam, not {mode}", code=2)
     try:
-        factor = timeout_scale((c.config.get("exercise") or {}).get("timeout_scale"), option=scale)
+        factor = command_scale(c, scale)
         if mode == "--answer":
-            print(commands.answer(answer, lang=language))
+            print(commands.answer(answer))
             return
         if mode == "--hint":
-            print(commands.hint(lang=language))
+            print(commands.hint())
             return
         if mode == "--exam":          # the options first: bad input is refused before anything is asked
             from lab.exam import pool
@@ -202,16 +205,16 @@ def _exam_command(c, drill: str, modes: list[str], from_, seed, answer, scale, l
         poll.set_scale(factor)
         background = commands.ProcessBackground()
         if mode == "--exam":
-            print(commands.start(topo, background, from_=from_, seed=seed, lang=language, scale=factor))
+            print(commands.start(topo, background, from_=from_, seed=seed))
             return
-        lab = Lab(topo, auto=True, scale=factor, lang=language)
+        lab = Lab(topo, auto=True)
         if mode == "--done":
-            ok, text = commands.done(lab, background, lang=language)
+            ok, text = commands.done(lab, background)
             print(text)
             if not ok:
                 raise Exit("exercise --done: the lab is not healthy yet; the exam goes on", code=1)
             return
-        print(commands.give_up(lab, background, lang=language))
+        print(commands.give_up(lab, background))
     except (ExamError, PoolError, DrillError, TopologyError, lab_state.LabStateError) as e:
         raise Exit(f"exercise: {e}", code=2) from None
 
