@@ -10,6 +10,8 @@
 * One language per command (lab.i18n): a task with a ``--lang`` option speaks that
   language, else $LAB_LANG, else the locale; it is chosen once, before the task
   runs (a bad value is one line, exit 2), and every thread of the command speaks it.
+* Collections: ``invoke exercise.list``; a collection's default task is typed by
+  the collection's name (``invoke exercise <drill>``).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import functools
 import inspect
 from typing import Any
 
-from invoke import Exit, Task
+from invoke import Collection, Exit, Task
 
 from lab import i18n, settings
 from labcore import exitcodes
@@ -51,9 +53,12 @@ def interrupted(command: str, args: dict[str, Any]) -> str:
             return f"{head}: it had finished; the lab is provisioned"
         return (f"{head}: the machines are kept, not provisioned (phase {phase}); run `invoke up` "
                 "to finish (it reuses them and provisions again), or `invoke down` to remove them")
-    if command == "exercise" and any(args.get(k) for k in ("exam", "done", "give_up")):
-        return ("interrupted during `invoke exercise` of an exam: an exam already started stays open (its background process "
-                "keeps the writer and the watch); `invoke exercise --done` or `--give-up` ends it")
+    # the exam's commands, and their old spelling through the drill's task (`invoke exam.start`)
+    old_exam = command == "exercise" and args.get("drill") in ("--exam", "--done", "--give-up")
+    if command in ("exam.start", "exam.done", "exam.give-up") or old_exam:
+        head = f"interrupted during `invoke {command}{' ' + args['drill'] if old_exam else ''}`"
+        return (f"{head} of an exam: an exam already started stays open (its background process keeps the "
+                "writer and the watch); `invoke exam.done` or `invoke exam.give-up` ends it")
     if command == "exercise":
         drill = args.get("drill") or ""
         head = f"interrupted during `invoke exercise{' ' + drill if drill else ''}`"
@@ -90,3 +95,13 @@ def wrap(task: Task, command: str | None = None) -> Task:
     wrapped = copy.copy(task)
     wrapped.body = run
     return wrapped
+
+
+def collection(name: str, tasks: list[Task], default: Task | None = None) -> Collection:
+    """The sub-collection ``name`` of ``tasks``, each wrapped as above; ``default`` is typed by the
+    collection's name alone (`invoke exercise <drill>` runs ``exercise.run``)."""
+    coll = Collection(name)
+    for t in tasks:
+        typed = name if t is default else f"{name}.{coll.transform(t.name)}"
+        coll.add_task(wrap(t, typed), default=t is default)
+    return coll

@@ -182,7 +182,7 @@ def main(argv: list[str]) -> int:
     settings = exam.state
     if not (exam.folder / "run.json").is_file() or not settings.get("order") or exam.drill_dir.exists():
         print(f"lab.exam.background: {exam.folder} is not an exam waiting to start "
-              "(`invoke exercise --exam` starts this process)", file=sys.stderr)
+              "(`invoke exam.start` starts this process)", file=sys.stderr)
         return 2
     stop = threading.Event()
     session: Session | None = None
@@ -195,7 +195,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     rec = DrillRecorder(exam.drill_dir)
     lab: Lab | None = None
-    # This process is the rest of `invoke exercise --exam`: it speaks that command's language and
+    # This process is the rest of `invoke exam.start`: it speaks that command's language and
     # stretches every bound by that command's multiplier, as the exam's state recorded them.
     poll.set_scale(float(settings.get("scale") or 1.0))
     with command_language(settings.get("lang") or DEFAULT):

@@ -1,4 +1,4 @@
-"""What ``invoke exercise --exam | --answer | --hint | --done | --give-up`` do. Each returns the text
+"""What ``invoke exam.start | exam.answer | exam.hint | exam.done | exam.give-up`` do. Each returns the text
 to print, or raises ExamError (one line) having changed nothing. The background process is reached
 through a ``Background`` (the real one starts ``python -m lab.exam.background``; tests give their own)."""
 from __future__ import annotations
@@ -49,7 +49,7 @@ class ProcessBackground:
         return process.stop(pid)
 
 
-# --- --exam -------------------------------------------------------------------------------
+# --- exam.start ---------------------------------------------------------------------------
 
 def start(topo: Topology, background: Background, *, from_: str | None, seed: Any,
           root: Path | None = None, clock: poll.Clock = poll.SYSTEM) -> str:
@@ -57,12 +57,12 @@ def start(topo: Topology, background: Background, *, from_: str | None, seed: An
     chosen = pool.parse_seed(seed)
     going_on = open_exam(root)
     if going_on is not None:
-        raise ExamError(f"--exam: an exam is already going on ({going_on.folder.name}); "
-                        "`invoke exercise --done` or `--give-up` ends it")
+        raise ExamError(f"exam.start: an exam is already going on ({going_on.folder.name}); "
+                        "`invoke exam.done` or `invoke exam.give-up` ends it")
     scale = poll.timeout_scale()      # the command's multiplier; the background process is given it
     seed_used = chosen if chosen is not None else random.SystemRandom().randrange(1, 10**6)
     order = pool.draw(names, seed_used)
-    command = "invoke exercise --exam" + (f" --from {','.join(names)}" if from_ else "") + f" --seed {seed_used}"
+    command = "invoke exam.start" + (f" --from {','.join(names)}" if from_ else "") + f" --seed {seed_used}"
     run = RunRecorder("exam", command=command, lab=topo.name, drills=[], scale=scale, lang=current(),
                       commit=git_commit(), root=root or runs_root())
     exam = Exam(run.path)
@@ -77,7 +77,7 @@ def start(topo: Topology, background: Background, *, from_: str | None, seed: An
         background.stop(pid)
         why = fault.get("error") or f"the background process did not report a fault within {START_WITHIN * scale:g} s"
         _close_run(exam, "error", None)
-        raise ExamError(f"--exam: no exam started: {why.splitlines()[0]} (see {exam.folder})")
+        raise ExamError(f"exam.start: no exam started: {why.splitlines()[0]} (see {exam.folder})")
     return t("exam_started", folder=exam.folder.name, seed=seed_used)
 
 
@@ -89,13 +89,13 @@ def _running(option: str, root: Path | None) -> Exam:
     return exam
 
 
-# --- --answer ----------------------------------------------------------------------------
+# --- exam.answer --------------------------------------------------------------------------
 
 def answer(name: str, *, root: Path | None = None) -> str:
     name = (name or "").strip()
     if name not in DRILLS:
-        raise ExamError(f"--answer: {unknown('drill', name, list(DRILLS), listing='invoke exercise --list')}")
-    exam = _running("--answer", root)
+        raise ExamError(f"exam.answer: {unknown('drill', name, list(DRILLS), listing='invoke exercise --list')}")
+    exam = _running("exam.answer", root)
     right = name == exam.fault.get("drill")
     state = exam.state
     already = any(a.get("right") for a in state.get("answers") or [])
@@ -110,7 +110,7 @@ def answer(name: str, *, root: Path | None = None) -> str:
     return t("exam_wrong", name=name, count=count)
 
 
-# --- --hint ------------------------------------------------------------------------------
+# --- exam.hint ----------------------------------------------------------------------------
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`(\"'])|(?<=[。！？])")
 
@@ -123,7 +123,7 @@ def story_lines(drill: str) -> list[str]:
 
 
 def hint(*, root: Path | None = None) -> str:
-    exam = _running("--hint", root)
+    exam = _running("exam.hint", root)
     lines = story_lines(exam.fault["drill"])
     shown = int(exam.state.get("hints") or 0)
     if shown >= len(lines):
@@ -135,12 +135,12 @@ def hint(*, root: Path | None = None) -> str:
         f"  {i + 1}. {s}" for i, s in enumerate(lines[:shown + 1]))
 
 
-# --- --done ------------------------------------------------------------------------------
+# --- exam.done ----------------------------------------------------------------------------
 
 def done(lab: Lab, background: Background, *, root: Path | None = None) -> tuple[bool, str]:
     """The gate (polled up to DONE_WITHIN s): healthy ends the exam with its score; otherwise what is
     still off, and the exam goes on."""
-    exam = _running("--done", root)
+    exam = _running("exam.done", root)
     found: list = []
 
     def healthy() -> bool:
@@ -152,7 +152,7 @@ def done(lab: Lab, background: Background, *, root: Path | None = None) -> tuple
     state = exam.state
     off = [f"{f.check}: {f.detail}" for f in found if not f.ok]
     exam.update_state(checks=[*state.get("checks", []), {"after_s": after, "ok": ok, "off": off}])
-    exam.mark("done", "--done: the lab is healthy" if ok else "--done: still off: " + "; ".join(off))
+    exam.mark("done", "exam.done: the lab is healthy" if ok else "exam.done: still off: " + "; ".join(off))
     if not ok:
         return False, (t("exam_not_yet", after=exam_score.seconds(after),
                          within=exam_score.seconds(lab.bound(DONE_WITHIN))) + "\n" + exam_gate.still_off(found))
@@ -160,10 +160,10 @@ def done(lab: Lab, background: Background, *, root: Path | None = None) -> tuple
     return True, t("exam_healthy_again") + "\n" + exam_score.line(sc)
 
 
-# --- --give-up ---------------------------------------------------------------------------
+# --- exam.give-up -------------------------------------------------------------------------
 
 def give_up(lab: Lab, background: Background, *, root: Path | None = None) -> str:
-    exam = _running("--give-up", root)
+    exam = _running("exam.give-up", root)
     fault = exam.fault
     name = fault["drill"]
     shown = [t("exam_fault_was", name=name, section=drill_text(name, "section", english=DRILLS[name].section),

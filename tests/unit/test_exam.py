@@ -10,7 +10,8 @@ import time
 import pytest
 from invoke import Context, Exit
 
-from lab.cli.exercises import exercise
+from lab.cli import exam as exam_cli
+from lab.cli import exercises as exercises_cli
 from lab.exam import background as bg
 from lab.exam import commands, gate, pool, process, record
 from lab.exam.record import Exam, ExamError
@@ -236,31 +237,48 @@ def test_the_gate_sees_what_the_baseline_does_not_yet(fake):
 
 # --- bad input: one line, nothing created -------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, words", [
-    ({"answer": "replica-patroni-stpo"}, "did you mean replica-patroni-stop?"),
-    ({"answer": "replica-patroni-stop"}, "--answer: no exam is going on"),
-    ({"hint": True}, "--hint: no exam is going on"),
-    ({"exam": True, "from_": "replica-patroni-stop,nope"}, "--from: unknown drill 'nope'"),
-    ({"exam": True, "from_": "etcd-down"}, "etcd-down's fault cannot be an exam's"),
-    ({"exam": True, "seed": "tuesday"}, "--seed 'tuesday': must be a whole number"),
-    ({"exam": True, "done": True}, "--exam and --done: one exam option at a time"),
-    ({"done": True, "seed": "3"}, "--from and --seed go with --exam, not --done"),
-    ({"exam": True}, "the lab is not up"),
+@pytest.mark.parametrize("command, kwargs, words", [
+    ("answer", {"drill": "replica-patroni-stpo"}, "did you mean replica-patroni-stop?"),
+    ("answer", {"drill": "replica-patroni-stop"}, "exam.answer: no exam is going on"),
+    ("hint", {}, "exam.hint: no exam is going on"),
+    ("start", {"from_": "replica-patroni-stop,nope"}, "--from: unknown drill 'nope'"),
+    ("start", {"from_": "etcd-down"}, "etcd-down's fault cannot be an exam's"),
+    ("start", {"seed": "tuesday"}, "--seed 'tuesday': must be a whole number"),
+    ("start", {"scale": "slow"}, "slow"),
+    ("start", {}, "the lab is not up"),
+    ("done", {}, "the lab is not up"),
+    ("give_up", {}, "the lab is not up"),
 ])
-def test_bad_exam_input_is_one_line_and_creates_nothing(fake, tmp_path, kwargs, words):
+def test_bad_exam_input_is_one_line_and_creates_nothing(fake, tmp_path, command, kwargs, words):
     with pytest.raises(Exit) as e:
-        exercise(Context(), drill="", **kwargs)
+        getattr(exam_cli, command)(Context(), **kwargs)
     assert e.value.code == 2 and words in e.value.message and "\n" not in e.value.message
     assert not (tmp_path / "runs").exists()
 
 
-def test_the_exam_options_need_no_drill_name_on_the_command_line(tmp_path):
-    out = subprocess.run([str((__import__("pathlib").Path(sys.executable).parent / "invoke")), "exercise",
-                          "--answer", "etcd-dwon"], cwd=str(record.Path(__file__).resolve().parents[2]),
+@pytest.mark.parametrize("argv, err", [
+    (["exam.answer", "etcd-dwon"], "exam.answer: unknown drill 'etcd-dwon' (did you mean etcd-down?)"),
+    (["exercise", "--hint"], "exam.hint: no exam is going on (start one with `invoke exam.start`)"),
+    (["exercise", "--answer"], "exercise: --answer is `invoke exam.answer <drill>` now"),
+])
+def test_the_exam_commands_need_no_drill_name_on_the_command_line(tmp_path, argv, err):
+    out = subprocess.run([str((__import__("pathlib").Path(sys.executable).parent / "invoke")), *argv],
+                         cwd=str(record.Path(__file__).resolve().parents[2]),
                          capture_output=True, text=True, timeout=60,
                          env={"PATH": "/usr/bin:/bin", "LAB_DIR": str(tmp_path)})
-    assert out.returncode == 2 and out.stderr.strip() == \
-        "exercise: --answer: unknown drill 'etcd-dwon' (did you mean etcd-down?)"
+    assert out.returncode == 2 and out.stderr.strip() == err
+
+
+def test_mixing_the_exam_commands_is_refused_by_invoke_and_creates_nothing(tmp_path):
+    """Once one task had five modes and refused two at once; now each is its own task, and an option of
+    one given to another is Invoke's own one-line refusal, before anything runs."""
+    for argv in (["exam.done", "--seed", "3"], ["exam.start", "--done"]):
+        out = subprocess.run([str((__import__("pathlib").Path(sys.executable).parent / "invoke")), *argv],
+                             cwd=str(record.Path(__file__).resolve().parents[2]),
+                             capture_output=True, text=True, timeout=60,
+                             env={"PATH": "/usr/bin:/bin", "LAB_DIR": str(tmp_path)})
+        assert out.returncode != 0 and len(out.stderr.strip().splitlines()) == 1 and "No idea what" in out.stderr
+        assert not (tmp_path / "runs").exists()
 
 
 # --- the background process, by pid ------------------------------------------------------------
@@ -290,7 +308,7 @@ def test_the_runs_list_and_the_report_show_the_exam(fake, clock, tmp_path, capsy
     commands.answer("replica-patroni-stop")
     fake.run(exam.fault["node"], exam.fault["undo"])
     assert commands.done(trainer_lab(fake, clock), back)[0]
-    exercise(Context(), drill="--runs")
+    exercises_cli.runs(Context())
     out = capsys.readouterr().out
     assert exam.folder.name in out and "[answer right, repaired in" in out
     from lab.report import render, runs
@@ -338,11 +356,11 @@ def test_an_exam_in_chinese_speaks_chinese_from_start_to_score(fake, clock, tmp_
     node names) and the gate's check names (shared with `invoke status --check`) stay as they are."""
     from test_drill_phrases import english_sentences
 
-    with language("zh"):    # the exam's commands, as `invoke exercise --lang zh` runs them
+    with language("zh"):    # the exam's commands, as `invoke exam.* --lang zh` runs them
         back = InProcessBackground(fake, clock)
         text = commands.start(fake.topo, back, from_="replica-patroni-stop", seed=7, clock=clock)
         fault = record.open_exam().fault
-        assert text.startswith("考试 ") and "invoke exercise --done" in text
+        assert text.startswith("考试 ") and "invoke exam.done" in text
         clock.sleep(12)
         wrong = commands.answer("primary-patroni-stop")
         right = commands.answer("replica-patroni-stop")

@@ -95,7 +95,7 @@ def test_the_locale_chooses_chinese_when_nothing_else_does(fake, tmp_path, monke
 
 def test_list_in_chinese(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("LAB_DIR", str(tmp_path))
-    tasks.ns["exercise"](Context(), drill="--list", lang="zh")        # as `invoke exercise --list --lang zh` runs it
+    tasks.ns["exercise.list"](Context(), lang="zh")        # as `invoke exercise.list --lang zh` runs it
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == len(DRILLS) and all(CJK.search(line) for line in lines)
 
