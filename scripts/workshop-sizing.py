@@ -4,13 +4,13 @@
     flock /tmp/plab-live.lock .venv/bin/python scripts/workshop-sizing.py [--ram-gib 64 --cores 16]
 
 Steps (a room of its own in --dir, seats derived from topology.yml at --base-subnet):
-  1. `invoke workshop up --seats 1`                 -> time for one seat; idle memory and CPU of one seat
-  2. `invoke workshop up --seats 2 --parallel 1`    -> seat 2 after seat 1 (one after the other)
+  1. `invoke workshop.up --seats 1`                 -> time for one seat; idle memory and CPU of one seat
+  2. `invoke workshop.up --seats 2 --parallel 1`    -> seat 2 after seat 1 (one after the other)
                                                        idle memory and CPU per seat with two seats
   3. an exam in seat 1 for --load-s seconds         -> CPU of a seat whose trainee is taking an exam
                                                        (watch and writer running), then --give-up
-  4. `invoke workshop down`, `invoke workshop up --seats 2 --parallel 2` -> both at once
-  5. `invoke workshop down`
+  4. `invoke workshop.down`, `invoke workshop.up --seats 2 --parallel 2` -> both at once
+  5. `invoke workshop.down`
 Idle memory is docker stats' MEM USAGE of the seat's containers (lab.bench.idle_memory); CPU is
 the containers' cgroup CPU time over a window (cpuacct), plus the exam's background process.
 Prints the figures, the formula and the seats for the host size given; writes them as JSON
@@ -82,10 +82,10 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def workshop(room: Path, log: Path, *args: str) -> float:
-    took, out, rc = run([INVOKE, "workshop", *args, "--dir", str(room)], log, timeout=3600)
+def workshop(room: Path, log: Path, action: str, *args: str) -> float:
+    took, out, rc = run([INVOKE, f"workshop.{action}", *args, "--dir", str(room)], log, timeout=3600)
     if rc != 0:
-        sys.exit(f"workshop-sizing: `invoke workshop {' '.join(args)}` failed (exit {rc}); see {log}")
+        sys.exit(f"workshop-sizing: `invoke workshop.{action} {' '.join(args)}` failed (exit {rc}); see {log}")
     return took
 
 

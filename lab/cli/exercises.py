@@ -1,9 +1,14 @@
-"""`invoke exercise`: the drills of article §5-§8 against the live lab; every run keeps its evidence in
-its own folder ($LAB_DIR/runs/<UTC>-<drill|all>/, lab.exercises.observe.evidence); `--runs` lists them."""
+"""`invoke exercise <drill>` (``exercise.run``), ``exercise.list``, ``exercise.runs``: the drills of
+article §5-§8 against the live lab; every run keeps its evidence in its own folder
+($LAB_DIR/runs/<UTC>-<drill|all>/, lab.exercises.observe.evidence); ``exercise.runs`` lists them.
+
+The language (--lang) is the command's, set once by lab.cli.conventions before the task runs; the
+time multiplier (--scale) is chosen here once and set in labcore.poll, which every wait reads."""
 from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from invoke import Exit, task
 
@@ -11,7 +16,6 @@ from labcore import state as lab_state
 from labcore.topology import TopologyError, load
 from labcore import poll
 from labcore.suggest import unknown
-from lab.cli.positional import ModeTask
 
 
 def _fmt(v) -> str:
@@ -37,7 +41,7 @@ def _table(results) -> str:
 
 
 def _runs_table() -> str:
-    """`invoke exercise --runs`: every run folder with the tally its run.json keeps."""
+    """`invoke exercise.runs`: every run folder with the tally its run.json keeps."""
     from lab.exam import score as exam_score
     from lab.exercises.observe.verdict import VERDICTS, tally
     from lab.report import runs
@@ -60,59 +64,46 @@ def _runs_table() -> str:
     return "\n".join(lines)
 
 
-LIST = "--list"
-RUNS = "--runs"
+LANG_HELP = ("zh or en: the story, commands and verdicts in that language "
+             "(default: $LAB_LANG, else the locale: LANG/LC_ALL zh* is zh)")
+SCALE_HELP = "multiply every time bound (slow providers, e.g. 2 for VMs); wins over $LAB_TIMEOUT_SCALE"
 
 
-# `invoke exercise --list` / `--runs`: the task has no such options, so Invoke's parser gives the token to
-# the positional `drill` it still waits for (unknown flags fill missing positional arguments first).
-# The exam's options are real options; given one, no drill is needed (lab.cli.positional.ModeTask).
+def command_scale(c: Any, option: Any) -> float:
+    """The command's time multiplier, chosen once: --scale, else $LAB_TIMEOUT_SCALE, else invoke.yaml's
+    exercise.timeout_scale, else 1. A bad value is a one-line DrillError. Not set yet: the caller sets
+    it (labcore.poll.set_scale) once the input is known to be good."""
+    from lab.exercises.api.timing import timeout_scale
+    return timeout_scale((c.config.get("exercise") or {}).get("timeout_scale"), option=option)
+
+
+# What `invoke exercise --list` and the like used to be: the options of one many-mode task, now tasks
+# of their own. Invoke hands an unknown flag to a positional argument it still waits for, so
+# `invoke exercise --list` arrives here as drill="--list" and goes on to `exercise.list`.
+# (`--answer <drill>` and `--exam --from/--seed` take values, which Invoke cannot hand on.)
+OLD_SPELLINGS = {"--list": "exercise.list", "--runs": "exercise.runs", "--exam": "exam.start",
+                 "--hint": "exam.hint", "--done": "exam.done", "--give-up": "exam.give-up",
+                 "--answer": "exam.answer <drill>"}
+
+
 @task(
-    klass=ModeTask,
     positional=["drill"],
     help={
-        "drill": "a drill name, several joined by commas or 'all' (with --auto), --list to list the drills, one line each, or --runs to "
-                 "list the runs kept in $LAB_DIR/runs with their tally of verdicts",
+        "drill": "a drill name, several joined by commas or 'all' (with --auto); `invoke exercise.list` lists them",
         "auto": "inject the faults automatically (default: guided, waits for you at each step)",
-        "scale": "multiply every time bound (slow providers, e.g. 2 for VMs); wins over $LAB_TIMEOUT_SCALE",
-        "lang": "zh or en: the story, commands and verdicts in that language "
-                "(default: $LAB_LANG, else the locale: LANG/LC_ALL zh* is zh)",
-        "exam": "blind-fault exam: inject one drill's fault at random without naming it; the writer and the "
-                "watch keep running until --done or --give-up",
-        "from": "--exam: draw the fault from these drills only (comma-separated)",
-        "seed": "--exam: the same seed draws the same fault (a whole room at once)",
-        "answer": "name the exam's fault (a drill name); right or wrong, every answer is kept",
-        "done": "end the exam once the lab is healthy again (says what is still off otherwise)",
-        "hint": "one more line of the fault's story (hints are counted)",
-        "give_up": "end the exam: show the fault and heal the lab",
+        "scale": SCALE_HELP,
+        "lang": LANG_HELP,
     },
 )
-def exercise(c, drill, auto=False, scale=None, lang=None, exam=False, from_=None, seed=None, answer=None,
-             done=False, hint=False, give_up=False):
-    """Run a drill of the article on the live lab: guided (you inject the fault) or --auto; --list lists them,
-    --runs lists past runs; --exam starts a blind-fault exam (--answer, --hint, --done, --give-up).
-    Exits 1 when a drill failed or could not observe (fail, error); pass, differs and not-applicable exit 0.
-    Every run keeps its evidence in $LAB_DIR/runs/<UTC>-<drill|all|N-drills|exam>/."""
+def run(c, drill, auto=False, scale=None, lang=None):
+    """Run a drill of the article on the live lab (`invoke exercise <drill>`): guided (you inject the
+    fault) or --auto. Exits 1 when a drill failed or could not observe (fail, error); pass, differs and
+    not-applicable exit 0. Every run keeps its evidence in $LAB_DIR/runs/<UTC>-<drill|all|N-drills>/."""
     from lab.exercises import DRILLS, DrillError, Lab, lookup, run_drill
-    from lab.i18n import LangError, drill_text, resolve_lang, t
-    from lab.exercises.api.timing import timeout_scale
+    from lab.i18n import current, t
 
-    try:
-        language = resolve_lang(lang)
-    except LangError as e:
-        raise Exit(f"exercise: {e}", code=2)
-    modes = [m for m, on in (("--exam", exam), ("--answer", answer is not None), ("--done", done),
-                             ("--hint", hint), ("--give-up", give_up)) if on]
-    if modes or from_ is not None or seed is not None:
-        _exam_command(c, drill, modes, from_, seed, answer, scale, language)
-        return
-    if drill == RUNS:
-        print(_runs_table())
-        return
-    if drill == LIST:
-        width = max(len(n) for n in DRILLS)
-        for n, cls in DRILLS.items():
-            print(f"{n:{width}}  {drill_text(n, 'summary', language, cls.summary)}")
+    if drill in OLD_SPELLINGS:
+        _old_spelling(c, drill, scale)
         return
     name = drill
     # a,b,c: a few drills in one run (one report, one tally), e.g. the morning's three for a workshop
@@ -125,7 +116,7 @@ def exercise(c, drill, auto=False, scale=None, lang=None, exam=False, from_=None
         raise Exit(f"exercise: drill named twice in {name!r}", code=2)
     try:
         classes = lookup(names)
-        factor = timeout_scale((c.config.get("exercise") or {}).get("timeout_scale"), option=scale)
+        factor = command_scale(c, scale)
     except DrillError as e:
         raise Exit(f"exercise: {e}", code=2)
     if len(classes) > 1 and not auto:
@@ -144,77 +135,60 @@ def exercise(c, drill, auto=False, scale=None, lang=None, exam=False, from_=None
     command = " ".join(["invoke exercise", name] + (["--auto"] if auto else [])
                        + ([f"--scale {scale}"] if scale is not None else []))
     kind = name if len(names) == 1 else f"{len(names)}-drills"
-    run = RunRecorder(kind, command=command, lab=topo.name, drills=[cls.name for cls in classes], scale=factor,
-                      lang=language, commit=git_commit())
+    recorder = RunRecorder(kind, command=command, lab=topo.name, drills=[cls.name for cls in classes], scale=factor,
+                      lang=current(), commit=git_commit())
     results_dir = lab_state.lab_dir() / "drills"
     started = time.monotonic()
     results = []
     for cls in classes:
-        rec = run.drill(cls.name)
+        rec = recorder.drill(cls.name)
         try:
-            results.append(run_drill(cls, Lab(topo, auto=auto, scale=factor, results_dir=results_dir, lang=language,
-                                              recorder=rec)))
+            results.append(run_drill(cls, Lab(topo, auto=auto, results_dir=results_dir, recorder=rec)))
         finally:
             rec.close()
-        run.record_verdict(cls.name, results[-1].verdict)
-    tally = run.finish()
+        recorder.record_verdict(cls.name, results[-1].verdict)
+    tally = recorder.finish()
     wall = round(time.monotonic() - started, 1)
     print("\n" + _table(results) + "\n\n" + " ".join(f"{k} {v}" for k, v in tally.items())
-          + "\n" + t("wall_time", language, wall=wall, where=run.path))
+          + "\n" + t("wall_time", wall=wall, where=recorder.path))
     bad = [f"{r.drill} ({r.verdict})" for r in results if r.verdict in (Verdict.FAIL, Verdict.ERROR)]
     if exit_code(tally):
         raise Exit(f"exercise: {', '.join(bad)}", code=1)
 
 
-def _exam_command(c, drill: str, modes: list[str], from_, seed, answer, scale, language: str) -> None:
-    """The exam's options: one mode at a time, --from/--seed only with --exam; bad input is one line."""
-    from lab.exam import commands
-    from lab.exam.pool import PoolError
-    from lab.exam.record import ExamError
-    from lab.exercises import DrillError, Lab
-    from lab.exercises.api.timing import timeout_scale
-
-    if drill:
-        raise Exit(f"exercise: {drill!r} with {' '.join(modes) or '--from/--seed'}: the exam's options take no "
-                   "drill name (`--answer <drill>` names one)", code=2)
-    if len(modes) != 1:
-        raise Exit("exercise: " + (f"{' and '.join(modes)}: one exam option at a time" if modes else
-                                   "--from and --seed go with --exam"), code=2)
-    mode = modes[0]
-    if mode != "--exam" and (from_ is not None or seed is not None):
-        raise Exit(f"exercise: --from and --seed go with --exam, not {mode}", code=2)
-    try:
-        factor = timeout_scale((c.config.get("exercise") or {}).get("timeout_scale"), option=scale)
-        if mode == "--answer":
-            print(commands.answer(answer, lang=language))
+def _old_spelling(c: Any, option: str, scale: Any) -> None:
+    """`invoke exercise --list` and the other options that became tasks: run the task they became
+    (with its defaults), or say in one line how it is typed now when it needs a value."""
+    if option == "--list":
+        list_(c)
+    elif option == "--runs":
+        runs(c)
+    else:
+        from lab.cli import exam
+        if option == "--answer":
+            raise Exit("exercise: --answer is `invoke exam.answer <drill>` now", code=2)
+        if option == "--exam":
+            exam.start(c, scale=scale)
             return
-        if mode == "--hint":
-            print(commands.hint(lang=language))
-            return
-        if mode == "--exam":          # the options first: bad input is refused before anything is asked
-            from lab.exam import pool
-            from lab.exercises import DRILLS
-            pool.parse_from(from_, list(DRILLS))
-            pool.parse_seed(seed)
-        topo = load()
-        lab_state.require("provisioned", action="run an exam")
-        poll.set_scale(factor)
-        background = commands.ProcessBackground()
-        if mode == "--exam":
-            print(commands.start(topo, background, from_=from_, seed=seed, lang=language, scale=factor))
-            return
-        lab = Lab(topo, auto=True, scale=factor, lang=language)
-        if mode == "--done":
-            ok, text = commands.done(lab, background, lang=language)
-            print(text)
-            if not ok:
-                raise Exit("exercise --done: the lab is not healthy yet; the exam goes on", code=1)
-            return
-        print(commands.give_up(lab, background, lang=language))
-    except (ExamError, PoolError, DrillError, TopologyError, lab_state.LabStateError) as e:
-        raise Exit(f"exercise: {e}", code=2) from None
+        {"--hint": exam.hint, "--done": exam.done, "--give-up": exam.give_up}[option](c)
 
 
-TASKS = [exercise]
+@task(name="list", help={"lang": LANG_HELP})
+def list_(c, lang=None):
+    """List the drills, one line each: name and what the article claims (`invoke exercise --list`)."""
+    from lab.exercises import DRILLS
+    from lab.i18n import drill_text
 
-exercise.modes = ("exam", "answer", "done", "hint", "give_up", "from_", "seed")
+    width = max(len(n) for n in DRILLS)
+    for n, cls in DRILLS.items():
+        print(f"{n:{width}}  {drill_text(n, 'summary', english=cls.summary)}")
+
+
+@task
+def runs(c):
+    """List the runs kept in $LAB_DIR/runs with their tally of verdicts (`invoke exercise --runs`)."""
+    print(_runs_table())
+
+
+TASKS = [run, list_, runs]
+DEFAULT = run          # `invoke exercise <drill>` is `invoke exercise.run <drill>`

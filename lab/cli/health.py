@@ -71,11 +71,12 @@ def heal_lab(rec: Recovery, within: float = HEAL_WITHIN) -> Healing:
 class LabRecovery:
     """The drills' gate and repair on the live lab."""
 
-    def __init__(self, topo, scale: float = 1.0) -> None:
+    def __init__(self, topo) -> None:
         from lab.exercises import Lab
 
         self.lines: list[str] = []
-        self.lab = Lab(topo, auto=True, console=_Recorder(self.lines.append), scale=scale)
+        # its bounds stretch by the one multiplier (labcore.poll: $LAB_TIMEOUT_SCALE here)
+        self.lab = Lab(topo, auto=True, console=_Recorder(self.lines.append))
 
     def findings(self) -> list[Finding]:
         from lab.exercises.run import recovery

@@ -84,6 +84,5 @@ def delete(c, name):
     print(f"snapshot {name}: removed")
 
 
-# a sub-collection of tasks.py: `invoke snapshot.save` ... (errors that refuse: one line, by conventions.wrap)
-NAME = "snapshot"
+# the collection `invoke snapshot.save` ... of tasks.py (a refusal is one line, by conventions.wrap)
 TASKS = [save, restore, list_, delete]

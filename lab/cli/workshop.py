@@ -1,4 +1,5 @@
-"""`invoke workshop up|status|down|ssh`: a room of seats (independent labs) on one trainer host.
+"""`invoke workshop.up | workshop.plan | workshop.status | workshop.down | workshop.ssh`: a room of
+seats (independent labs) on one trainer host.
 
 Settings come from invoke.yaml's ``workshop`` section (overridden by
 ``INVOKE_WORKSHOP_*`` and by options): where the room lives, the base subnet
@@ -10,13 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from invoke import Exit, task
+from invoke import task
 from rich.table import Table
 
 from lab import lifecycle
 from lab.cli import machines
 from lab.cli.machines import console, fail, reporter
-from lab.cli.positional import LeadTask
 from lab.providers import image
 from lab.providers.base import ProviderError
 from labcore import guard, topology
@@ -62,53 +62,112 @@ def seat_number(value: str) -> int:
 def _action(action: str) -> str:
     if action in ACTIONS:
         return action
-    raise SeatError(f"workshop: {unknown('action', action, ACTIONS)}")
+    raise SeatError(f"workshop: {unknown('action', action, ACTIONS, listing='invoke --list workshop')}")
 
 
-@task(klass=LeadTask, positional=["action", "seat", "node"],
-      help={"action": "up | plan | status | down | ssh",
-            "seat": "ssh: the seat number",
-            "node": "ssh: node name or Patroni member name (node1, pg1, ...)",
-            "seats": "up/plan: how many seats (seat 1..N)",
-            "provider": "up: docker | libvirt | virtualbox (default: invoke.yaml lab.provider, auto = detect)",
-            "parallel": "up/down/status: seats handled at once (default: one per CPU core)",
-            "base_subnet": "up: seat k's subnet is the k-th network of this size after it "
-                           "(default: the topology's lab.subnet)",
-            "bridge_prefix": "up: seat k's bridge is <prefix><k> (default: the topology's lab.bridge + 's')",
-            "dir": "the room's folder (default: invoke.yaml workshop.dir, else .workshop/)",
-            "machines_only": "up: create the machines and stop before provisioning",
-            "from_scratch": "up, docker: start every seat from the plain node image (default: the image "
-                            "with the steps' packages preinstalled, built once for the room)",
-            "command": "ssh: run this command instead of an interactive shell"})
-def workshop(c, action=None, seat=None, node=None, seats=0, provider=None, parallel=0, base_subnet=None,
-             bridge_prefix=None, dir=None, machines_only=False, from_scratch=False, command=""):
-    """A room of independent labs: `up --seats N`, `plan --seats N` (only the seats' topology files, for seats
-    on your own hosts), `status`, `ssh <seat> <node>`, `down`."""
+DIR_HELP = "the room's folder (default: invoke.yaml workshop.dir, else .workshop/)"
+PARALLEL_HELP = "seats handled at once (default: one per CPU core)"
+SUBNET_HELP = "seat k's subnet is the k-th network of this size after it (default: the topology's lab.subnet)"
+BRIDGE_HELP = "seat k's bridge is <prefix><k> (default: the topology's lab.bridge + 's')"
+
+
+def _one_line(fn: Any) -> Any:
+    """Every error of a workshop task as one line (lab.cli.machines.fail)."""
     try:
-        if not action:
-            raise SeatError("workshop: name an action: up --seats N | plan --seats N | status | ssh <seat> <node> | down")
-        action = _action(action)
-        directory = room_dir(c, dir)
-        if action == "up":
-            _up(c, directory, seats, provider, parallel_of(c, parallel), base_subnet, bridge_prefix, machines_only,
-                from_scratch)
-        elif action == "plan":
-            _plan(c, directory, seats, base_subnet, bridge_prefix)
-        elif action == "down":
-            _down(directory, parallel_of(c, parallel))
-        elif action == "status":
-            _status(directory, parallel_of(c, parallel))
-        else:
-            _ssh(c, directory, seat, node, command)
+        return fn()
     except ERRORS as e:
         raise fail(e) from None
+
+
+@task(help={"seats": "how many seats (seat 1..N)",
+            "provider": "docker | libvirt | virtualbox (default: invoke.yaml lab.provider, auto = detect)",
+            "parallel": PARALLEL_HELP, "base_subnet": SUBNET_HELP, "bridge_prefix": BRIDGE_HELP, "dir": DIR_HELP,
+            "machines_only": "create the machines and stop before provisioning",
+            "from_scratch": "docker: start every seat from the plain node image (default: the image "
+                            "with the steps' packages preinstalled, built once for the room)"})
+def up(c, seats=0, provider=None, parallel=0, base_subnet=None, bridge_prefix=None, dir=None, machines_only=False,
+       from_scratch=False):
+    """Bring up a room of N independent labs (`--seats N`); run again, it converges."""
+    _one_line(lambda: _up(c, room_dir(c, dir), seats, provider, parallel_of(c, parallel), base_subnet, bridge_prefix,
+                          machines_only, from_scratch))
+
+
+@task(help={"seats": "how many seats (seat 1..N)", "base_subnet": SUBNET_HELP, "bridge_prefix": BRIDGE_HELP,
+            "dir": DIR_HELP})
+def plan(c, seats=0, base_subnet=None, bridge_prefix=None, dir=None):
+    """Write only the seats' topology files, create nothing (for seats on your own hosts)."""
+    _one_line(lambda: _plan(c, room_dir(c, dir), seats, base_subnet, bridge_prefix))
+
+
+@task(help={"parallel": PARALLEL_HELP, "dir": DIR_HELP})
+def status(c, parallel=0, dir=None):
+    """One row per seat: phase, health gate, last drill or exam; then how to enter each seat."""
+    _one_line(lambda: _status(room_dir(c, dir), parallel_of(c, parallel)))
+
+
+@task(help={"parallel": PARALLEL_HELP, "dir": DIR_HELP})
+def down(c, parallel=0, dir=None):
+    """Remove every seat of the room (their run histories stay)."""
+    _one_line(lambda: _down(room_dir(c, dir), parallel_of(c, parallel)))
+
+
+@task(positional=["seat", "node"],
+      help={"seat": "the seat number", "node": "node name or Patroni member name (node1, pg1, ...)",
+            "command": "run this command instead of an interactive shell", "dir": DIR_HELP})
+def ssh(c, seat, node, command="", dir=None):
+    """Open a shell on a node of a seat (or run one command): `invoke workshop.ssh 2 node1`."""
+    _one_line(lambda: _ssh(c, room_dir(c, dir), seat, node, command))
+
+
+# `invoke workshop.status` and the like, from when the actions were the words of one task: the
+# collection's default task takes the word. The actions that need no option run as before; the others
+# say how they are typed now (their options cannot follow the word: Invoke parses them for this task).
+@task(positional=["seat"], help={"seat": "the seat number", "name": "the snapshot (default clean)", "dir": DIR_HELP})
+def reset(c, seat, name="clean", dir=None):
+    """Bring one seat back to its snapshot in seconds (`invoke workshop.snapshot` first): `invoke workshop.reset 3`."""
+    def one() -> None:
+        run = R.reset(room_dir(c, dir), seat_number(seat), name, reporter())
+        if not run.ok:
+            raise R.WorkshopError(f"seat {seat}: not reset (see {run.log}): {run.tail}")
+    _one_line(one)
+
+
+@task(help={"name": "the snapshot (default clean)", "parallel": PARALLEL_HELP, "dir": DIR_HELP})
+def snapshot(c, name="clean", parallel=0, dir=None):
+    """Save every seat's lab as it is now (its clean state, after `workshop.up`), for `workshop.reset`."""
+    def all_seats() -> None:
+        runs = R.snapshot_all(room_dir(c, dir), name, reporter(), parallel=parallel_of(c, parallel))
+        _summary(runs, f"snapshot {name}")
+        failed = [r for r in runs if not r.ok]
+        if failed:
+            raise R.WorkshopError("seat(s) " + ", ".join(f"{r.seat.number} (see {r.log})" for r in failed)
+                                  + " were not saved; `invoke heal` in that seat, then again")
+    _one_line(all_seats)
+
+
+@task(positional=["action"],
+      help={"action": "status | down (up, plan and ssh are `invoke workshop.up --seats N`, ...)",
+            "parallel": PARALLEL_HELP, "dir": DIR_HELP})
+def action(c, action, parallel=0, dir=None):
+    """`invoke workshop <action>`: the room's actions by their old spelling (`invoke --list` shows the tasks)."""
+    def old() -> None:
+        word = _action(action)
+        if word == "status":
+            _status(room_dir(c, dir), parallel_of(c, parallel))
+        elif word == "down":
+            _down(room_dir(c, dir), parallel_of(c, parallel))
+        else:
+            usage = {"up": "workshop.up --seats N", "plan": "workshop.plan --seats N",
+                     "ssh": "workshop.ssh <seat> <node>"}[word]
+            raise SeatError(f"workshop {word}: it is `invoke {usage}` now")
+    _one_line(old)
 
 
 def _up(c, directory: Path, count: int, provider: str | None, parallel: int, base_subnet: str | None,
         bridge_prefix: str | None, machines_only: bool, from_scratch: bool = False) -> None:
     ws = workshop_settings(c)
     if not count:
-        raise SeatError("workshop up: say how many seats: --seats N")
+        raise SeatError("workshop.up: say how many seats: --seats N")
     try:
         count = int(count)
     except (TypeError, ValueError):
@@ -128,7 +187,7 @@ def _up(c, directory: Path, count: int, provider: str | None, parallel: int, bas
     failed = [r for r in runs if not r.ok]
     if failed:
         raise R.WorkshopError("seat(s) " + ", ".join(f"{r.seat.number} (see {r.log})" for r in failed)
-                              + " did not come up; fix and run `invoke workshop up` again (it converges)")
+                              + " did not come up; fix and run `invoke workshop.up` again (it converges)")
 
 
 def _plan(c, directory: Path, count: int, base_subnet: str | None, bridge_prefix: str | None) -> None:
@@ -136,7 +195,7 @@ def _plan(c, directory: Path, count: int, base_subnet: str | None, bridge_prefix
     (the hosts provider, one inventory per seat at the addresses shown; docs/workshop.md)."""
     ws = workshop_settings(c)
     if not count:
-        raise SeatError("workshop plan: say how many seats: --seats N")
+        raise SeatError("workshop.plan: say how many seats: --seats N")
     try:
         count = int(count)
     except (TypeError, ValueError):
@@ -171,14 +230,14 @@ def _down(directory: Path, parallel: int) -> None:
     failed = [r for r in runs if not r.ok]
     if failed:
         raise R.WorkshopError("seat(s) " + ", ".join(f"{r.seat.number} (see {r.log})" for r in failed)
-                              + " were not removed; run `invoke workshop down` again")
+                              + " were not removed; run `invoke workshop.down` again")
     console.print(f"every seat is removed; their run histories stay in {directory}/seat*/runs")
 
 
 def _status(directory: Path, parallel: int) -> None:
     rows = R.status(directory, parallel=parallel)
     if not rows:
-        console.print(f"no seats in {directory} (run `invoke workshop up --seats N`)")
+        console.print(f"no seats in {directory} (run `invoke workshop.up --seats N`)")
         return
     table = Table(title=f"workshop in {directory}", title_justify="left")
     for col in ("seat", "lab", "subnet", "phase", "healthy", "health gate", "last drill / exam"):
@@ -195,7 +254,7 @@ def _status(directory: Path, parallel: int) -> None:
 
 def _ssh(c, directory: Path, seat: str, node: str, command: str) -> None:
     if not seat or not node:
-        raise SeatError("workshop ssh: give a seat and a node, e.g. `invoke workshop ssh 1 node1`")
+        raise SeatError("workshop.ssh: give a seat and a node, e.g. `invoke workshop.ssh 1 node1`")
     s = R.find(directory, seat_number(seat))
     # Every lab command reads its instance from these two variables: from here on
     # the machine command acts on the seat (its guard, state and ssh_config).
@@ -203,7 +262,5 @@ def _ssh(c, directory: Path, seat: str, node: str, command: str) -> None:
     machines.ssh(c, node, command=command)
 
 
-# `workshop ssh` needs a seat and a node; the other actions take no more words (lab.cli.positional).
-workshop.positional_after = {"ssh": ("seat", "node")}
-
-TASKS = [workshop]
+TASKS = [up, plan, status, down, ssh, reset, snapshot, action]
+DEFAULT = action         # `invoke workshop.status` is `invoke workshop.action status`

@@ -30,7 +30,8 @@ STRING_PREFIX = "dash_"
 def strings(lang: str) -> dict[str, str]:
     """Every ``dash_*`` UI string in ``lang`` (English where it lacks one)."""
     keys = [k for k in (i18n.catalog(i18n.DEFAULT).get("ui") or {}) if k.startswith(STRING_PREFIX)]
-    return {k[len(STRING_PREFIX):]: i18n.t(k, lang) for k in keys}
+    with i18n.language(lang):          # the page's language, not the server command's
+        return {k[len(STRING_PREFIX):]: i18n.t(k) for k in keys}
 
 
 def stream_id(s: feed.Stream) -> str:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from lab.exam.record import Exam, now_iso, write_json
+from lab.i18n import DEFAULT, command_language
+from labcore import poll
 from lab.exercises.run import health, recovery
 from lab.exercises.api.context import Lab
 from lab.exercises.observe.evidence import DrillRecorder, iso
@@ -180,7 +182,7 @@ def main(argv: list[str]) -> int:
     settings = exam.state
     if not (exam.folder / "run.json").is_file() or not settings.get("order") or exam.drill_dir.exists():
         print(f"lab.exam.background: {exam.folder} is not an exam waiting to start "
-              "(`invoke exercise --exam` starts this process)", file=sys.stderr)
+              "(`invoke exam.start` starts this process)", file=sys.stderr)
         return 2
     stop = threading.Event()
     session: Session | None = None
@@ -193,26 +195,29 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     rec = DrillRecorder(exam.drill_dir)
     lab: Lab | None = None
-    try:
-        lab = ExamLab(load(), auto=True, console=QuietConsole(), scale=float(settings.get("scale") or 1.0),
-                      lang=settings.get("lang"), recorder=rec)
-        session = begin(exam, lab, list(settings.get("order") or []))
-        if session is None:
+    # This process is the rest of `invoke exam.start`: it speaks that command's language and
+    # stretches every bound by that command's multiplier, as the exam's state recorded them.
+    poll.set_scale(float(settings.get("scale") or 1.0))
+    with command_language(settings.get("lang") or DEFAULT):
+        try:
+            lab = ExamLab(load(), auto=True, console=QuietConsole(), recorder=rec)
+            session = begin(exam, lab, list(settings.get("order") or []))
+            if session is None:
+                return 1
+            while not stop.wait(1.0):
+                pass
+            end(session)
+            return 0
+        except StoppedEarly:
+            errors = lab.undo_everything() if lab is not None else []
+            _fault_file(exam, state="error", error="stopped before the fault was in place"
+                        + (f" (undo: {'; '.join(errors)})" if errors else ""))
             return 1
-        while not stop.wait(1.0):
-            pass
-        end(session)
-        return 0
-    except StoppedEarly:
-        errors = lab.undo_everything() if lab is not None else []
-        _fault_file(exam, state="error", error="stopped before the fault was in place"
-                    + (f" (undo: {'; '.join(errors)})" if errors else ""))
-        return 1
-    except Exception as e:           # the commands read the state; the log keeps the traceback
-        _fault_file(exam, state="error", error=f"{type(e).__name__}: {e}")
-        raise
-    finally:
-        rec.close()
+        except Exception as e:           # the commands read the state; the log keeps the traceback
+            _fault_file(exam, state="error", error=f"{type(e).__name__}: {e}")
+            raise
+        finally:
+            rec.close()
 
 
 if __name__ == "__main__":

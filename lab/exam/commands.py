@@ -1,4 +1,4 @@
-"""What ``invoke exercise --exam | --answer | --hint | --done | --give-up`` do. Each returns the text
+"""What ``invoke exam.start | exam.answer | exam.hint | exam.done | exam.give-up`` do. Each returns the text
 to print, or raises ExamError (one line) having changed nothing. The background process is reached
 through a ``Background`` (the real one starts ``python -m lab.exam.background``; tests give their own)."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from lab.exercises.run import recovery
 from lab.exercises.api import steps
 from lab.exercises.api.context import Lab
 from lab.exercises.observe.evidence import RunRecorder, git_commit, runs_root
-from lab.i18n import DEFAULT, drill_text, t, unbreak_cjk
+from lab.i18n import current, drill_text, t, unbreak_cjk
 from lab.i18n.phrases import said
 from lab.exercises.api.model import DRILLS
 from lab.exercises.observe.verdict import tally
@@ -49,23 +49,24 @@ class ProcessBackground:
         return process.stop(pid)
 
 
-# --- --exam -------------------------------------------------------------------------------
+# --- exam.start ---------------------------------------------------------------------------
 
-def start(topo: Topology, background: Background, *, from_: str | None, seed: Any, lang: str, scale: float,
+def start(topo: Topology, background: Background, *, from_: str | None, seed: Any,
           root: Path | None = None, clock: poll.Clock = poll.SYSTEM) -> str:
     names = pool.parse_from(from_, list(DRILLS))
     chosen = pool.parse_seed(seed)
-    current = open_exam(root)
-    if current is not None:
-        raise ExamError(f"--exam: an exam is already going on ({current.folder.name}); "
-                        "`invoke exercise --done` or `--give-up` ends it")
+    going_on = open_exam(root)
+    if going_on is not None:
+        raise ExamError(f"exam.start: an exam is already going on ({going_on.folder.name}); "
+                        "`invoke exam.done` or `invoke exam.give-up` ends it")
+    scale = poll.timeout_scale()      # the command's multiplier; the background process is given it
     seed_used = chosen if chosen is not None else random.SystemRandom().randrange(1, 10**6)
     order = pool.draw(names, seed_used)
-    command = "invoke exercise --exam" + (f" --from {','.join(names)}" if from_ else "") + f" --seed {seed_used}"
-    run = RunRecorder("exam", command=command, lab=topo.name, drills=[], scale=scale, lang=lang,
+    command = "invoke exam.start" + (f" --from {','.join(names)}" if from_ else "") + f" --seed {seed_used}"
+    run = RunRecorder("exam", command=command, lab=topo.name, drills=[], scale=scale, lang=current(),
                       commit=git_commit(), root=root or runs_root())
     exam = Exam(run.path)
-    exam.update_state(seed=seed_used, pool=names, order=order, lang=lang, scale=scale, answers=[], hints=0,
+    exam.update_state(seed=seed_used, pool=names, order=order, lang=current(), scale=scale, answers=[], hints=0,
                       checks=[], started=now_iso())
     pid = background.start(exam)
     exam.update_state(pid=pid)
@@ -76,8 +77,8 @@ def start(topo: Topology, background: Background, *, from_: str | None, seed: An
         background.stop(pid)
         why = fault.get("error") or f"the background process did not report a fault within {START_WITHIN * scale:g} s"
         _close_run(exam, "error", None)
-        raise ExamError(f"--exam: no exam started: {why.splitlines()[0]} (see {exam.folder})")
-    return t("exam_started", lang, folder=exam.folder.name, seed=seed_used)
+        raise ExamError(f"exam.start: no exam started: {why.splitlines()[0]} (see {exam.folder})")
+    return t("exam_started", folder=exam.folder.name, seed=seed_used)
 
 
 def _running(option: str, root: Path | None) -> Exam:
@@ -88,13 +89,13 @@ def _running(option: str, root: Path | None) -> Exam:
     return exam
 
 
-# --- --answer ----------------------------------------------------------------------------
+# --- exam.answer --------------------------------------------------------------------------
 
-def answer(name: str, *, lang: str = DEFAULT, root: Path | None = None) -> str:
+def answer(name: str, *, root: Path | None = None) -> str:
     name = (name or "").strip()
     if name not in DRILLS:
-        raise ExamError(f"--answer: {unknown('drill', name, list(DRILLS), listing='invoke exercise --list')}")
-    exam = _running("--answer", root)
+        raise ExamError(f"exam.answer: {unknown('drill', name, list(DRILLS), listing='invoke exercise --list')}")
+    exam = _running("exam.answer", root)
     right = name == exam.fault.get("drill")
     state = exam.state
     already = any(a.get("right") for a in state.get("answers") or [])
@@ -104,42 +105,42 @@ def answer(name: str, *, lang: str = DEFAULT, root: Path | None = None) -> str:
     exam.mark("answer", f"answer {name}: {'right' if right else 'wrong'}")
     count = len(state.get("answers") or []) + 1
     if right:
-        return t("exam_right", lang, name=name, again=t("exam_right_again", lang) if already else "",
-                 count=count, after=exam_score.seconds(after, lang))
-    return t("exam_wrong", lang, name=name, count=count)
+        return t("exam_right", name=name, again=t("exam_right_again") if already else "",
+                 count=count, after=exam_score.seconds(after))
+    return t("exam_wrong", name=name, count=count)
 
 
-# --- --hint ------------------------------------------------------------------------------
+# --- exam.hint ----------------------------------------------------------------------------
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`(\"'])|(?<=[。！？])")
 
 
-def story_lines(drill: str, lang: str) -> list[str]:
+def story_lines(drill: str) -> list[str]:
     """The drill's story, one sentence a line, in the trainee's language."""
-    text = unbreak_cjk(str(drill_text(drill, "story", lang, DRILLS[drill].story)))
+    text = unbreak_cjk(str(drill_text(drill, "story", english=DRILLS[drill].story)))
     text = " ".join(text.split())
     return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
 
 
-def hint(*, lang: str, root: Path | None = None) -> str:
-    exam = _running("--hint", root)
-    lines = story_lines(exam.fault["drill"], lang)
+def hint(*, root: Path | None = None) -> str:
+    exam = _running("exam.hint", root)
+    lines = story_lines(exam.fault["drill"])
     shown = int(exam.state.get("hints") or 0)
     if shown >= len(lines):
-        return t("exam_no_more_hints", lang, count=len(lines)) + "\n" + \
+        return t("exam_no_more_hints", count=len(lines)) + "\n" + \
             "\n".join(f"  {i + 1}. {s}" for i, s in enumerate(lines))
     exam.update_state(hints=shown + 1)
     exam.mark("hint", f"hint {shown + 1}")
-    return t("exam_hint", lang, n=shown + 1, count=len(lines)) + "\n" + "\n".join(
+    return t("exam_hint", n=shown + 1, count=len(lines)) + "\n" + "\n".join(
         f"  {i + 1}. {s}" for i, s in enumerate(lines[:shown + 1]))
 
 
-# --- --done ------------------------------------------------------------------------------
+# --- exam.done ----------------------------------------------------------------------------
 
-def done(lab: Lab, background: Background, *, lang: str = DEFAULT, root: Path | None = None) -> tuple[bool, str]:
+def done(lab: Lab, background: Background, *, root: Path | None = None) -> tuple[bool, str]:
     """The gate (polled up to DONE_WITHIN s): healthy ends the exam with its score; otherwise what is
     still off, and the exam goes on."""
-    exam = _running("--done", root)
+    exam = _running("exam.done", root)
     found: list = []
 
     def healthy() -> bool:
@@ -151,37 +152,37 @@ def done(lab: Lab, background: Background, *, lang: str = DEFAULT, root: Path | 
     state = exam.state
     off = [f"{f.check}: {f.detail}" for f in found if not f.ok]
     exam.update_state(checks=[*state.get("checks", []), {"after_s": after, "ok": ok, "off": off}])
-    exam.mark("done", "--done: the lab is healthy" if ok else "--done: still off: " + "; ".join(off))
+    exam.mark("done", "exam.done: the lab is healthy" if ok else "exam.done: still off: " + "; ".join(off))
     if not ok:
-        return False, (t("exam_not_yet", lang, after=exam_score.seconds(after, lang),
-                         within=exam_score.seconds(lab.bound(DONE_WITHIN), lang)) + "\n" + exam_gate.still_off(found))
+        return False, (t("exam_not_yet", after=exam_score.seconds(after),
+                         within=exam_score.seconds(lab.bound(DONE_WITHIN))) + "\n" + exam_gate.still_off(found))
     sc = finish(exam, background, repaired_s=after, gave_up=False)
-    return True, t("exam_healthy_again", lang) + "\n" + exam_score.line(sc, lang)
+    return True, t("exam_healthy_again") + "\n" + exam_score.line(sc)
 
 
-# --- --give-up ---------------------------------------------------------------------------
+# --- exam.give-up -------------------------------------------------------------------------
 
-def give_up(lab: Lab, background: Background, *, lang: str, root: Path | None = None) -> str:
-    exam = _running("--give-up", root)
+def give_up(lab: Lab, background: Background, *, root: Path | None = None) -> str:
+    exam = _running("exam.give-up", root)
     fault = exam.fault
     name = fault["drill"]
-    shown = [t("exam_fault_was", lang, name=name, section=drill_text(name, "section", lang, DRILLS[name].section),
-               what=said(str(fault.get("what")), lang)),
-             t("exam_fault_on", lang, node=fault.get("node"), command=fault.get("command")),
-             t("exam_fault_undo", lang, node=fault.get("node"), undo=fault.get("undo")),
-             "", *(f"  {s}" for s in story_lines(name, lang)), "", t("exam_healing", lang)]
+    shown = [t("exam_fault_was", name=name, section=drill_text(name, "section", english=DRILLS[name].section),
+               what=said(str(fault.get("what")))),
+             t("exam_fault_on", node=fault.get("node"), command=fault.get("command")),
+             t("exam_fault_undo", node=fault.get("node"), undo=fault.get("undo")),
+             "", *(f"  {s}" for s in story_lines(name)), "", t("exam_healing")]
     exam.mark("give-up", f"gave up; the fault was {name}")
     out = lab.shell.run(fault["node"], fault["undo"], timeout=120)
     if not out.ok:
-        shown.append(t("exam_undo_said", lang, rc=out.rc, text=(out.stderr or out.stdout).strip()[-200:]))
+        shown.append(t("exam_undo_said", rc=out.rc, text=(out.stderr or out.stdout).strip()[-200:]))
     steps.revive_patroni(lab)
     ok, found = recovery.gate(lab, within=180)
     if not ok:
         recovery.repair(lab)
         ok, found = recovery.gate(lab, within=180)
     sc = finish(exam, background, repaired_s=None, gave_up=True)
-    shown.append(t("exam_back", lang) if ok else t("exam_still_off", lang) + "\n" + exam_gate.still_off(found))
-    return "\n".join([*shown, exam_score.line(sc, lang)])
+    shown.append(t("exam_back") if ok else t("exam_still_off") + "\n" + exam_gate.still_off(found))
+    return "\n".join([*shown, exam_score.line(sc)])
 
 
 # --- the end of an exam ------------------------------------------------------------------

@@ -136,7 +136,7 @@ def open_exam(root: Path | None = None) -> Exam | None:
 def require_open(option: str, root: Path | None = None) -> Exam:
     e = open_exam(root)
     if e is None:
-        raise ExamError(f"{option}: no exam is going on (start one with `invoke exercise --exam`)")
+        raise ExamError(f"{option}: no exam is going on (start one with `invoke exam.start`)")
     return e
 
 

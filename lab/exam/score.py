@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.i18n import DEFAULT, t
+from lab.i18n import t
 
 
 def score(state: dict[str, Any], fault: dict[str, Any], result: dict[str, Any], *,
@@ -33,25 +33,25 @@ def score(state: dict[str, Any], fault: dict[str, Any], result: dict[str, Any], 
     }
 
 
-def seconds(v: float | None, lang: str = DEFAULT) -> str:
-    return "-" if v is None else t("exam_seconds", lang, s=v)
+def seconds(v: float | None) -> str:
+    return "-" if v is None else t("exam_seconds", s=v)
 
 
-def line(sc: dict[str, Any], lang: str = DEFAULT) -> str:
-    """One line: fault | answer | repair | hints | writes lost | RTO per path, in ``lang``."""
-    answer = t(f"exam_answer_{sc['answer']}", lang)
+def line(sc: dict[str, Any]) -> str:
+    """One line: fault | answer | repair | hints | writes lost | RTO per path, in the current language."""
+    answer = t(f"exam_answer_{sc['answer']}")
     if sc["answers"]:
-        answer += t("exam_answers_given", lang, n=sc["answers"])
+        answer += t("exam_answers_given", n=sc["answers"])
     if sc["answered_s"] is not None:
-        answer += t("exam_named_after", lang, after=seconds(sc["answered_s"], lang))
-    repair = t("exam_gave_up", lang) if sc["gave_up"] else (
-        t("exam_repaired_after", lang, after=seconds(sc["repaired_s"], lang)) if sc["repaired_s"] is not None
-        else t("exam_not_repaired", lang))
-    lost = t("exam_writes_lost", lang, n=sc["writes_lost"]) if sc["writes_counted"] else t("exam_writes_not_counted", lang)
+        answer += t("exam_named_after", after=seconds(sc["answered_s"]))
+    repair = t("exam_gave_up") if sc["gave_up"] else (
+        t("exam_repaired_after", after=seconds(sc["repaired_s"])) if sc["repaired_s"] is not None
+        else t("exam_not_repaired"))
+    lost = t("exam_writes_lost", n=sc["writes_lost"]) if sc["writes_counted"] else t("exam_writes_not_counted")
     paths = sorted(sc["rto_s"], key=lambda p: (p != "vip", p != "haproxy", p))     # as the drills' table
-    rto = ", ".join(f"{p} {t('exam_never_back', lang) if sc['rto_s'][p] is None else seconds(sc['rto_s'][p], lang)}"
+    rto = ", ".join(f"{p} {t('exam_never_back') if sc['rto_s'][p] is None else seconds(sc['rto_s'][p])}"
                     for p in paths) or "-"
-    return t("exam_score", lang, fault=sc["fault"], node=sc["node"], answer=answer, repair=repair,
+    return t("exam_score", fault=sc["fault"], node=sc["node"], answer=answer, repair=repair,
              hints=sc["hints"], lost=lost, rto=rto)
 
 

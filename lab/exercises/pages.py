@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.exercises import DRILLS
-from lab.i18n import DEFAULT, LANGS, commands, drill_text, t, unbreak_cjk
+from lab.i18n import DEFAULT, LANGS, commands, current, drill_text, language, t, unbreak_cjk
 from labcore.topology import ROOT
 
 DOCS = ROOT / "docs" / "drills"
@@ -21,13 +21,13 @@ def folder(lang: str) -> Path:
     return DOCS if lang == DEFAULT else ROOT / "docs" / lang / "drills"
 
 
-def page(d: Any, lang: str = DEFAULT) -> str:
-    """The page of drill class ``d`` in ``lang``."""
+def page(d: Any) -> str:
+    """The page of drill class ``d`` in the current language."""
     def tr(key: str, **fields: Any) -> str:
-        return t(key, lang, **fields)
+        return t(key, **fields)
 
     def text(field: str) -> str:
-        return unbreak_cjk(str(drill_text(d.name, field, lang, getattr(d, field))).strip())
+        return unbreak_cjk(str(drill_text(d.name, field, english=getattr(d, field))).strip())
 
     judged = tr({False: "page_split_brain_false", True: "page_split_brain_true",
                  None: "page_split_brain_none"}[d.split_brain])
@@ -35,8 +35,8 @@ def page(d: Any, lang: str = DEFAULT) -> str:
              tr("page_article", section=text("section"), summary=text("summary")), "",
              f"## {tr('page_story')}", "", text("story"), "",
              f"## {tr('page_commands')}", "", tr("page_run", name=d.name), tr("page_shell"), ""]
-    sep = ": " if lang == DEFAULT else "："
-    for where, code, comment in commands(d.name, lang, list(d.commands)):
+    sep = ": " if current() == DEFAULT else "："
+    for where, code, comment in commands(d.name, list(d.commands)):
         lines.append(f"- {where}{sep}`{code}" + (f"   # {comment}" if comment else "") + "`")
     lines += ["", f"## {tr('page_profile')}", "", *[f"- {tr(k)}" for k in profile_notes(d.commands)]]
     lines += ["", f"## {tr('page_expected')}", "", text("expected"), "",
@@ -62,18 +62,19 @@ def profile_notes(commands: Any) -> list[str]:
     return keys or ["page_profile_same"]
 
 
-def index_block(lang: str = DEFAULT) -> str:
-    rows = [t("index_head", lang), "| --- | --- | --- |"]
-    rows += [f"| [{n}]({n}.md) | {drill_text(n, 'section', lang, d.section)} | "
-             f"{drill_text(n, 'summary', lang, d.summary)} |" for n, d in DRILLS.items()]
+def index_block() -> str:
+    rows = [t("index_head"), "| --- | --- | --- |"]
+    rows += [f"| [{n}]({n}.md) | {drill_text(n, 'section', english=d.section)} | "
+             f"{drill_text(n, 'summary', english=d.summary)} |" for n, d in DRILLS.items()]
     return "\n".join([BEGIN, *rows, END])
 
 
-def readme(current: str, lang: str = DEFAULT) -> str:
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        return head + index_block(lang) + rest.split(END, 1)[1]
-    return current.rstrip() + "\n\n" + index_block(lang) + "\n"
+def readme(text: str) -> str:
+    """``text`` (a README.md) with its index block in the current language."""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        return head + index_block() + rest.split(END, 1)[1]
+    return text.rstrip() + "\n\n" + index_block() + "\n"
 
 
 def expected_files() -> dict[Path, str]:
@@ -81,10 +82,11 @@ def expected_files() -> dict[Path, str]:
     out: dict[Path, str] = {}
     for lang in LANGS:
         where = folder(lang)
-        out.update({where / f"{n}.md": page(d, lang) for n, d in DRILLS.items()})
         readme_path = where / "README.md"
-        out[readme_path] = readme(readme_path.read_text(encoding="utf-8") if readme_path.exists() else "# Drills\n",
-                                  lang)
+        with language(lang):           # each language's pages, whatever the command speaks
+            out.update({where / f"{n}.md": page(d) for n, d in DRILLS.items()})
+            out[readme_path] = readme(readme_path.read_text(encoding="utf-8") if readme_path.exists()
+                                      else "# Drills\n")
     return out
 
 

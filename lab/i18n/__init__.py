@@ -17,15 +17,24 @@ and ``measures:`` sections of ``<lang>.yml``, and ``python -m lab.exercises.tran
 is missing.
 
 Chinese follows the article's own terms (主库, 备库, 脑裂, 读写VIP, ...).
+
+The language spoken is one value per command, not a parameter: the CLI sets it once
+(``command_language``, from --lang, else $LAB_LANG, else the locale) and every ``t()``,
+``drill_text()``, ``commands()`` and phrase translation reads it (``current()``). Code that must
+speak another language for a while (a report drawn in the language of its run, the page generator
+writing both languages) does so in a ``with language(lang):`` block, which holds for that thread
+(or task) only. Threads started during a command speak the command's language.
 """
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import os
 import re
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import yaml
 
@@ -63,6 +72,46 @@ def resolve_lang(explicit: str | None = None, environ: Mapping[str, str] | None 
     return DEFAULT
 
 
+# A ``language()`` block of this thread or task. A new thread starts with an empty context (it does
+# not inherit this), which is why the command's language is also kept process-wide below.
+_block: contextvars.ContextVar[str] = contextvars.ContextVar("lab_lang")
+# The command's language (command_language): what every thread speaks outside a language() block.
+_command: str | None = None
+
+
+def current() -> str:
+    """The language being spoken: the innermost ``language()`` block of this thread, else the
+    command's (:func:`command_language`), else $LAB_LANG / the locale (:func:`resolve_lang`)."""
+    return _block.get(None) or _command or resolve_lang()
+
+
+@contextmanager
+def language(lang: str) -> Iterator[str]:
+    """Speak ``lang`` in this thread (or task) until the block ends, e.g. a report drawn in the
+    language of its run; the command's language is back afterwards."""
+    token = _block.set(check_lang(lang, "language"))
+    try:
+        yield _block.get()
+    finally:
+        _block.reset(token)
+
+
+@contextmanager
+def command_language(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> Iterator[str]:
+    """The command's language, chosen once (``explicit`` = its --lang, else $LAB_LANG, else the
+    locale; a bad value is a one-line :class:`LangError` before anything is done) and spoken by every
+    thread of the command until it ends."""
+    global _command
+    chosen = resolve_lang(explicit, environ)
+    before, _command = _command, chosen
+    token = _block.set(chosen)
+    try:
+        yield chosen
+    finally:
+        _block.reset(token)
+        _command = before
+
+
 @lru_cache(maxsize=None)
 def catalog(lang: str) -> dict[str, Any]:
     """The whole catalog of ``lang`` ({} when the language has no file)."""
@@ -72,10 +121,10 @@ def catalog(lang: str) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
-def t(key: str, lang: str = DEFAULT, default: str | None = None, **fields: Any) -> str:
-    """A UI string in ``lang`` (English where that language lacks it), formatted with ``fields``.
-    A key no catalog has is a bug (KeyError), unless the caller gives a ``default``."""
-    text = (catalog(lang).get("ui") or {}).get(key)
+def t(key: str, *, default: str | None = None, **fields: Any) -> str:
+    """A UI string in the current language (English where that language lacks it), formatted with
+    ``fields``. A key no catalog has is a bug (KeyError), unless the caller gives a ``default``."""
+    text = (catalog(current()).get("ui") or {}).get(key)
     if text is None:
         text = (catalog(DEFAULT).get("ui") or {}).get(key, default)
     if text is None:
@@ -111,9 +160,10 @@ def unbreak_cjk(text: str) -> str:
     return _CJK_BREAK.sub("", text)
 
 
-def drill_text(name: str, field: str, lang: str = DEFAULT, english: Any = None) -> Any:
-    """One field of drill ``name`` in ``lang``; English (``english``, else the drill's own
-    attribute) where there is no translation."""
+def drill_text(name: str, field: str, *, english: Any = None) -> Any:
+    """One field of drill ``name`` in the current language; English (``english``, else the drill's
+    own attribute) where there is no translation."""
+    lang = current()
     if lang != DEFAULT:
         text = ((catalog(lang).get("drills") or {}).get(name) or {}).get(field)
         if text and field != "commands":
@@ -146,12 +196,13 @@ def split_command(line: str) -> tuple[str, str, str]:
     return where.strip(), code, comment
 
 
-def commands(name: str, lang: str, english: list[str]) -> list[tuple[str, str, str]]:
-    """The drill's commands as (place, code, comment) in ``lang``. A translation gives each
+def commands(name: str, english: list[str]) -> list[tuple[str, str, str]]:
+    """The drill's commands as (place, code, comment) in the current language. A translation gives each
     command's place, optionally its comment (``note``), and, where the English "command" is
     a sentence rather than something to type, the sentence (``text``); the code itself is
     always the drill's own."""
     rows = [split_command(c) for c in english]
+    lang = current()
     if lang == DEFAULT:
         return rows
     tr = ((catalog(lang).get("drills") or {}).get(name) or {}).get("commands") or []

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from lab.i18n import DEFAULT, catalog
+from lab.i18n import DEFAULT, catalog, current
 
 PLACEHOLDER = re.compile(r"\{(\d+)\}")
 SUBJECT = re.compile(r"[A-Za-z][\w.-]*\d")          # pg2, node3: a member or node name heads the phrase
@@ -124,16 +124,19 @@ def phrase(text: str) -> str:
     return text
 
 
-def said(text: str, lang: str) -> str:
-    """``text`` (English, as the drill wrote it) in ``lang``; unchanged where no template fits."""
+def said(text: str) -> str:
+    """``text`` (English, as the drill wrote it) in the current language; unchanged where no
+    template fits."""
+    lang = current()
     if lang == DEFAULT or not text:
         return text
     return _translate(text, lang, "said") or text
 
 
-def measure_label(key: str, lang: str) -> str:
+def measure_label(key: str) -> str:
     """A measured value's label: in English its key; otherwise the translation with the key after it
     (the key is what the result file holds)."""
+    lang = current()
     if lang == DEFAULT:
         return key
     label = _translate(key, lang, "measures")

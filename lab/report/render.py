@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.exam import score as exam_score
+from lab.i18n import DEFAULT, current, language
 from lab.report import runs, timeline
 from lab.report.runs import DrillRun, Run
 
@@ -136,16 +137,23 @@ def verdict_rows(run: Run) -> list[dict[str, str]]:
 
 def _run_lang(run: Run) -> str:
     """The language the run was made in (run.json); the report adds the drills' words in it."""
-    return str(run.meta.get("lang") or "en")
+    return str(run.meta.get("lang") or DEFAULT)
 
 
-def _html_drill(d: DrillRun, chart_png: bytes, lang: str = "en") -> str:
+def _score_line(run: Run) -> str:
+    """The exam's score line, in English as the rest of the page."""
+    with language(DEFAULT):
+        return exam_score.line(run.meta["score"])
+
+
+def _html_drill(d: DrillRun, chart_png: bytes) -> str:
+    """One drill's section; the drill's own words in the current language (the run's)."""
     f = figures(d)
     res = d.result
-    summary = timeline.drill_words(d.name, "summary", lang)
+    summary = timeline.drill_words(d.name, "summary")
     parts = [f'<section id="{_anchor(d.name)}">',
              f"<h2>{_e(d.name)} {_badge(d.verdict)}</h2>",
-             *([f'<p lang="{_e(lang)}"><b>{_e(timeline.drill_words(d.name, "section", lang))}</b> {_e(summary)}</p>'] if summary else []),
+             *([f'<p lang="{_e(current())}"><b>{_e(timeline.drill_words(d.name, "section"))}</b> {_e(summary)}</p>'] if summary else []),
              f"<p><b>Article:</b> {_e(res.get('section') or '-')}</p>",
              f'<p class="claim"><b>Claim:</b> {_e(_claim(d) or "-")}</p>',
              f"<p><b>Verdict:</b> {_e(d.verdict)}"
@@ -207,7 +215,7 @@ def html_page(run: Run, charts: dict[str, bytes]) -> str:
             f"started {_e(m.get('started') or '?')}, finished {_e(m.get('finished') or 'not finished')}, "
             f"commit {_e((m.get('commit') or 'unknown')[:12])}, time scale {_e(m.get('scale', 1))}"
             + (", tally: " + _e(", ".join(f"{k} {v}" for k, v in tally.items())) if tally else "") + "</p>"
-            + (f'<p class="meta"><b>{_e(exam_score.line(m["score"]))}</b></p>' if m.get("score") else ""))
+            + (f'<p class="meta"><b>{_e(_score_line(run))}</b></p>' if m.get("score") else ""))
     table = ["<h2>Verdicts</h2><table id=verdicts><tr><th>drill</th><th>article</th><th>verdict</th>"
              "<th>RTO</th><th>lost writes</th><th>two primaries</th><th>why</th></tr>"]
     for r in verdict_rows(run):
@@ -217,7 +225,9 @@ def html_page(run: Run, charts: dict[str, bytes]) -> str:
     table.append("</table>")
     if not run.drills:
         table.append('<p class="bad">This run holds no drill.</p>')
-    body = "\n".join([head, *table, *(_html_drill(d, charts[d.name], _run_lang(run)) for d in run.drills)])
+    with language(_run_lang(run)):
+        drills = [_html_drill(d, charts[d.name]) for d in run.drills]
+    body = "\n".join([head, *table, *drills])
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{_e(run.name)}</title><style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
 
@@ -233,7 +243,7 @@ def markdown(run: Run, chart_files: dict[str, str]) -> str:
     lines = [f"# Drill report: {run.name}", "",
              f"Lab `{m.get('lab') or '?'}`, `{m.get('command') or '?'}`, started {m.get('started') or '?'}, "
              f"finished {m.get('finished') or 'not finished'}, commit {(m.get('commit') or 'unknown')[:12]}.", "",
-             *([f"**{_md(exam_score.line(m['score']))}**", ""] if m.get("score") else []),
+             *([f"**{_md(_score_line(run))}**", ""] if m.get("score") else []),
              "| drill | article | verdict | RTO | lost writes | two primaries | why |",
              "|---|---|---|---|---|---|---|"]
     for r in verdict_rows(run):
@@ -241,10 +251,11 @@ def markdown(run: Run, chart_files: dict[str, str]) -> str:
                      f"{_md(r['rto'])} | {_md(r['lost'])} | {_md(r['split'])} | {_md(r['reason'])} |")
     for d in run.drills:
         f = figures(d)
+        with language(_run_lang(run)):
+            words = (f"{timeline.drill_words(d.name, 'section')}: {timeline.drill_words(d.name, 'summary')}"
+                     if timeline.drill_words(d.name, "summary") else "")
         lines += ["", f'<a id="{_anchor(d.name)}"></a>', f"## {d.name}: {d.verdict}", "",
-                  *([f"- {timeline.drill_words(d.name, 'section', _run_lang(run))}: "
-                       f"{timeline.drill_words(d.name, 'summary', _run_lang(run))}"]
-                    if timeline.drill_words(d.name, "summary", _run_lang(run)) else []),
+                  *([f"- {words}"] if words else []),
                   f"- Article: {d.result.get('section') or '-'}", f"- Claim: {_claim(d) or '-'}",
                   f"- Verdict: {d.verdict}" + (f" because {d.result['reason']}" if d.result.get("reason") else ""),
                   f"- Lost acknowledged writes: {_lost(f.lost)}; two primaries at once: {_split(f)}; "
@@ -273,7 +284,8 @@ def write(run: Run, out_dir: Path | None = None) -> Written:
     """Draw every drill's timeline and write report.html, report.md and the PNGs."""
     out = out_dir or runs.reports_dir() / run.name
     out.mkdir(parents=True, exist_ok=True)
-    charts = {d.name: timeline.png(d, _run_lang(run)) for d in run.drills}
+    with language(_run_lang(run)):      # each chart in the language its run was made in
+        charts = {d.name: timeline.png(d) for d in run.drills}
     files = {}
     for name, data in charts.items():
         p = out / f"{name}.png"

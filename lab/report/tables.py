@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.i18n import DEFAULT, LANGS, drill_text, t
+from lab.i18n import LANGS, drill_text, language, t
 from lab.report.render import figures
 from lab.report.runs import DrillRun, Run
 
@@ -49,27 +49,27 @@ def _cell(v: Any) -> str:
     return str(v).replace("|", "\\|").replace("\n", " ").strip()
 
 
-def _seconds(v: Any, lang: str) -> str:
-    return t("table_never", lang) if v is None else f"{float(v):g} s"
+def _seconds(v: Any) -> str:
+    return t("table_never") if v is None else f"{float(v):g} s"
 
 
-def _row(r: Row, lang: str) -> str:
-    link = f"[{r.name}]({r.name}.md)" if r.known else f"{r.name} ({t('table_unknown_drill', lang)})"
+def _row(r: Row) -> str:
+    link = f"[{r.name}]({r.name}.md)" if r.known else f"{r.name} ({t('table_unknown_drill')})"
     if r.drill is None:
-        section = drill_text(r.name, "section", lang)
-        return f"| {link} | {_cell(section)} | {_cell(drill_text(r.name, 'summary', lang))} | " \
-               f"{t('table_absent', lang)} | - | - | - | - |"
+        section = drill_text(r.name, "section")
+        return f"| {link} | {_cell(section)} | {_cell(drill_text(r.name, 'summary'))} | " \
+               f"{t('table_absent')} | - | - | - | - |"
     res = r.drill.result
-    section = drill_text(r.name, "section", lang) if r.known else res.get("section") or "-"
-    claim = drill_text(r.name, "summary", lang) if r.known else res.get("claim") or "-"
+    section = drill_text(r.name, "section") if r.known else res.get("section") or "-"
+    claim = drill_text(r.name, "summary") if r.known else res.get("claim") or "-"
     f = figures(r.drill)
     verdict = f"**{r.drill.verdict}**" + (f": {res['reason']}" if res.get("reason") and r.drill.verdict != "pass" else "")
-    rto = "; ".join(f"{p} {_seconds(v, lang)}" for p, v in f.rto.items()) or "-"
+    rto = "; ".join(f"{p} {_seconds(v)}" for p, v in f.rto.items()) or "-"
     if f.lost is not None:
         lost = str(f.lost)
     else:
-        lost = t("table_not_counted", lang) if f.attempts or res.get("writes") else "-"
-    split = t("table_no_sample", lang) if f.split_brain_s is None else f"{f.split_brain_s:g} s"
+        lost = t("table_not_counted") if f.attempts or res.get("writes") else "-"
+    split = t("table_no_sample") if f.split_brain_s is None else f"{f.split_brain_s:g} s"
     return (f"| {link} | {_cell(section)} | {_cell(claim)} | {_cell(verdict)} | {_cell(rto)} | {_cell(lost)} | "
             f"{_cell(split)} | {_cell(r.run.name if r.run else '-')} |")
 
@@ -85,18 +85,18 @@ def command_line(loaded: list[Run]) -> str:
     return COMMAND + "".join(f" --run {r.name}" for r in loaded)
 
 
-def block(loaded: list[Run], names: list[str], lang: str = DEFAULT) -> str:
-    """The generated region (markers included) for the page in ``lang``."""
-    lines = [BEGIN, t("table_made_from", lang, runs=", ".join(_source(r) for r in loaded),
+def block(loaded: list[Run], names: list[str]) -> str:
+    """The generated region (markers included) for the page in the current language."""
+    lines = [BEGIN, t("table_made_from", runs=", ".join(_source(r) for r in loaded),
                       command=command_line(loaded)), "",
-             t("table_head", lang), "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    lines += [_row(r, lang) for r in rows(loaded, names)]
+             t("table_head"), "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [_row(r) for r in rows(loaded, names)]
     return "\n".join([*lines, END])
 
 
-def placeholder(lang: str = DEFAULT) -> str:
-    """The region before a full run has filled it: which command does."""
-    return "\n".join([BEGIN, t("table_not_yet", lang, command=COMMAND), END])
+def placeholder() -> str:
+    """The region before a full run has filled it: which command does (in the current language)."""
+    return "\n".join([BEGIN, t("table_not_yet", command=COMMAND), END])
 
 
 def replace_region(current: str, region: str) -> str:
@@ -113,7 +113,8 @@ def write(loaded: list[Run], names: list[str], folders: dict[str, Path]) -> list
     for lang in LANGS:
         path = folders[lang] / "README.md"
         current = path.read_text(encoding="utf-8") if path.exists() else "# Drills\n"
-        new = replace_region(current, block(loaded, names, lang))
+        with language(lang):
+            new = replace_region(current, block(loaded, names))
         if new != current:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(new, encoding="utf-8")

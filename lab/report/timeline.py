@@ -15,7 +15,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from lab.i18n import DEFAULT, t
+from lab.i18n import DEFAULT, current, language, t
 from lab.i18n.phrases import said
 from lab.report.runs import DrillRun
 
@@ -161,9 +161,10 @@ def write_gaps(points: list[tuple[float, bool]]) -> list[tuple[float, float | No
 
 # --- drawing -----------------------------------------------------------------------------
 
-def draw(drill: DrillRun, lanes_: Lanes | None = None, lang: str = "en"):
-    """The timeline as a matplotlib Figure (Agg: no display needed). In a language other than
-    English the title carries the drill's summary in that language (CJK glyphs: lab.report.fonts)."""
+def draw(drill: DrillRun, lanes_: Lanes | None = None):
+    """The timeline as a matplotlib Figure (Agg: no display needed), in the current language (a
+    report draws it in the language of its run: ``with lab.i18n.language(...)``). In a language other
+    than English the title carries the drill's summary in that language (CJK glyphs: lab.report.fonts)."""
     import matplotlib
     matplotlib.use("Agg")
     from lab.report.fonts import use_cjk_fallback
@@ -172,6 +173,7 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None, lang: str = "en"):
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch, Rectangle
 
+    lang = current()
     ln = lanes_ or lanes(drill)
     rows: list[tuple[str, str, Any]] = ([("member", m, segs) for m, segs in ln.members.items()]
                                          + [("vip", f"VIP {r}", segs) for r, segs in ln.vips.items()]
@@ -183,15 +185,15 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None, lang: str = "en"):
     ax.set_xlim(0, end)
     ax.set_ylim(-0.7, max(len(rows), 1) - 0.3)
     ax.invert_yaxis()
-    ax.set_yticks(range(len(rows)), [t("chart_writes", lang, path=r[1]) if r[0] == "writes" else r[1] for r in rows],
+    ax.set_yticks(range(len(rows)), [t("chart_writes", path=r[1]) if r[0] == "writes" else r[1] for r in rows],
                   fontsize=9)
-    ax.set_xlabel(t("chart_xlabel", lang), fontsize=9)
+    ax.set_xlabel(t("chart_xlabel"), fontsize=9)
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(axis="x", color="#eeeeee", linewidth=0.6)
     ax.set_axisbelow(True)
     verdict = drill.verdict
     if ln.empty:
-        ax.text(0.5, 0.5, t("chart_empty", lang),
+        ax.text(0.5, 0.5, t("chart_empty"),
                 transform=ax.transAxes, ha="center", va="center", fontsize=11, color="#d62728")
 
     for y, (kind, _, data) in enumerate(rows):
@@ -209,7 +211,7 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None, lang: str = "en"):
                 colour = VIP_MANY if len(s.value) > 1 else VIP_ONE if s.value else "white"
                 ax.broken_barh([(s.start, s.length)], (y - 0.3, 0.6), facecolors=colour, linewidth=0)
                 if s.length >= end * 0.03 or len(s.value) > 1:
-                    ax.text(s.start + s.length / 2, y, " + ".join(s.value) or t("chart_nobody", lang), ha="center",
+                    ax.text(s.start + s.length / 2, y, " + ".join(s.value) or t("chart_nobody"), ha="center",
                             va="center", fontsize=7, color="white" if len(s.value) > 1 else "#333333",
                             clip_on=True)
         else:
@@ -221,7 +223,7 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None, lang: str = "en"):
             if path in ln.rto:
                 start, seconds = ln.rto[path]
                 stop = start + seconds if seconds is not None else end
-                label = t("chart_rto", lang, s=seconds) if seconds is not None else t("chart_rto_none", lang)
+                label = t("chart_rto", s=seconds) if seconds is not None else t("chart_rto_none")
                 if stop - start > end * 0.005:
                     ax.annotate("", xy=(stop, y - 0.38), xytext=(start, y - 0.38),
                                 arrowprops=dict(arrowstyle="|-|", color="#333333", linewidth=1,
@@ -237,7 +239,7 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None, lang: str = "en"):
     for a, b in double_primary(ln):
         ax.add_patch(Rectangle((a, -0.45), b - a, n_members - 0.1, fill=False, edgecolor=VIP_MANY,
                                linewidth=2.2, zorder=5))
-        ax.text(a + (b - a) / 2, n_members - 0.5, t("chart_two_primaries", lang, s=b - a), ha="center",
+        ax.text(a + (b - a) / 2, n_members - 0.5, t("chart_two_primaries", s=b - a), ha="center",
                 va="center", fontsize=8, color=VIP_MANY, fontweight="bold", zorder=6,
                 bbox=dict(facecolor="white", edgecolor="none", pad=1, alpha=0.85))
 
@@ -246,58 +248,60 @@ def draw(drill: DrillRun, lanes_: Lanes | None = None, lang: str = "en"):
     for at, name, label in ln.marks:
         colour, style = MARK_STYLES.get(name, ("#555555", ":"))
         ax.axvline(at, color=colour, linestyle=style, linewidth=1.2)
-        label = mark_label(name, label, lang)
+        label = mark_label(name, label)
         text = label if len(label) <= 48 else label[:47] + "…"
         x, half = at / end, sum(2 if ord(ch) > 0x2e80 else 1 for ch in text) * 0.0032   # ~7-pt characters, CJK twice as wide
         row = next((i for i, stop in enumerate(rows_end) if x - half > stop), len(rows_end))
         rows_end[row:row + 1] = [x + half]
         ax.annotate(text, xy=(at, 1.0), xycoords=top, xytext=(0, 3 + 10 * row), textcoords="offset points",
                     ha="center", va="bottom", fontsize=7, color=colour, annotation_clip=False)
-    shown = verdict if lang == DEFAULT else t(f"verdict_{verdict}", lang, default=verdict)
-    title = f"{drill.name}: {shown}" + (f"\n{drill_words(drill.name, 'summary', lang)}" if lang != DEFAULT else "")
+    shown = verdict if lang == DEFAULT else t(f"verdict_{verdict}", default=verdict)
+    title = f"{drill.name}: {shown}" + (f"\n{drill_words(drill.name, 'summary')}" if lang != DEFAULT else "")
     ax.set_title(title, loc="left", fontsize=11, fontweight="bold",
                  pad=16 + 10 * max(len(rows_end) - 1, 0))
 
-    handles = [Patch(color=OUTCOME_COLOURS[o], label=t(f"chart_outcome_{o}", lang)) for o in OUTCOMES]
-    handles += [Patch(facecolor="white", edgecolor="#bbbbbb", hatch="////", label=t("chart_no_sample", lang)),
-                Patch(color=VIP_MANY, label=t("chart_vip_many", lang)),
-                Line2D([], [], color=WRITE_OK, marker="|", linestyle="", label=t("chart_write_ok", lang)),
-                Line2D([], [], color=WRITE_FAILED, marker="|", linestyle="", label=t("chart_write_failed", lang))]
+    handles = [Patch(color=OUTCOME_COLOURS[o], label=t(f"chart_outcome_{o}")) for o in OUTCOMES]
+    handles += [Patch(facecolor="white", edgecolor="#bbbbbb", hatch="////", label=t("chart_no_sample")),
+                Patch(color=VIP_MANY, label=t("chart_vip_many")),
+                Line2D([], [], color=WRITE_OK, marker="|", linestyle="", label=t("chart_write_ok")),
+                Line2D([], [], color=WRITE_FAILED, marker="|", linestyle="", label=t("chart_write_failed"))]
     fig.legend(handles=handles, loc="lower center", ncol=9, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.35 / height, 1, 1))
     return fig
 
 
-def mark_label(name: str, label: str, lang: str) -> str:
-    """A mark's label in ``lang``. The events keep the English the drill wrote (``fault: <what>``,
+def mark_label(name: str, label: str) -> str:
+    """A mark's label in the current language. The events keep the English the drill wrote (``fault: <what>``,
     the undo's <what>); the lab's own marks are translated whole, a drill's description through the
     drills' phrase table, and a drill's own mark names (``etcd_back``) stay as they are."""
-    if lang == DEFAULT:
+    if current() == DEFAULT:
         return label
     if name == "fault":
         kind, _, what = label.partition(": ")
         if kind in ("fault", "operation"):
-            return t(f"chart_mark_{kind}", lang, what=said(what, lang))
+            return t(f"chart_mark_{kind}", what=said(what))
     if name == "undo":
-        return t("chart_mark_undo", lang, what=said(label, lang))
+        return t("chart_mark_undo", what=said(label))
     if name == "restore":
-        return t("chart_mark_restore", lang)
-    if name == "promotion" and label.endswith(t("chart_mark_promotion", member="")):
-        return t("chart_mark_promotion", lang, member=label.split()[0])
-    return said(label, lang)
+        return t("chart_mark_restore")
+    with language(DEFAULT):            # the event holds the English label
+        promoted = t("chart_mark_promotion", member="")
+    if name == "promotion" and label.endswith(promoted):
+        return t("chart_mark_promotion", member=label.split()[0])
+    return said(label)
 
 
-def drill_words(name: str, field: str, lang: str) -> str:
-    """A drill's section or summary in ``lang`` for a report made in that language ('' in English,
-    and for a drill this version does not know)."""
+def drill_words(name: str, field: str) -> str:
+    """A drill's section or summary in the current language, for a report made in that language
+    ('' in English, and for a drill this version does not know)."""
     from lab.exercises import DRILLS
     from lab.i18n import drill_text
-    return "" if lang == DEFAULT or name not in DRILLS else str(drill_text(name, field, lang)).strip()
+    return "" if current() == DEFAULT or name not in DRILLS else str(drill_text(name, field)).strip()
 
 
-def png(drill: DrillRun, lang: str = "en") -> bytes:
-    """The chart as PNG bytes."""
-    fig = draw(drill, lang=lang)
+def png(drill: DrillRun) -> bytes:
+    """The chart as PNG bytes, in the current language."""
+    fig = draw(drill)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     return buf.getvalue()

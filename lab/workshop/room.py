@@ -116,14 +116,14 @@ def plan_up(room: Room, count: int, provider: str) -> list[Seat]:
     why = same_derivation(room, record)
     if why:
         raise WorkshopRefusal(f"the room in {room.dir} was derived with {why}; "
-                            "run `invoke workshop down` first or use another --dir")
+                            "run `invoke workshop.down` first or use another --dir")
     if record.get("provider") not in (None, provider):
         raise WorkshopRefusal(f"the room in {room.dir} runs on {record['provider']}, not {provider}; "
-                            "run `invoke workshop down` first")
+                            "run `invoke workshop.down` first")
     more = [s.number for s in existing(room.dir) if s.number > count]
     if more:
         raise WorkshopRefusal(f"the room already has seat(s) {', '.join(map(str, more))}: ask for --seats "
-                            f"{max(more)} or run `invoke workshop down` first")
+                            f"{max(more)} or run `invoke workshop.down` first")
     check_host(seats)
     return seats
 
@@ -314,4 +314,4 @@ def find(directory: Path, k: int) -> Seat:
         if s.number == k:
             return s
     have = ", ".join(str(s.number) for s in seats) or "none"
-    raise SeatError(f"seat {k}: no such seat in {directory} (seats: {have}); run `invoke workshop up` first")
+    raise SeatError(f"seat {k}: no such seat in {directory} (seats: {have}); run `invoke workshop.up` first")

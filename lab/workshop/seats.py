@@ -13,7 +13,7 @@ Seat k's topology is a function of the base topology, a base subnet and k:
 The result goes through :func:`lab.topology.parse`, so a seat the loader would
 refuse (a bridge name too long, a subnet too small for the addresses) is
 refused before anything is created. The file written into the seat's folder is
-derived output, rewritten on every ``invoke workshop up``; nobody edits it.
+derived output, rewritten on every ``invoke workshop.up``; nobody edits it.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from labcore.topology import Topology, TopologyError
 
 MAX_SEATS = 32
 SEAT_DIR = "seat{k}"
-HEADER = ("# Seat {k} of the workshop: derived from {base} by `invoke workshop up`\n"
+HEADER = ("# Seat {k} of the workshop: derived from {base} by `invoke workshop.up`\n"
           "# (subnet {subnet}, bridge {bridge}). Rewritten on every run; edit {base} instead.\n")
 
 
@@ -117,7 +117,7 @@ class Seat:
     def enter(self) -> str:
         """One line a trainee pastes to work in this seat."""
         return (f"seat {self.number}: LAB_TOPOLOGY={self.topology_path} LAB_DIR={self.dir} invoke status"
-                f"   |   invoke workshop ssh {self.number} {self.topology.names[0]}")
+                f"   |   invoke workshop.ssh {self.number} {self.topology.names[0]}")
 
 
 @dataclass(frozen=True)

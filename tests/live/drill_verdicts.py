@@ -47,7 +47,7 @@ def run_live(topo, cls, run: RunRecorder, before: Callable[[Lab], None] | None =
     thing in the drill's run and put back by the drill's restore. Before the gate it would be refused:
     the gate sees a break in Patroni's dynamic configuration (pause, failsafe_mode) as off the baseline."""
     run.info["drills"].append(cls.name)
-    lab = Lab(topo, auto=True, scale=timeout_scale(), results_dir=lab_state.lab_dir() / "drills")
+    lab = Lab(topo, auto=True, results_dir=lab_state.lab_dir() / "drills")
     drill = cls if before is None else with_break(cls, before)
     rec = run.drill(cls.name)
     try:

@@ -12,7 +12,6 @@ from labcore import remote
 from labcore import state as lab_state
 from lab.exercises import DRILLS, Lab, run_drill
 from lab.exercises.api.console import ScriptedConsole
-from lab.exercises.api.timing import timeout_scale
 
 from drill_verdicts import assert_sound, drill_run, report, run_live, topo  # noqa: F401  (fixtures)
 
@@ -59,7 +58,7 @@ def test_guided_mode_with_the_trainee_typing_the_fault(topo):
 
     console = ScriptedConsole(on_show=trainee)
     res = run_drill(DRILLS["replica-patroni-stop"],
-                    Lab(topo, auto=False, console=console, scale=timeout_scale(), results_dir=results_dir()))
+                    Lab(topo, auto=False, console=console, results_dir=results_dir()))
     print(console.text[-3000:])
     assert typed and typed[0].returncode == 0, typed
     assert injected == ["sudo systemctl stop patroni"]

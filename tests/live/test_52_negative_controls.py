@@ -17,7 +17,6 @@ import pytest
 from lab.exam import gate
 from lab.exercises import DRILLS, Lab
 from lab.exercises.run.controls import CONTROLS, Control, still_in_place
-from lab.exercises.api.timing import timeout_scale
 from lab.exercises.observe.verdict import Verdict
 
 from drill_verdicts import drill_run, report, run_live, topo  # noqa: F401  (fixtures)
@@ -41,7 +40,7 @@ def test_the_break_turns_the_drill_to_fail(topo, drill_run, control: Control):
         f"{control.drill} failed, but not on the check that must catch {control.breaks!r}:\n{report(res)}"
     # the drill's restore put the break back: baseline, and nothing of the control left
     assert res.gate_after and all(f["ok"] for f in res.gate_after), report(res)
-    lab = Lab(topo, auto=True, scale=timeout_scale())
+    lab = Lab(topo, auto=True)
     assert still_in_place(lab) == []
     # the health gate, plus the lab's services running everywhere and no DROP rule towards etcd
     found = gate.findings(topo, lab.probe, lab.shell)

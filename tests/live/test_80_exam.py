@@ -52,12 +52,12 @@ def undo_lines(drill: str, topo) -> list[str]:
 def test_a_seeded_exam_is_answered_repaired_by_hand_and_scored(provisioned_lab, lab_cli):
     topo = provisioned_lab
     shell = SshShell(topo)
-    started = lab_cli("exercise", "--exam", "--from", ",".join(POOL), "--seed", SEED, timeout=400)
+    started = lab_cli("exam.start", "--from", ",".join(POOL), "--seed", SEED, timeout=400)
     assert started.rc == 0, started.output
     assert not any(d in started.output for d in POOL), "the exam named its fault"
     exam = exam_folders()[-1]
 
-    again = lab_cli("exercise", "--exam", timeout=60)
+    again = lab_cli("exam.start", timeout=60)
     assert again.rc == 2 and "already going on" in again.output and len(again.output.strip().splitlines()) == 1
     assert exam_folders()[-1] == exam
 
@@ -65,11 +65,11 @@ def test_a_seeded_exam_is_answered_repaired_by_hand_and_scored(provisioned_lab, 
     assert len(seen) == 1, f"the investigation should find one broken node: {seen}"
     (node, guess), = seen.items()
     wrong = next(d for d in POOL if d != guess)
-    said = lab_cli("exercise", "--answer", wrong, timeout=60)
+    said = lab_cli("exam.answer", wrong, timeout=60)
     assert said.rc == 0 and said.output.startswith("wrong"), said.output
-    said = lab_cli("exercise", "--answer", guess, timeout=60)
+    said = lab_cli("exam.answer", guess, timeout=60)
     assert said.rc == 0 and said.output.startswith("right"), said.output
-    hint = lab_cli("exercise", "--hint", timeout=60)
+    hint = lab_cli("exam.hint", timeout=60)
     assert hint.rc == 0 and hint.output.startswith("hint 1 of "), hint.output
 
     fault = json.loads((exam / "fault.json").read_text())          # read only now, after answering
@@ -81,7 +81,7 @@ def test_a_seeded_exam_is_answered_repaired_by_hand_and_scored(provisioned_lab, 
         out = shell.run(node, command, timeout=60)
         assert out.ok, f"{command}: {out.stderr}"
 
-    done = lab_cli("exercise", "--done", timeout=300)
+    done = lab_cli("exam.done", timeout=300)
     assert done.rc == 0, done.output
     line = done.output.strip().splitlines()[-1]
     assert re.match(rf"exam score: fault {guess} on {node} \| answer right \(2 given\), named after [\d.]+ s \| "
@@ -101,5 +101,5 @@ def test_a_seeded_exam_is_answered_repaired_by_hand_and_scored(provisioned_lab, 
     assert [a["right"] for a in result["exam"]["answers"]] == [False, True]
     kinds = {json.loads(ln)["type"] for ln in (exam / "exam" / "events.jsonl").read_text().splitlines()}
     assert {"sample", "write", "mark"} <= kinds
-    listed = lab_cli("exercise", "--runs", timeout=60)
+    listed = lab_cli("exercise.runs", timeout=60)
     assert exam.name in listed.output and "answer right, repaired in" in listed.output

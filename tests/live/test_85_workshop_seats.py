@@ -1,6 +1,6 @@
 """Tier 3: a room of two seats beside the session's lab. Each seat is its own cluster (its own
 leader, its VIPs live in its own subnet); a failover drill in seat 1 does not disturb seat 2 (a
-writer on seat 2 loses nothing and is never refused); `invoke workshop down` leaves nothing of
+writer on seat 2 loses nothing and is never refused); `invoke workshop.down` leaves nothing of
 either seat, and the session's lab is as it was.
 
 Seats are derived from the topology under test (LAB_TOPOLOGY), at a base subnet outside
@@ -79,9 +79,9 @@ def test_two_seats_are_independent_labs_and_leave_nothing_behind(provisioned_lab
     bridge_prefix = f"{topo.bridge}w"
     before = sorted(session_containers(topo))
     room_args = ["--dir", str(room)]
-    run(["workshop", "down", *room_args])            # leftovers of an interrupted run
+    run(["workshop.down", *room_args])            # leftovers of an interrupted run
     try:
-        up = run(["workshop", "up", "--seats", "2", "--parallel", "2", "--base-subnet", BASE_SUBNET,
+        up = run(["workshop.up", "--seats", "2", "--parallel", "2", "--base-subnet", BASE_SUBNET,
                   "--bridge-prefix", bridge_prefix, *room_args], timeout=1200)
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-2000:]
         seats = existing(room)
@@ -140,7 +140,7 @@ def test_two_seats_are_independent_labs_and_leave_nothing_behind(provisioned_lab
             assert Probe(one.topology, SshShell(one.topology)).leader() != leaders[1], \
                 "the drill in seat 1 did not fail over: seat 2's calm would prove nothing"
     finally:
-        down = run(["workshop", "down", *room_args], timeout=600)
+        down = run(["workshop.down", *room_args], timeout=600)
     assert down.returncode == 0, down.stdout[-2000:] + down.stderr[-2000:]
     for s in (one, two):
         assert leftovers(s.topology.name, s.topology.bridge) == [], f"seat {s.number} left things behind"

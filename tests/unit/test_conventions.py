@@ -110,7 +110,11 @@ def test_an_interrupted_partial_provision_no_longer_calls_the_lab_provisioned(mo
 
 
 def test_an_interrupted_exam_command_says_the_exam_stays_open_and_how_to_end_it():
-    for option in ("exam", "done", "give_up"):
-        line = conventions.interrupted("exercise", {"drill": "", option: True})
-        assert line.startswith("interrupted during `invoke exercise` of an exam: an exam already started stays open")
-        assert "--give-up" in line and "\n" not in line
+    for command in ("exam.start", "exam.done", "exam.give-up"):
+        line = conventions.interrupted(command, {})
+        assert line.startswith(f"interrupted during `invoke {command}` of an exam: an exam already started stays open")
+        assert "invoke exam.give-up" in line and "\n" not in line
+    for old in ("--exam", "--done", "--give-up"):          # the old spelling, through `invoke exercise`
+        line = conventions.interrupted("exercise", {"drill": old})
+        assert line.startswith(f"interrupted during `invoke exercise {old}` of an exam: an exam already started stays open")
+        assert "invoke exam.give-up" in line and "\n" not in line

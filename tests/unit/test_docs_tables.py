@@ -12,7 +12,7 @@ from invoke import Context, Exit
 import lab.exercises.pages as drill_docs
 from lab.cli.report import docs_tables
 from lab.exercises import DRILLS
-from lab.i18n import t
+from lab.i18n import language, t
 from lab.report import tables
 import synthetic_runs as synth
 
@@ -33,7 +33,8 @@ def setup(monkeypatch, tmp_path):
     docs = {"en": tmp_path / "docs" / "drills", "zh": tmp_path / "docs" / "zh" / "drills"}
     for lang, hand in (("en", HAND_EN), ("zh", HAND_ZH)):
         docs[lang].mkdir(parents=True)
-        (docs[lang] / "README.md").write_text(hand.format(region=tables.placeholder(lang)), encoding="utf-8")
+        with language(lang):
+            (docs[lang] / "README.md").write_text(hand.format(region=tables.placeholder()), encoding="utf-8")
     monkeypatch.setattr(drill_docs, "folder", lambda lang: docs[lang])
     return full, rerun, docs
 
@@ -74,7 +75,9 @@ def test_the_chinese_page_gets_the_same_table_in_chinese(setup):
     full, rerun, docs = setup
     docs_tables(Context(), run=[full.name])
     zh = region(docs["zh"] / "README.md")
-    assert t("table_head", "zh") in zh
+    with language("zh"):
+        head = t("table_head")
+    assert head in zh
     assert "这些运行中没有该演练" in row_of(zh, "etcd-down")
     assert "§5 故障表第 8 行" in row_of(zh, "primary-patroni-kill")
 

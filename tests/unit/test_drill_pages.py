@@ -12,7 +12,8 @@ import pytest
 
 from lab.exercises import DRILLS
 from lab import i18n
-from lab.exercises.pages import expected_files, folder, page
+from lab.exercises.pages import expected_files, folder
+from lab.exercises.pages import page as page_here
 from labcore.topology import ROOT
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -26,18 +27,27 @@ def test_pages_exist_for_every_drill_in_both_languages():
     assert folder("zh") == ROOT / "docs" / "zh" / "drills"
 
 
+def page(d, lang: str) -> str:
+    """The page of ``d`` as generated while ``lang`` is spoken."""
+    with i18n.language(lang):
+        return page_here(d)
+
+
 def test_chinese_pages_speak_chinese_and_keep_the_drills_commands():
     for name, d in DRILLS.items():
         zh, en = page(d, "zh"), page(d, "en")
-        summary = i18n.drill_text(name, "summary", "zh")
+        with i18n.language("zh"):
+            summary = i18n.drill_text(name, "summary")
         assert CJK.search(summary), f"{name}: the Chinese summary has no Chinese"
         assert summary in zh and "## 背景" in zh and "## 预期结果" in zh
         assert d.story.strip().splitlines()[0] not in zh, f"{name}: English story on the Chinese page"
         # every command the trainee types is the drill's own code, in both languages
-        for where, code, _ in i18n.commands(name, "en", list(d.commands)):
+        with i18n.language("en"):
+            en_commands = i18n.commands(name, list(d.commands))
+        for where, code, _ in en_commands:
             assert f"`{code}" in en
         translated = (i18n.catalog("zh")["drills"][name]).get("commands") or []
-        for (where, code, _), item in zip(i18n.commands(name, "en", list(d.commands)), translated):
+        for (where, code, _), item in zip(en_commands, translated):
             if "text" not in item:
                 assert f"`{code}" in zh, f"{name}: command {code!r} missing from the Chinese page"
 
@@ -114,9 +124,6 @@ def test_an_unknown_language_is_one_line_naming_the_choices():
 
 def test_a_chinese_page_breaks_no_line_between_two_chinese_characters():
     """Markdown turns a line break into a space; between two Chinese characters it splits a word."""
-    from lab.exercises import DRILLS
-    from lab.exercises.pages import page
-
     assert i18n.unbreak_cjk("端口的\n数据包\nPostgreSQL\n保持。\nnext line") == "端口的数据包\nPostgreSQL\n保持。\nnext line"
     broken = [name for name in DRILLS if re.search(r"[\u4e00-\u9fff]\n[\u4e00-\u9fff]", page(DRILLS[name], "zh"))]
     assert broken == []

@@ -11,7 +11,7 @@ import pytest
 
 from lab.exercises import DRILLS, Lab, run_drill
 from lab.exercises.api.console import ScriptedConsole
-from lab.i18n import catalog, phrases
+from lab.i18n import catalog, language, phrases
 from labcore.topology import load
 
 from fake_clock import FakeClock
@@ -26,6 +26,17 @@ ENGLISH = re.compile(r"\b[A-Za-z]{2,}(?:[ ,]+[A-Za-z]{2,}){3,}\b")
 HOW_TO_ADD = ("add it to lab/i18n/zh.yml under `{section}:` (the English template is the key, "
               "{{0}} {{1}} ... for the values the code fills in; `python -m lab.exercises.translations said` prints "
               "the missing ones as YAML)")
+
+
+def said_in(text: str, lang: str) -> str:
+    """What phrases.said shows for ``text`` while ``lang`` is spoken."""
+    with language(lang):
+        return phrases.said(text)
+
+
+def measure_label_in(key: str, lang: str) -> str:
+    with language(lang):
+        return phrases.measure_label(key)
 
 
 @pytest.fixture(scope="module")
@@ -59,18 +70,18 @@ def test_each_template_translates_back_to_its_own_entry():
     for english, chinese in (catalog("zh").get("said") or {}).items():
         values = {n: f"v{n}x" for n in phrases.PLACEHOLDER.findall(english)}
         fill = lambda text: phrases.PLACEHOLDER.sub(lambda m: values[m.group(1)], text)  # noqa: E731
-        assert phrases.said(fill(english), "zh") == fill(chinese), english
+        assert said_in(fill(english), "zh") == fill(chinese), english
 
 
 def test_english_stays_english():
-    assert phrases.said("pg2 rejoins as a replica", "en") == "pg2 rejoins as a replica"
-    assert phrases.measure_label("failover_s", "en") == "failover_s"
+    assert said_in("pg2 rejoins as a replica", "en") == "pg2 rejoins as a replica"
+    assert measure_label_in("failover_s", "en") == "failover_s"
 
 
 def test_a_name_then_a_phrase_is_the_name_and_the_translated_phrase():
     # steps.rejoined shows f"{member} {how}"; drills give `how` on its own
-    assert phrases.said("pg3 streams from pg1 again", "zh") == "pg3 重新从 pg1 复制"
-    assert phrases.said("pg3 sings", "zh") == "pg3 sings"          # no entry: shown as written
+    assert said_in("pg3 streams from pg1 again", "zh") == "pg3 重新从 pg1 复制"
+    assert said_in("pg3 sings", "zh") == "pg3 sings"          # no entry: shown as written
 
 
 def test_a_new_english_phrase_is_found_and_named_with_its_place(tmp_path):
@@ -101,9 +112,10 @@ def run_in(lang: str, fake, tmp_path, name: str):
     """A drill on the fake cluster (no writer: nothing to connect to), auto, in ``lang``."""
     quiet = type(DRILLS[name].__name__, (DRILLS[name],), {"writes": False})
     console = ScriptedConsole()
-    lab = Lab(fake.topo, auto=True, console=console, clock=FakeClock(), shell=fake, probe=fake, lang=lang,
-              results_dir=tmp_path / "drills", outcome_probe=outcome_of(fake))
-    return console, run_drill(quiet, lab, watch=watch_for(fake, lab.clock))
+    with language(lang):
+        lab = Lab(fake.topo, auto=True, console=console, clock=FakeClock(), shell=fake, probe=fake,
+                  results_dir=tmp_path / "drills", outcome_probe=outcome_of(fake))
+        return console, run_drill(quiet, lab, watch=watch_for(fake, lab.clock))
 
 
 def english_sentences(shown: list[str]) -> list[str]:
@@ -141,10 +153,10 @@ def test_the_same_drill_in_english_is_untouched(fake, tmp_path):
 def test_a_reason_joined_from_phrases_is_translated_part_by_part():
     reason = ("pg1 demotes itself to a replica: pg1 is primary, the article says replica; "
               "pg2 is stopped, the article says replica (no postmaster)")
-    assert phrases.said(reason, "zh") == ("pg1 自行降级为备库：pg1 的状态是 primary，文章说应为 replica；"
+    assert said_in(reason, "zh") == ("pg1 自行降级为备库：pg1 的状态是 primary，文章说应为 replica；"
                                           "pg2 的状态是 stopped，文章说应为 replica（no postmaster）")
     # a value never swallows the next clause: "on {0}" must not take "node2: not true within 30 s"
-    assert phrases.said("the fault is in effect on node2: not true within 30 s", "zh") == "故障已在 node2 上生效：30 秒内未成立"
+    assert said_in("the fault is in effect on node2: not true within 30 s", "zh") == "故障已在 node2 上生效：30 秒内未成立"
 
 
 def test_a_failed_drill_gives_its_reason_in_chinese_and_records_it_in_english(tmp_path, monkeypatch):

@@ -10,7 +10,8 @@ import time
 import pytest
 from invoke import Context, Exit
 
-from lab.cli.exercises import exercise
+from lab.cli import exam as exam_cli
+from lab.cli import exercises as exercises_cli
 from lab.exam import background as bg
 from lab.exam import commands, gate, pool, process, record
 from lab.exam.record import Exam, ExamError
@@ -19,6 +20,7 @@ from lab.exercises.api.context import Lab
 from lab.exercises.observe.evidence import DrillRecorder
 from lab.exercises.kit.shell import Output
 from lab.exercises.api.model import DRILLS, Drill, NotApplicable
+from lab.i18n import language
 from lab.workshop import history
 from labcore.topology import load
 
@@ -72,6 +74,13 @@ class InProcessBackground:
         return True
 
 
+@pytest.fixture(autouse=True)
+def english():
+    """The exam's words in English unless a test says otherwise (whatever the locale)."""
+    with language("en"):
+        yield
+
+
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
     monkeypatch.setenv("LAB_DIR", str(tmp_path))
@@ -94,7 +103,7 @@ def trainer_lab(fake, clock) -> Lab:
 
 def start(fake, clock, tmp_path, from_="replica-patroni-stop,primary-patroni-stop", seed=7):
     back = InProcessBackground(fake, clock)
-    text = commands.start(fake.topo, back, from_=from_, seed=seed, lang="en", scale=1.0, clock=clock)
+    text = commands.start(fake.topo, back, from_=from_, seed=seed, clock=clock)
     return back, text, record.open_exam()
 
 
@@ -112,7 +121,7 @@ def test_the_exam_injects_a_fault_without_naming_it_and_scores_the_trainee(fake,
     clock.sleep(10)
     said = commands.answer(fault["drill"])
     assert said.startswith("right") and "30 s after the fault" in said
-    hint = commands.hint(lang="en")
+    hint = commands.hint()
     assert hint.startswith("hint 1 of ") and "  1. " in hint and "  2. " not in hint
 
     ok, still = commands.done(trainer_lab(fake, clock), back)
@@ -157,7 +166,7 @@ def test_a_second_exam_while_one_runs_is_one_line_and_creates_nothing(fake, cloc
     start(fake, clock, tmp_path)
     before = sorted(p.name for p in (tmp_path / "runs").iterdir())
     with pytest.raises(ExamError) as e:
-        commands.start(fake.topo, InProcessBackground(fake, clock), from_=None, seed=None, lang="en", scale=1.0,
+        commands.start(fake.topo, InProcessBackground(fake, clock), from_=None, seed=None,
                        clock=clock)
     assert "already going on" in str(e.value) and "\n" not in str(e.value)
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == before
@@ -166,7 +175,7 @@ def test_a_second_exam_while_one_runs_is_one_line_and_creates_nothing(fake, cloc
 def test_giving_up_shows_the_answer_heals_the_lab_and_is_scored(fake, clock, tmp_path):
     back, _, exam = start(fake, clock, tmp_path, from_="replica-patroni-stop")
     clock.sleep(5)
-    text = commands.give_up(trainer_lab(fake, clock), back, lang="en")
+    text = commands.give_up(trainer_lab(fake, clock), back)
     assert "the fault was replica-patroni-stop" in text and "sudo systemctl start patroni" in text
     assert all(fake.patroni_running.values()) and back.stopped
     assert "the lab is back at its baseline" in text
@@ -174,7 +183,7 @@ def test_giving_up_shows_the_answer_heals_the_lab_and_is_scored(fake, clock, tmp
     assert sc["gave_up"] is True and sc["repaired_s"] is None and sc["answer"] == "none"
     assert "gave up" in history.from_runs(tmp_path).outcome
     with pytest.raises(ExamError):
-        commands.hint(lang="en")                       # the exam is over
+        commands.hint()                       # the exam is over
 
 
 class NotHere(Drill):
@@ -205,15 +214,16 @@ def test_a_lab_off_its_baseline_gets_no_exam_and_is_not_touched(fake, clock, tmp
 
 def test_hints_run_out_without_being_counted(fake, clock, tmp_path):
     start(fake, clock, tmp_path, from_="replica-patroni-stop")
-    lines = commands.story_lines("replica-patroni-stop", "en")
+    lines = commands.story_lines("replica-patroni-stop")
     assert len(lines) >= 3 and lines[0].startswith("`systemctl stop patroni` on a replica")
     for i in range(len(lines)):
-        assert commands.hint(lang="en").startswith(f"hint {i + 1} of {len(lines)}")
-    assert commands.hint(lang="en").startswith("no more hints")
+        assert commands.hint().startswith(f"hint {i + 1} of {len(lines)}")
+    assert commands.hint().startswith("no more hints")
     assert record.open_exam().state["hints"] == len(lines)
-    zh = commands.story_lines("replica-patroni-stop", "zh")
+    with language("zh"):
+        zh = commands.story_lines("replica-patroni-stop")
+        cut = commands.story_lines("replica-etcd-cut")      # its YAML breaks a line between two characters
     assert len(zh) >= 2 and all(not s.startswith("。") for s in zh)
-    cut = commands.story_lines("replica-etcd-cut", "zh")      # its YAML breaks a line between two characters
     assert "端口的数据包" in cut[0] and "端口的 数据包" not in cut[0]
 
 
@@ -227,31 +237,48 @@ def test_the_gate_sees_what_the_baseline_does_not_yet(fake):
 
 # --- bad input: one line, nothing created -------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, words", [
-    ({"answer": "replica-patroni-stpo"}, "did you mean replica-patroni-stop?"),
-    ({"answer": "replica-patroni-stop"}, "--answer: no exam is going on"),
-    ({"hint": True}, "--hint: no exam is going on"),
-    ({"exam": True, "from_": "replica-patroni-stop,nope"}, "--from: unknown drill 'nope'"),
-    ({"exam": True, "from_": "etcd-down"}, "etcd-down's fault cannot be an exam's"),
-    ({"exam": True, "seed": "tuesday"}, "--seed 'tuesday': must be a whole number"),
-    ({"exam": True, "done": True}, "--exam and --done: one exam option at a time"),
-    ({"done": True, "seed": "3"}, "--from and --seed go with --exam, not --done"),
-    ({"exam": True}, "the lab is not up"),
+@pytest.mark.parametrize("command, kwargs, words", [
+    ("answer", {"drill": "replica-patroni-stpo"}, "did you mean replica-patroni-stop?"),
+    ("answer", {"drill": "replica-patroni-stop"}, "exam.answer: no exam is going on"),
+    ("hint", {}, "exam.hint: no exam is going on"),
+    ("start", {"from_": "replica-patroni-stop,nope"}, "--from: unknown drill 'nope'"),
+    ("start", {"from_": "etcd-down"}, "etcd-down's fault cannot be an exam's"),
+    ("start", {"seed": "tuesday"}, "--seed 'tuesday': must be a whole number"),
+    ("start", {"scale": "slow"}, "slow"),
+    ("start", {}, "the lab is not up"),
+    ("done", {}, "the lab is not up"),
+    ("give_up", {}, "the lab is not up"),
 ])
-def test_bad_exam_input_is_one_line_and_creates_nothing(fake, tmp_path, kwargs, words):
+def test_bad_exam_input_is_one_line_and_creates_nothing(fake, tmp_path, command, kwargs, words):
     with pytest.raises(Exit) as e:
-        exercise(Context(), drill="", **kwargs)
+        getattr(exam_cli, command)(Context(), **kwargs)
     assert e.value.code == 2 and words in e.value.message and "\n" not in e.value.message
     assert not (tmp_path / "runs").exists()
 
 
-def test_the_exam_options_need_no_drill_name_on_the_command_line(tmp_path):
-    out = subprocess.run([str((__import__("pathlib").Path(sys.executable).parent / "invoke")), "exercise",
-                          "--answer", "etcd-dwon"], cwd=str(record.Path(__file__).resolve().parents[2]),
+@pytest.mark.parametrize("argv, err", [
+    (["exam.answer", "etcd-dwon"], "exam.answer: unknown drill 'etcd-dwon' (did you mean etcd-down?)"),
+    (["exercise", "--hint"], "exam.hint: no exam is going on (start one with `invoke exam.start`)"),
+    (["exercise", "--answer"], "exercise: --answer is `invoke exam.answer <drill>` now"),
+])
+def test_the_exam_commands_need_no_drill_name_on_the_command_line(tmp_path, argv, err):
+    out = subprocess.run([str((__import__("pathlib").Path(sys.executable).parent / "invoke")), *argv],
+                         cwd=str(record.Path(__file__).resolve().parents[2]),
                          capture_output=True, text=True, timeout=60,
                          env={"PATH": "/usr/bin:/bin", "LAB_DIR": str(tmp_path)})
-    assert out.returncode == 2 and out.stderr.strip() == \
-        "exercise: --answer: unknown drill 'etcd-dwon' (did you mean etcd-down?)"
+    assert out.returncode == 2 and out.stderr.strip() == err
+
+
+def test_mixing_the_exam_commands_is_refused_by_invoke_and_creates_nothing(tmp_path):
+    """Once one task had five modes and refused two at once; now each is its own task, and an option of
+    one given to another is Invoke's own one-line refusal, before anything runs."""
+    for argv in (["exam.done", "--seed", "3"], ["exam.start", "--done"]):
+        out = subprocess.run([str((__import__("pathlib").Path(sys.executable).parent / "invoke")), *argv],
+                             cwd=str(record.Path(__file__).resolve().parents[2]),
+                             capture_output=True, text=True, timeout=60,
+                             env={"PATH": "/usr/bin:/bin", "LAB_DIR": str(tmp_path)})
+        assert out.returncode != 0 and len(out.stderr.strip().splitlines()) == 1 and "No idea what" in out.stderr
+        assert not (tmp_path / "runs").exists()
 
 
 # --- the background process, by pid ------------------------------------------------------------
@@ -281,7 +308,7 @@ def test_the_runs_list_and_the_report_show_the_exam(fake, clock, tmp_path, capsy
     commands.answer("replica-patroni-stop")
     fake.run(exam.fault["node"], exam.fault["undo"])
     assert commands.done(trainer_lab(fake, clock), back)[0]
-    exercise(Context(), drill="--runs")
+    exercises_cli.runs(Context())
     out = capsys.readouterr().out
     assert exam.folder.name in out and "[answer right, repaired in" in out
     from lab.report import render, runs
@@ -329,27 +356,28 @@ def test_an_exam_in_chinese_speaks_chinese_from_start_to_score(fake, clock, tmp_
     node names) and the gate's check names (shared with `invoke status --check`) stay as they are."""
     from test_drill_phrases import english_sentences
 
-    back = InProcessBackground(fake, clock)
-    text = commands.start(fake.topo, back, from_="replica-patroni-stop", seed=7, lang="zh", scale=1.0, clock=clock)
-    fault = record.open_exam().fault
-    assert text.startswith("考试 ") and "invoke exercise --done" in text
-    clock.sleep(12)
-    wrong = commands.answer("primary-patroni-stop", lang="zh")
-    right = commands.answer("replica-patroni-stop", lang="zh")
-    assert wrong.startswith("答错了：不是 primary-patroni-stop") and right.startswith("答对了：故障是 replica-patroni-stop")
-    assert "12 秒" in right
-    hint = commands.hint(lang="zh")
-    assert hint.startswith("提示 1/")
-    ok, still = commands.done(trainer_lab(fake, clock), back, lang="zh")
-    assert not ok and still.startswith("还没好：")
-    fake.run(fault["node"], fault["undo"])
-    ok, score = commands.done(trainer_lab(fake, clock), back, lang="zh")
-    assert ok and score.startswith("环境已恢复健康。\n考试成绩：故障 replica-patroni-stop")
-    assert "答对（共回答 2 次），12 秒后答出" in score and "提示 1 次" in score and "丢失的写入未能统计" in score
+    with language("zh"):    # the exam's commands, as `invoke exam.* --lang zh` runs them
+        back = InProcessBackground(fake, clock)
+        text = commands.start(fake.topo, back, from_="replica-patroni-stop", seed=7, clock=clock)
+        fault = record.open_exam().fault
+        assert text.startswith("考试 ") and "invoke exam.done" in text
+        clock.sleep(12)
+        wrong = commands.answer("primary-patroni-stop")
+        right = commands.answer("replica-patroni-stop")
+        assert wrong.startswith("答错了：不是 primary-patroni-stop") and right.startswith("答对了：故障是 replica-patroni-stop")
+        assert "12 秒" in right
+        hint = commands.hint()
+        assert hint.startswith("提示 1/")
+        ok, still = commands.done(trainer_lab(fake, clock), back)
+        assert not ok and still.startswith("还没好：")
+        fake.run(fault["node"], fault["undo"])
+        ok, score = commands.done(trainer_lab(fake, clock), back)
+        assert ok and score.startswith("环境已恢复健康。\n考试成绩：故障 replica-patroni-stop")
+        assert "答对（共回答 2 次），12 秒后答出" in score and "提示 1 次" in score and "丢失的写入未能统计" in score
 
-    shown = [text, wrong, right, hint, "\n".join(ln for ln in still.splitlines() if not ln.strip().startswith("[!!]")),
-             score]
-    assert english_sentences(shown) == []
+        shown = [text, wrong, right, hint, "\n".join(ln for ln in still.splitlines() if not ln.strip().startswith("[!!]")),
+                 score]
+        assert english_sentences(shown) == []
 
 
 def test_giving_up_in_chinese_names_the_fault_in_chinese(fake, clock, tmp_path):
@@ -357,7 +385,8 @@ def test_giving_up_in_chinese_names_the_fault_in_chinese(fake, clock, tmp_path):
 
     back, _, exam = start(fake, clock, tmp_path, from_="replica-patroni-stop")
     fault = exam.fault
-    text = commands.give_up(trainer_lab(fake, clock), back, lang="zh")
+    with language("zh"):
+        text = commands.give_up(trainer_lab(fake, clock), back)
     assert text.startswith("故障是 replica-patroni-stop") and "环境已回到健康基线。" in text
     assert text.splitlines()[-1].startswith("考试成绩：") and "放弃" in text.splitlines()[-1]
     typed = [ln for ln in text.splitlines() if fault["command"] in ln or fault["undo"] in ln]

@@ -7,10 +7,10 @@ import re
 import pytest
 from invoke import Context, Exit
 
-from lab.cli.exercises import exercise
+import tasks
 from lab.exercises import DRILLS, Lab, run_drill
 from lab.exercises.api.console import ScriptedConsole
-from lab.i18n import drill_text, t
+from lab.i18n import drill_text, language, t
 from fake_watch import watch_for
 from test_exercises_runner import FakeCluster, StopAReplica, make_lab
 
@@ -32,11 +32,14 @@ def fake(monkeypatch, tmp_path):
 
 
 def guided(fake, tmp_path, lang_env: str) -> tuple[ScriptedConsole, object]:
+    with language(lang_env):
+        type_it = t("type_it")
+
     def trainee(text: str) -> None:
         # the trainee reads the node from the command screen and types the command there
         if "$ sudo systemctl stop patroni" in text:
             trainee.node = re.search(r"(node\d)", text).group(1)
-        if text.strip() == t("type_it", lang_env):
+        if text.strip() == type_it:
             fake.run(trainee.node, "sudo systemctl stop patroni")
 
     console = ScriptedConsole(on_show=trainee)
@@ -51,10 +54,12 @@ def test_a_guided_drill_speaks_chinese_under_lab_lang_zh(fake, tmp_path, monkeyp
     console, res = guided(fake, tmp_path, "zh")
     header, story = console.shown[0], console.shown[1]
     # the first screen: the drill's section and summary, then its story, in Chinese
-    assert drill_text("replica-patroni-stop", "summary", "zh") in header
+    with language("zh"):
+        summary, story_zh = drill_text("replica-patroni-stop", "summary"), drill_text("replica-patroni-stop", "story")
+    assert summary in header
     assert "§5 故障表第 2 行" in header
     assert "== 背景" in story
-    assert drill_text("replica-patroni-stop", "story", "zh").splitlines()[0] in story
+    assert story_zh.splitlines()[0] in story
     assert "Stop Patroni on a replica" not in "\n".join(console.shown[:2])
     assert console.pauses[0].strip() == "[回车] 继续"
     # the command to type: where in Chinese, the command itself as typed
@@ -84,12 +89,13 @@ def test_the_locale_chooses_chinese_when_nothing_else_does(fake, tmp_path, monke
     monkeypatch.delenv("LC_MESSAGES", raising=False)
     monkeypatch.setenv("LANG", "zh_CN.UTF-8")
     assert Lab(fake.topo, auto=True, shell=fake, probe=fake).lang == "zh"
-    assert Lab(fake.topo, auto=True, shell=fake, probe=fake, lang="en").lang == "en"
+    with language("en"):          # a block that speaks another language wins over the locale
+        assert Lab(fake.topo, auto=True, shell=fake, probe=fake).lang == "en"
 
 
 def test_list_in_chinese(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("LAB_DIR", str(tmp_path))
-    exercise(Context(), drill="--list", lang="zh")
+    tasks.ns["exercise.list"](Context(), lang="zh")        # as `invoke exercise.list --lang zh` runs it
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == len(DRILLS) and all(CJK.search(line) for line in lines)
 
@@ -97,6 +103,6 @@ def test_list_in_chinese(capsys, monkeypatch, tmp_path):
 def test_an_unknown_language_is_refused_in_one_line(monkeypatch, tmp_path):
     monkeypatch.setenv("LAB_DIR", str(tmp_path))
     with pytest.raises(Exit) as e:
-        exercise(Context(), drill="etcd-down", auto=True, lang="fr")
+        tasks.ns["exercise"](Context(), drill="etcd-down", auto=True, lang="fr")
     assert e.value.code == 2 and "\n" not in e.value.message and "fr" in e.value.message
     assert not (tmp_path / "drills").exists()

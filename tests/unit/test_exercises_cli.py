@@ -1,4 +1,5 @@
-"""`invoke exercise`: listing, bad names, refusing to run on a lab that is not provisioned."""
+"""`invoke exercise <drill>` (exercise.run), exercise.list, exercise.runs: listing, bad names, refusing to run
+on a lab that is not provisioned; the collection's tasks, each with its help; no private Invoke API."""
 from __future__ import annotations
 
 import subprocess
@@ -8,7 +9,8 @@ from pathlib import Path
 import pytest
 from invoke import Context, Exit
 
-from lab.cli.exercises import exercise
+from lab.cli import exercises
+from lab.cli.exercises import run as exercise
 from lab.exercises import DRILLS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +23,7 @@ def empty_lab_dir(monkeypatch, tmp_path):
 
 
 def test_list_prints_one_line_per_drill(capsys):
-    exercise(Context(), drill="--list")
+    exercises.list_(Context())
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == len(DRILLS)
     assert all(line.split()[0] in DRILLS for line in lines)

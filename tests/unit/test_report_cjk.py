@@ -10,6 +10,7 @@ import warnings
 import matplotlib
 import pytest
 
+from lab.i18n import language
 from lab.report import fonts, render, runs, timeline
 import synthetic_runs as synth
 
@@ -35,18 +36,24 @@ def zh_drill(monkeypatch, tmp_path) -> runs.DrillRun:
 
 @pytest.mark.skipif(fonts.cjk_family() is None, reason=NO_FONT)
 def test_a_chart_made_in_chinese_has_every_glyph(zh_drill):
-    fig = timeline.draw(zh_drill, lang="zh")
+    with language("zh"):
+        fig = timeline.draw(zh_drill)
     title = fig.axes[0].get_title(loc="left")
     assert CJK.search(title), title          # the drill's Chinese summary is in the chart
     with matplotlib.rc_context():
-        assert missing_glyphs(lambda: timeline.png(zh_drill, "zh")) == []
+        assert missing_glyphs(lambda: png_in("zh", zh_drill)) == []
 
 
 def test_without_a_cjk_font_the_same_chart_warns_of_missing_glyphs(zh_drill, monkeypatch):
     """The broken case the test above would catch: no CJK fallback, Chinese drawn as boxes."""
     monkeypatch.setattr(fonts, "cjk_family", lambda: None)
     with matplotlib.rc_context({"font.family": ["sans-serif"], "font.sans-serif": ["DejaVu Sans"]}):
-        assert missing_glyphs(lambda: timeline.png(zh_drill, "zh"))
+        assert missing_glyphs(lambda: png_in("zh", zh_drill))
+
+
+def png_in(lang: str, drill) -> bytes:
+    with language(lang):
+        return timeline.png(drill)
 
 
 def chart_words(fig) -> list[str]:
@@ -59,8 +66,10 @@ def chart_words(fig) -> list[str]:
 def test_a_chart_made_in_chinese_says_its_own_words_in_chinese(zh_drill):
     """Legend, axis, lanes, RTO and the lab's own marks (fault, undo, restore, the promotion the watch
     saw) are Chinese; member, node and path names stay as they are."""
-    zh = chart_words(timeline.draw(zh_drill, lang="zh"))
-    en = chart_words(timeline.draw(zh_drill))
+    with language("zh"):
+        zh = chart_words(timeline.draw(zh_drill))
+    with language("en"):
+        en = chart_words(timeline.draw(zh_drill))
     assert "演练开始后的秒数" in zh and "主库" in zh and "写入成功" in zh and "无采样" in zh
     assert any(w.startswith("写入 ") for w in zh) and any(w.startswith("RTO ") and w.endswith(" 秒") for w in zh)
     assert "seconds since the drill started" in en and "primary" in en and "write ok" in en
@@ -71,7 +80,8 @@ def test_a_chart_made_in_chinese_says_its_own_words_in_chinese(zh_drill):
 
 
 def test_english_charts_keep_their_title_and_need_no_cjk_font(zh_drill):
-    fig = timeline.draw(zh_drill)
+    with language("en"):
+        fig = timeline.draw(zh_drill)
     assert not CJK.search(fig.axes[0].get_title(loc="left"))
 
 
@@ -83,7 +93,8 @@ def made_in(folder, lang: str) -> runs.Run:
 
 def test_a_report_of_a_run_made_in_chinese_gives_each_drill_its_chinese_words(zh_drill, tmp_path):
     from lab.i18n import drill_text
-    summary = drill_text("primary-patroni-kill", "summary", "zh")
+    with language("zh"):
+        summary = drill_text("primary-patroni-kill", "summary")
     run = made_in(zh_drill.folder.parent, "zh")
     written = render.write(run, tmp_path / "out")
     page, md = written.html.read_text(encoding="utf-8"), written.markdown.read_text(encoding="utf-8")

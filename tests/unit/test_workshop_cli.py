@@ -75,17 +75,19 @@ def ctx() -> Context:
 
 
 def up(tmp_path, seats=2, **kw):
-    cli.workshop(ctx(), action="up", seats=seats, base_subnet="192.168.250.0/24", bridge_prefix="plab5",
+    cli.up(ctx(), seats=seats, base_subnet="192.168.250.0/24", bridge_prefix="plab5",
                  dir=str(tmp_path / "room"), **kw)
 
 
-def test_the_task_is_documented_and_every_option_has_help():
+def test_every_task_is_documented_and_every_option_has_help():
     import importlib
-    # Invoke pops a task's help entries when it builds its parser: read a freshly made task
-    t = importlib.reload(cli).workshop
-    assert t.__doc__.strip()
-    for p in inspect.signature(t.body).parameters:
-        assert p == "c" or p in t.help, p
+    # Invoke pops a task's help entries when it builds its parser: read freshly made tasks
+    made = importlib.reload(cli).TASKS
+    assert {t.name for t in made} == {"up", "plan", "status", "down", "ssh", "reset", "snapshot", "action"}
+    for t in made:
+        assert t.__doc__.strip(), t.name
+        for p in inspect.signature(t.body).parameters:
+            assert p == "c" or p in t.help, (t.name, p)
 
 
 def test_up_runs_invoke_up_in_each_seat_with_its_own_environment(fake, tmp_path, capsys):
@@ -103,7 +105,7 @@ def test_up_runs_invoke_up_in_each_seat_with_its_own_environment(fake, tmp_path,
         assert (seat / "vagrant.d" / "boxes").resolve() == (tmp_path / "vagrant-home" / "boxes").resolve()
     assert fake == [1], "the node image is prepared once for the room, not per seat"
     out = capsys.readouterr().out
-    assert "invoke workshop ssh 2 node1" in out and f"LAB_DIR={tmp_path / 'room' / 'seat1'}" in out
+    assert "invoke workshop.ssh 2 node1" in out and f"LAB_DIR={tmp_path / 'room' / 'seat1'}" in out
     record = json.loads((tmp_path / "room" / "workshop.json").read_text())
     assert record["seats"] == 2 and record["provider"] == "docker"
 
@@ -134,7 +136,7 @@ def test_a_seat_that_fails_makes_the_command_fail_naming_it(fake, tmp_path):
 def test_bad_input_is_one_line_exits_2_and_creates_nothing(fake, tmp_path, kw, words):
     args = {"base_subnet": "192.168.250.0/24", "bridge_prefix": "plab5", "dir": str(tmp_path / "room")} | kw
     with pytest.raises(Exit) as e:
-        cli.workshop(ctx(), action="up", **args)
+        cli.up(ctx(), **args)
     assert words in e.value.message and "\n" not in e.value.message and e.value.code == 2
     assert not (tmp_path / "room").exists() and FakeSeatProcess.calls == []
 
@@ -151,8 +153,8 @@ def test_a_seat_subnet_routed_elsewhere_is_refused_before_anything(fake, tmp_pat
 def test_a_room_derived_otherwise_is_not_mixed_with(fake, tmp_path):
     up(tmp_path, seats=2)
     with pytest.raises(Exit) as e:
-        cli.workshop(ctx(), action="up", seats=2, base_subnet="10.1.0.0/24", dir=str(tmp_path / "room"))
-    assert "workshop down" in e.value.message
+        cli.up(ctx(), seats=2, base_subnet="10.1.0.0/24", dir=str(tmp_path / "room"))
+    assert "workshop.down" in e.value.message
     with pytest.raises(Exit) as e:
         up(tmp_path, seats=1)
     assert "seat(s) 2" in e.value.message
@@ -166,7 +168,7 @@ def test_down_runs_invoke_down_in_the_rooms_seats_only_and_keeps_their_runs(fake
     outside.mkdir(parents=True)
     (outside / "topology.yml").write_text((tmp_path / "room" / "seat2" / "topology.yml").read_text())
     FakeSeatProcess.calls = []
-    cli.workshop(ctx(), action="down", dir=str(tmp_path / "room"))
+    cli.down(ctx(), dir=str(tmp_path / "room"))
     assert sorted(c["env"]["LAB_DIR"] for c in FakeSeatProcess.calls) == [
         str(tmp_path / "room" / "seat1"), str(tmp_path / "room" / "seat2")]
     assert all(c["args"][1:] == ["down", "--provider", "docker"] for c in FakeSeatProcess.calls)
@@ -175,7 +177,7 @@ def test_down_runs_invoke_down_in_the_rooms_seats_only_and_keeps_their_runs(fake
     assert not (tmp_path / "room" / "workshop.json").exists()
     assert (outside / "topology.yml").exists()
     FakeSeatProcess.calls = []
-    cli.workshop(ctx(), action="down", dir=str(tmp_path / "room"))
+    cli.down(ctx(), dir=str(tmp_path / "room"))
     assert FakeSeatProcess.calls == [] and "nothing to remove" in capsys.readouterr().out
 
 
@@ -190,7 +192,7 @@ def test_status_shows_one_row_per_seat_with_gate_and_last_run(fake, tmp_path, mo
     monkeypatch.setattr(R, "gate", lambda seat: (asked.append(seat.number), (False, "one leader: leaders: none"))[1])
     monkeypatch.setattr(cli.console, "width", 250)
     capsys.readouterr()
-    cli.workshop(ctx(), action="status", dir=str(tmp_path / "room"))
+    cli.status(ctx(), dir=str(tmp_path / "room"))
     out = capsys.readouterr().out
     assert asked == [1], "only a provisioned seat is asked for its health"
     row1 = next(l for l in out.splitlines() if "patroni-lab-s1" in l)
@@ -227,10 +229,10 @@ def test_ssh_enters_the_seat_through_its_own_ssh_config(fake, tmp_path, monkeypa
     monkeypatch.setenv("LAB_TOPOLOGY", str(topology.DEFAULT_PATH))
     execs = []
     monkeypatch.setattr(os, "execvp", lambda f, args: execs.append(args))
-    cli.workshop(ctx(), action="ssh", seat="2", node="pg1", dir=str(tmp_path / "room"))
+    cli.ssh(ctx(), seat="2", node="pg1", dir=str(tmp_path / "room"))
     assert execs == [["ssh", "-F", str(seat2 / "ssh_config"), "node1"]]
     with pytest.raises(Exit) as e:
-        cli.workshop(ctx(), action="ssh", seat="7", node="node1", dir=str(tmp_path / "room"))
+        cli.ssh(ctx(), seat="7", node="node1", dir=str(tmp_path / "room"))
     assert "seat 7: no such seat" in e.value.message
 
 
@@ -262,9 +264,15 @@ def test_invoke_workshop_from_the_shell_parses_actions_and_positional_seats(tmp_
     r = subprocess.run([INVOKE, "workshop", "stauts", "--dir", str(tmp_path)], cwd=ROOT, capture_output=True,
                        text=True, timeout=60, env=env)
     assert r.returncode == 2 and "did you mean status" in r.stderr
-    r = subprocess.run([INVOKE, "workshop", "status", "--dir", str(tmp_path)], cwd=ROOT, capture_output=True,
-                       text=True, timeout=60, env=env)
-    assert r.returncode == 0 and "no seats in" in r.stdout
-    r = subprocess.run([INVOKE, "workshop", "ssh", "2", "node1", "--dir", str(tmp_path)], cwd=ROOT,
+    for status in (["workshop.status"], ["workshop", "status"]):      # the old spelling still works
+        r = subprocess.run([INVOKE, *status, "--dir", str(tmp_path)], cwd=ROOT, capture_output=True,
+                           text=True, timeout=60, env=env)
+        assert r.returncode == 0 and "no seats in" in r.stdout
+    r = subprocess.run([INVOKE, "workshop.ssh", "2", "node1", "--dir", str(tmp_path)], cwd=ROOT,
                        capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 2 and "seat 2: no such seat" in r.stderr
+    # the old spelling of an action with options is named in one line, nothing done
+    r = subprocess.run([INVOKE, "workshop", "up", "--dir", str(tmp_path / "room")], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 2 and r.stderr.strip() == "error: workshop up: it is `invoke workshop.up --seats N` now"
+    assert not (tmp_path / "room").exists()

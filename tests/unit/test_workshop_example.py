@@ -1,5 +1,5 @@
 """The worked example of docs/workshop.md: two seats on your own machines, one inventory per seat,
-checked by the hosts provider's own loader against the seats `invoke workshop plan` derives."""
+checked by the hosts provider's own loader against the seats `invoke workshop.plan` derives."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from invoke import Context
 
-from lab.cli.workshop import workshop
+from lab.cli.workshop import plan
 from lab.providers.base import ProviderError
 from lab.providers.hosts import load_inventory
 from lab.workshop.seats import Room, existing
@@ -40,7 +40,7 @@ def test_each_seat_inventory_passes_the_hosts_loader_for_its_derived_seat(traine
 
 def test_workshop_plan_writes_the_seats_topologies_and_creates_nothing(tmp_path, capsys):
     room = tmp_path / "room"
-    workshop(Context(), action="plan", seats=2, base_subnet=BASE, dir=str(room))
+    plan(Context(), seats=2, base_subnet=BASE, dir=str(room))
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"seat 1: {room}/seat1/topology.yml  subnet 192.168.241.0/24  node1=192.168.241.201")
     assert [s.topology.subnet.exploded for s in existing(room)] == ["192.168.241.0/24", "192.168.242.0/24"]

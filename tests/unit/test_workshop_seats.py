@@ -125,7 +125,7 @@ def test_seats_are_written_as_derived_files_and_read_back(tmp_path):
     assert back[1].topology.addresses == seats[1].topology.addresses
     assert back[0].env() == {"LAB_TOPOLOGY": str(r.dir / "seat1" / "topology.yml"),
                              "LAB_DIR": str(r.dir / "seat1")}
-    assert "invoke workshop ssh 1 node1" in back[0].enter()
+    assert "invoke workshop.ssh 1 node1" in back[0].enter()
 
 
 # --- the last run of a seat ------------------------------------------------------------

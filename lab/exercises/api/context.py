@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from lab.exercises.api.console import Console, TerminalConsole
-from lab.i18n import resolve_lang, t
+from lab.i18n import current, t
 from lab.i18n.phrases import measure_label, phrase, said
 from lab.exercises.kit.actions import Action, Operation
 from lab.exercises.kit.facts import Facts
@@ -39,16 +39,14 @@ class _Restore:
 class Lab:
     """What a drill sees while it runs: roles, faults, expectations, config changes."""
 
-    def __init__(self, topo: Topology, *, auto: bool, console: Console | None = None, scale: float = 1.0,
+    def __init__(self, topo: Topology, *, auto: bool, console: Console | None = None,
                  clock: poll.Clock | None = None, shell: Shell | None = None, probe: Probe | None = None,
                  watch_probe: Probe | None = None, results_dir: Path | None = None,
-                 writer_paths: list[tuple] | None = None, lang: str | None = None, recorder: Any = None,
+                 writer_paths: list[tuple] | None = None, recorder: Any = None,
                  outcome_probe: Callable[[str], MemberState] | None = None) -> None:
         self.topo = topo
-        self.lang = resolve_lang(lang)       # what the trainee reads; results stay in English
         self.auto = auto
         self.console = console or TerminalConsole(interactive=not auto)
-        self.scale = scale
         self.clock = clock or poll.SYSTEM
         self.shell = shell or SshShell(topo)
         self.probe = probe or Probe(topo, self.shell)
@@ -69,15 +67,26 @@ class Lab:
         self._undos: list[Action] = []         # actions still in effect that have an undo
         self._restores: list[_Restore] = []     # configuration changes, put back in restore
 
+    @property
+    def scale(self) -> float:
+        """The command's time multiplier (labcore.poll: --scale, else $LAB_TIMEOUT_SCALE, else
+        invoke.yaml), which every bound is stretched by and the result records."""
+        return poll.timeout_scale()
+
     # --- talking ---------------------------------------------------------------------
+
+    @property
+    def lang(self) -> str:
+        """The language the trainee reads (lab.i18n: the command's); results stay in English."""
+        return current()
 
     def tr(self, key: str, default: str | None = None, **fields: Any) -> str:
         """A runner phrase in the trainee's language."""
-        return t(key, self.lang, default, **fields)
+        return t(key, default=default, **fields)
 
     def said(self, text: str) -> str:
         """What a drill says (English in the code and in the result files), in the trainee's language."""
-        return said(text, self.lang)
+        return said(text)
 
     def say(self, text: str) -> None:
         self.console.show(text)
@@ -102,7 +111,7 @@ class Lab:
             self.recorder.note(text)
 
     def measure(self, key: str, value: Any) -> None:
-        self.say("   " + self.tr("measured", what=measure_label(key, self.lang), value=value))
+        self.say("   " + self.tr("measured", what=measure_label(key), value=value))
         if self.result:
             self.result.metrics[key] = value
 
@@ -210,7 +219,7 @@ class Lab:
     # --- bounded expectations ----------------------------------------------------------------
 
     def bound(self, seconds: float) -> float:
-        return seconds * self.scale
+        return poll.scaled(seconds)
 
     def expect(self, cond: Callable[[], Any], description: str, within: float, every: float = 1.0,
                shown: str | None = None) -> float:

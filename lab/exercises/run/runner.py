@@ -100,7 +100,7 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None, watch
     lab.t_start = lab.recorder.t0 if lab.recorder else lab.clock.monotonic()
     start = lab.t_start
     def text(field: str) -> str:      # the drill's own words, in the trainee's language
-        return drill_text(cls.name, field, lab.lang, getattr(cls, field))
+        return drill_text(cls.name, field, english=getattr(cls, field))
     lab.say("\n" + lab.tr("header", name=cls.name, section=text("section")) + "\n" + indent(text("summary")))
     lab.step(lab.tr("story"), text("story") + ("\n\n" + lab.tr("differs", text=text("differs")) if cls.differs else ""))
 
