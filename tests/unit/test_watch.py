@@ -191,3 +191,22 @@ def test_a_slow_patroni_view_does_not_stretch_the_cycle_and_is_kept_when_it_answ
     assert events.index(("patroni", 0.0)) > events.index(("sample", 0.5))    # kept at the moment it was asked
     assert w.patroni[0] == (0.0, {"leader": "pg1", "members": []})
     w.stop()
+
+
+def test_the_etcd_and_haproxy_views_are_recorded_and_a_failed_one_is_not_held_against_the_watch():
+    events = []
+
+    def etcd_down():
+        raise ConnectionError("etcd does not answer")
+
+    w = Watch(MEMBERS, replica, views={"dcs": lambda: {"leader": "pg1", "ttl_left": 27.0}, "haproxy": etcd_down},
+              record=lambda type, at, **f: events.append((type, f)))
+    w.cycle()                                 # asks the views (every second cycle)
+    for f, _ in list(w._pending.values()):
+        f.result(timeout=5) if f.exception(timeout=5) is None else None
+    w.cycle()                                 # records what they answered
+    w.stop()
+    by_type = {t: f for t, f in events}
+    assert by_type["dcs"] == {"leader": "pg1", "ttl_left": 27.0}
+    assert by_type["view_error"]["view"] == "haproxy" and "etcd does not answer" in by_type["view_error"]["error"]
+    assert "haproxy" not in by_type and w.errors == []

@@ -31,6 +31,9 @@ class Drill:
     split_brain: bool | None = False   # False: must not happen; True: the article says it happens; None: not judged
     lossless: bool = False       # every acknowledged write must survive (uncountable losses make it an error)
     writes: bool = True          # run the writer during the drill
+    # a primary fault's ending (observe.band.Ending: "key-expiry" or "release"): its failover is then
+    # split into phases and set against the band Patroni's settings predict
+    ending: str | None = None
     rto_zero: bool = False       # the write paths never notice the fault (a replica's fault): no refused write,
                                  # no gap between acknowledgements beyond the writer's cadence and margin
 

@@ -86,6 +86,7 @@ waits, then gives up and a replica is promoted."""
 @drill
 class PrimaryPatroniStopped(Drill):
     name = "primary-patroni-stop"
+    ending = "release"
     commands = [
         'on the leader: sudo systemctl stop patroni',
         'anywhere: patronictl -c /etc/patroni list',
@@ -126,6 +127,7 @@ at once: the most up-to-date one is promoted, the read-write VIP moves with it
 @drill
 class PrimaryPatroniKilled(Drill):
     name = "primary-patroni-kill"
+    ending = "key-expiry"
     commands = [
         'on the leader: systemctl show -p Restart --value patroni   # must be no, as in the article',
         'on the leader: sudo kill -9 $(systemctl show -p MainPID --value patroni)',
@@ -188,6 +190,7 @@ double primary; this drill runs without one."""
 @drill
 class PrimaryCutFromEtcd(Drill):
     name = "primary-etcd-cut"
+    ending = "key-expiry"
     commands = [
         'on the leader: sudo iptables -I OUTPUT -d <etcd address> -p tcp --dport 2379 -j DROP',
         'on the leader: sudo journalctl -u patroni -f   # demoting self',

@@ -22,6 +22,7 @@ FENCER_LOG_TAG = "patroni-watchdog"   # the syslog tag of the containers' fencin
 @drill
 class WatchdogFreeze(Drill):
     name = "watchdog-freeze"
+    ending = "key-expiry"
     commands = [
         "on the leader: sudo cat /etc/patroni/20-watchdog.yml",
         'on the leader: sudo kill -STOP $(systemctl show -p MainPID --value patroni)',

@@ -19,6 +19,7 @@ against the phases measured on the lab's machines): they widen the band; the set
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from enum import Enum
 
@@ -99,3 +100,21 @@ def outside(measured: dict[str, float | None], bands: dict[str, Band]) -> list[s
             notes.append(f"RTO {path} {value:g} s is {side} the band the settings predict "
                          f"({band.low:g}-{band.high:g} s: {band.formula})")
     return notes
+
+
+def haproxy_checks(cfg: str, proxy: str) -> tuple[float, int] | None:
+    """(inter seconds, rise) of ``proxy``'s servers in an haproxy.cfg (its ``default-server`` or first
+    ``server`` line), or None when the proxy or the settings are not there."""
+    block = re.search(rf"(?ms)^(?:listen|backend)\s+{re.escape(proxy)}\s*$(.*?)(?=^\S|\Z)", cfg)
+    if not block:
+        return None
+    line = next((l for l in block.group(1).splitlines() if re.match(r"\s*(default-server|server)\s", l)
+                 and " inter " in f" {l} "), None)
+    if line is None:
+        return None
+    inter = re.search(r"\binter\s+(\d+(?:\.\d+)?)(ms|s)?\b", line)
+    rise = re.search(r"\brise\s+(\d+)\b", line)
+    if not inter:
+        return None
+    seconds = float(inter.group(1)) / (1000 if inter.group(2) == "ms" else 1)
+    return seconds, int(rise.group(1)) if rise else 2

@@ -39,7 +39,7 @@ class Phase:
 
 
 def _of(events: Iterable[Mapping[str, Any]], kind: str) -> list[Mapping[str, Any]]:
-    return [e for e in events if e.get("type") == kind]
+    return [e for e in events if e.get("type") == kind]   # a failed view is a ``view_error`` event, never one of these
 
 
 def _primary_before(samples: list[Mapping[str, Any]], t0: float) -> tuple[str | None, int | None]:

@@ -164,6 +164,8 @@ class Result:
     writes: WriteFigures | None = None
     watch: WatchSummary | None = None
     split_brain: SplitBrain | None = None
+    # a primary fault's failover explained (observe.phases, observe.band): ending, phases, band, settings
+    failover: dict[str, Any] = field(default_factory=dict)
     gate_before: list[dict] = field(default_factory=list)
     gate_after: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

@@ -138,6 +138,7 @@ class Watch:
     def __init__(self, members: list[str], probe: Callable[[str], MemberState], *,
                  vip_nodes: list[str] | None = None, vip_probe: Callable[[str], set[str]] | None = None,
                  vip_roles: list[str] | None = None, patroni_view: Callable[[], dict] | None = None,
+                 views: dict[str, Callable[[], dict]] | None = None,
                  interval: float = 0.5, deadline: float = 1.5, vip_every: int = 1, patroni_every: int = 2,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], Any] | None = None,
                  record: Record | None = None) -> None:
@@ -147,6 +148,10 @@ class Watch:
         self.vip_probe = vip_probe
         self.vip_roles = list(vip_roles or [])
         self.patroni_view = patroni_view
+        # more context, each recorded as an event of its name (``dcs``: the leader key; ``haproxy``: its
+        # backends); like Patroni's view it never stretches a cycle, and a failed one is recorded as a
+        # ``view_error`` event, not counted against the watch: in an etcd drill etcd may not answer
+        self.views = dict(views or {})
         self.interval = interval
         self.deadline = deadline
         self.vip_every = max(1, vip_every)
@@ -162,7 +167,7 @@ class Watch:
         self._sleep = sleep or self._stop.wait
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[Future, float]] = {}
-        workers = len(self.members) + len(self.vip_nodes) + 1
+        workers = len(self.members) + len(self.vip_nodes) + 1 + len(self.views)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="watch")
         self._thread: threading.Thread | None = None
         self._cycle = 0
@@ -217,6 +222,9 @@ class Watch:
             # Patroni's view is context, not the watch's own sample: a slow REST API must not stretch
             # the cycle, so it is collected when it is done (a later cycle, or at the end)
             self._submit("patroni", self.patroni_view, {}, {}, began)
+        if i % self.patroni_every == 0:
+            for name, view in self.views.items():
+                self._submit(f"view:{name}", view, {}, {}, began)
         if jobs:
             wait(list(jobs.values()), timeout=self.deadline)
 
@@ -262,7 +270,9 @@ class Watch:
         return s
 
     def _collect_patroni(self) -> None:
-        """Record Patroni's view once its request is done, at the moment it was asked."""
+        """Record Patroni's view (and the other views) once its request is done, at the moment it was asked."""
+        for name in self.views:
+            self._collect_view(name)
         pending = self._pending.get("patroni")
         if pending is None or not pending[0].done() or getattr(pending[0], "_lab_recorded", False):
             return
@@ -275,6 +285,21 @@ class Watch:
                 self.record("patroni", at=asked, **f.result())
         elif f.exception() is not None:
             self._error(asked, f"patroni view: {type(f.exception()).__name__}: {first_line(f.exception())}")
+
+    def _collect_view(self, name: str) -> None:
+        pending = self._pending.get(f"view:{name}")
+        if pending is None or not pending[0].done() or getattr(pending[0], "_lab_recorded", False):
+            return
+        f, asked = pending
+        f._lab_recorded = True
+        if not self.record:
+            return
+        if f.exception() is None and isinstance(f.result(), dict):
+            self.record(name, at=asked, **f.result())
+        else:
+            e = f.exception()
+            self.record("view_error", at=asked, view=name,
+                        error=f"{type(e).__name__}: {first_line(e)}" if e else f"not a view: {f.result()!r}")
 
     def _submit(self, key: str, fn: Callable[[], Any], jobs: dict, busy: dict, now: float) -> None:
         prev = self._pending.get(key)

@@ -25,6 +25,8 @@ from lab.exercises.kit.shell import SshShell
 from lab.exercises.api.model import Drill, ExpectationFailed, NotApplicable, Result
 from lab.exercises.observe.verdict import Bound, Verdict, judge_split_brain, judge_writes
 from lab.exercises.observe.watch import Watch, WatchRule, WatchSummary, blind_reason
+from lab.exercises.observe import band
+from lab.exercises.observe import phases as phases_of
 from lab.exercises.observe.writer import CADENCE_S, Writer, WritePath, ids_present, surviving_history
 from lab.exercises.observe.writes import Survivor, parse_history, rto_by_path, write_figures
 
@@ -58,6 +60,18 @@ def patroni_view(probe: Probe) -> dict[str, Any]:
                                            "timeline": m.get("timeline"), "lag": m.get("lag")} for m in members]}
 
 
+def haproxy_view(topo) -> dict[str, Any]:
+    """haproxy's backends through its VIP: member -> UP or DOWN, for :5000 (primary) and :6000 (replicas)."""
+    from lab.exercises.kit import haproxy_stats
+
+    stats = haproxy_stats.read(topo)
+    servers = {n.member: (n.member, n.address) for n in topo.postgres_nodes}
+    return {"primary": {m: "UP" if up else "DOWN" for m, up in
+                        haproxy_stats.servers_up(stats, topo.cluster.scope, servers).items()},
+            "replicas": {m: "UP" if up else "DOWN" for m, up in
+                         haproxy_stats.servers_up(stats, f"{topo.cluster.scope}_read", servers).items()}}
+
+
 def lab_watch(lab: Lab) -> Watch:
     """The watch on the real lab: its own ssh sessions and connections (the drill's thread keeps its own)."""
     topo = lab.topo
@@ -73,8 +87,10 @@ def lab_watch(lab: Lab) -> Watch:
         return {role for role, vip in topo.vips.items() if vip in mine}
 
     rest = lab.watch_probe or Probe(topo, SshShell(topo))
+    # the failover's phases (observe.phases) read etcd's leader key and haproxy's backends from these
+    views = {"dcs": rest.leader_key, "haproxy": lambda: haproxy_view(topo)}
     return Watch([n.member for n in topo.postgres_nodes], probe, vip_nodes=[n.name for n in topo.nodes],
-                 vip_probe=vip_probe, vip_roles=list(topo.vips), patroni_view=lambda: patroni_view(rest),
+                 vip_probe=vip_probe, vip_roles=list(topo.vips), patroni_view=lambda: patroni_view(rest), views=views,
                  clock=lab.clock.monotonic, record=lab.recorder.event if lab.recorder else None)
 
 
@@ -174,7 +190,36 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None, watch
         judge_writes(res, cls.lossless)
         if cls.rto_zero:
             _judge_untouched_writes(res)
+    if cls.ending and lab.t_fault is not None and lab.recorder is not None:
+        _explain_failover(lab, cls, res)
     return _finish(lab, res, start)
+
+
+def _explain_failover(lab: Lab, cls: type[Drill], res: Result) -> None:
+    """The failover split into its phases (from the drill's own events) and the band the live settings
+    predict per path; a measured RTO outside its band is a note that says so, never a silent pass."""
+    timing = lab.timing()
+    cfg = ""
+    hap = lab.topo.haproxy_nodes[0].name if lab.topo.haproxy_nodes else None
+    if hap:
+        out = lab.shell.run(hap, "sudo cat /etc/haproxy/haproxy.cfg", timeout=10)
+        cfg = out.stdout if out.ok else ""
+    inter, rise = band.haproxy_checks(cfg, lab.topo.cluster.scope) or (None, None)
+    settings = band.Settings(ttl=timing.ttl, loop_wait=timing.loop_wait, retry_timeout=timing.retry_timeout,
+                             **({"haproxy_inter": inter, "haproxy_rise": rise} if inter else {}),
+                             writer_cadence=CADENCE_S)
+    events = [json.loads(line) for line in (lab.recorder.folder / "events.jsonl").read_text().splitlines() if line]
+    t0 = lab.recorder.t(lab.t_fault)
+    found = phases_of.derive(events, ttl=timing.ttl, node_of={n.member: n.name for n in lab.topo.postgres_nodes})
+    bands = band.predict(band.Ending(cls.ending), settings)
+    res.failover = {"ending": cls.ending, "fault_t": t0, "phases": [p.to_json() for p in found],
+                    "band": {k: b.to_json() for k, b in bands.items()},
+                    "settings": {**settings.__dict__, "haproxy_read": inter is not None}}
+    res.notes += band.outside({p: res.rto_s.get(p) for p in bands}, bands)
+    lab.say("\n".join([lab.tr("failover_phases")] + [
+        f"  {p.name:20} {'unknown' if p.t is None else f'{p.t:+7.1f} s'}  {p.seen}" for p in found]
+        + [f"  band {k:8} {b.low:g}-{b.high:g} s (avg {b.mid:g}): measured "
+           f"{'-' if res.rto_s.get(k) is None else res.rto_s[k]}" for k, b in bands.items()]))
 
 
 def phases(start: float, gated: float, fault: float | None, restore: float, end: float) -> dict[str, float | None]:
