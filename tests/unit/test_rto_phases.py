@@ -63,10 +63,17 @@ def test_a_key_that_never_expires_is_said_so():
 ARTICLE = band.Settings(ttl=30, loop_wait=10, retry_timeout=10, haproxy_inter=3, haproxy_rise=2)
 
 
+def test_haproxys_check_settings_are_read_from_its_configuration():
+    cfg = "listen pgsql\n    bind *:5000\n    default-server inter 3s fall 3 rise 2\nlisten pgsql_read\n    server a 1:1 check inter 500ms rise 4\n"
+    assert band.haproxy_checks(cfg, "pgsql") == (3.0, 2)
+    assert band.haproxy_checks(cfg, "pgsql_read") == (0.5, 4)
+    assert band.haproxy_checks(cfg, "other") is None
+
+
 def test_the_key_expiry_band_follows_ttl_and_loop_wait():
     b = band.predict(band.Ending.KEY_EXPIRY, ARTICLE)
-    assert (b["vip"].low, b["vip"].high) == (20.3, 34.7)
-    assert (b["haproxy"].low, b["haproxy"].high) == (23.3, 39.2)
+    assert (b["vip"].low, b["vip"].high) == (20.3, 44.7)
+    assert (b["haproxy"].low, b["haproxy"].high) == (23.3, 49.2)
     longer = band.predict(band.Ending.KEY_EXPIRY, band.Settings(ttl=60, loop_wait=10, retry_timeout=25))
     assert longer["vip"].low == b["vip"].low + 30 and longer["vip"].high == b["vip"].high + 30
 
@@ -80,7 +87,7 @@ def test_a_measured_rto_outside_its_band_is_flagged_and_one_not_measured_is_not_
     b = band.predict(band.Ending.KEY_EXPIRY, ARTICLE)
     assert band.outside({"vip": 23.3, "haproxy": 27.2}, b) == []
     # haproxy's checks slowed to inter 10 s, rise 3 while the band is still computed from inter 3 s, rise 2
-    notes = band.outside({"vip": 23.3, "haproxy": 22.0 + 3 * 10 + 0.2}, b)
-    assert len(notes) == 1 and notes[0].startswith("RTO haproxy 52.2 s is above the band")
+    notes = band.outside({"vip": 23.3, "haproxy": 30.0 + 3 * 10 + 0.2}, b)
+    assert len(notes) == 1 and notes[0].startswith("RTO haproxy 60.2 s is above the band")
     assert band.outside({"vip": None}, {"vip": b["vip"]}) == [
-        "RTO vip: not measured, so not compared with the band 20.3-34.7 s"]
+        "RTO vip: not measured, so not compared with the band 20.3-44.7 s"]

@@ -5,7 +5,8 @@ A primary fault ends in one of two ways (article §5):
 - **key expiry**: the leader stops renewing its key without giving it up (Patroni killed with
   Restart=no, the leader cut from etcd, the machine frozen). Patroni renews the key once per HA loop,
   so the last renewal happened 0 to ``loop_wait`` s before the fault and the key expires
-  ``ttl - loop_wait`` to ``ttl`` s after it. The replicas watch the key and race at once.
+  ``ttl - loop_wait`` to ``ttl`` s after it. A replica races at its next HA loop, 0 to ``loop_wait`` s
+  after the expiry (measured here: one loop later, not woken by the key's deletion).
 - **release**: the leader gives the key up itself (Patroni stopped, a switchover): its PostgreSQL
   stops first, then the key is deleted and the replicas race at once.
 
@@ -68,7 +69,7 @@ def _add(*parts: tuple[float, float, float]) -> tuple[float, float, float]:
 def race(ending: Ending, s: Settings) -> tuple[tuple[float, float, float], str]:
     """Seconds from the fault to the replicas' leader race, and how."""
     if ending is Ending.KEY_EXPIRY:
-        return (s.ttl - s.loop_wait, s.ttl - s.loop_wait / 2, s.ttl), "ttl - loop_wait .. ttl (key expiry)"
+        return (s.ttl - s.loop_wait, s.ttl, s.ttl + s.loop_wait), "ttl - loop_wait .. ttl + loop_wait (key expiry, next loop)"
     return RELEASE_S, "leader's shutdown (key released)"
 
 

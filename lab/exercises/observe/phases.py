@@ -11,7 +11,7 @@ with the reason), never 0: a missing etcd view does not mean the key expired at 
     new_timeline       the first watch sample after the fault with another member primary on a
                        higher timeline
     rw_vip_moved       the first watch sample after the fault with the read-write VIP on the new
-                       leader's node only
+                       leader's node (the old one may still hold it: two holders are the split brain's)
     haproxy_up         the first haproxy view after the fault with the new leader's server UP in
                        the primary backend
     first_write_<path> the first write acknowledged after the fault on the new timeline, per path
@@ -84,10 +84,12 @@ def derive(events: list[Mapping[str, Any]], *, ttl: float, node_of: Mapping[str,
                                        "on a higher timeline"))
 
     node = node_of.get(leader) if leader else None
-    vip = next((s for s in samples if s["t"] > t0 and node and (s.get("vips") or {}).get("read_write") == [node]), None)
-    out.append(Phase("rw_vip_moved", round(vip["t"] - t0, 3), f"watch: read-write VIP on {node} only")
+    # taken by the new leader's node (the old one may still hold it too: that is the split brain's business)
+    vip = next((s for s in samples if s["t"] > t0 and node and node in ((s.get("vips") or {}).get("read_write") or [])),
+               None)
+    out.append(Phase("rw_vip_moved", round(vip["t"] - t0, 3), f"watch: read-write VIP on {node}")
                if vip else Phase("rw_vip_moved", None, "no new leader known" if not node else
-                                 f"no watch sample after the fault shows the read-write VIP on {node} only"))
+                                 f"no watch sample after the fault shows the read-write VIP on {node}"))
 
     up = next((h for h in _of(events, "haproxy") if h["t"] > t0 and leader
                and (h.get("primary") or {}).get(leader) == "UP"), None)
