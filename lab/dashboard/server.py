@@ -9,6 +9,8 @@ the seats' lab folders: no request reaches a node. The page loads nothing from t
     GET /api/events?seat=K&id=I&offset=N    {id, offset, events}: whole lines from byte N of stream I
     GET /api/exam?seat=K[&view=trainee]     the seat's exam (the fault only in the trainer's view)
     GET /api/strings?lang=zh                the page's words
+    POST /api/seen, GET /api/seen           what the page showed when (a leader, a VIP holder): the
+                                            browser test compares it with the watch's samples
 """
 from __future__ import annotations
 
@@ -45,11 +47,24 @@ def stream_id(s: feed.Stream) -> str:
     return f"{st.st_dev}-{st.st_ino}"
 
 
+SEEN_KEPT = 1000
+
+
 class Dashboard:
     def __init__(self, seats: list[feed.Seat]) -> None:
         self.seats = {s.key: s for s in seats}
+        self.seen: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def saw(self, entry: Any) -> None:
+        if isinstance(entry, dict):
+            with self._lock:
+                self.seen = (self.seen + [entry])[-SEEN_KEPT:]
 
     def answer(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
+        if path == "/api/seen":
+            with self._lock:
+                return 200, list(self.seen)
         if path == "/api/seats":
             return 200, [{"key": s.key, "title": s.title} for s in self.seats.values()]
         if path == "/api/strings":
@@ -93,6 +108,18 @@ def handler(dash: Dashboard) -> type[BaseHTTPRequestHandler]:
             kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
             self._send(200, file.read_bytes(), kind + ("; charset=utf-8" if kind.startswith("text/") or
                                                       kind.endswith("javascript") else ""))
+
+        def do_POST(self) -> None:  # noqa: N802
+            if urlparse(self.path).path != "/api/seen":
+                self._send(404, b"not found", "text/plain")
+                return
+            length = min(int(self.headers.get("Content-Length") or 0), 4096)
+            try:
+                dash.saw(json.loads(self.rfile.read(length) or b"null"))
+            except ValueError:
+                self._send(400, b"not JSON", "text/plain")
+                return
+            self._send(204, b"", "text/plain")
 
         def _send(self, status: int, body: bytes, kind: str) -> None:
             self.send_response(status)

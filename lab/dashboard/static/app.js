@@ -48,7 +48,9 @@ function phase(seat) {
 }
 
 function seen(seat, what, value) {
-  window.labSeen.push({seat: seat.key, what, value, at: Date.now()});
+  const entry = {seat: seat.key, what, value, at: Date.now()};
+  window.labSeen.push(entry);
+  fetch("/api/seen", {method: "POST", body: JSON.stringify(entry)}).catch(() => {});
   document.getElementById("seen").textContent = JSON.stringify(window.labSeen);
 }
 
