@@ -93,9 +93,11 @@ OLD_SPELLINGS = {"--list": "exercise.list", "--runs": "exercise.runs", "--exam":
         "auto": "inject the faults automatically (default: guided, waits for you at each step)",
         "scale": SCALE_HELP,
         "lang": LANG_HELP,
+        "repeat": "run the drill N times (with --auto), each a run of its own with the gate between; then the "
+                  "p50/p95/max of each RTO and failover phase, and the lost writes summed",
     },
 )
-def run(c, drill, auto=False, scale=None, lang=None):
+def run(c, drill, auto=False, scale=None, lang=None, repeat=1):
     """Run a drill of the article on the live lab (`invoke exercise <drill>`): guided (you inject the
     fault) or --auto. Exits 1 when a drill failed or could not observe (fail, error); pass, differs and
     not-applicable exit 0. Every run keeps its evidence in $LAB_DIR/runs/<UTC>-<drill|all|N-drills>/."""
@@ -119,6 +121,12 @@ def run(c, drill, auto=False, scale=None, lang=None):
         factor = command_scale(c, scale)
     except DrillError as e:
         raise Exit(f"exercise: {e}", code=2)
+    try:
+        repeat = int(repeat)
+    except (TypeError, ValueError):
+        raise Exit(f"exercise: --repeat {repeat!r}: a whole number of runs", code=2) from None
+    if repeat < 1 or (repeat > 1 and (len(classes) > 1 or not auto)):
+        raise Exit("exercise: --repeat N takes one drill, N >= 1, with --auto", code=2)
     if len(classes) > 1 and not auto:
         raise Exit(f"exercise: {'all' if name == 'all' else 'several drills'} run only with --auto "
                    "(guided drills are one at a time)", code=2)
@@ -135,25 +143,51 @@ def run(c, drill, auto=False, scale=None, lang=None):
     command = " ".join(["invoke exercise", name] + (["--auto"] if auto else [])
                        + ([f"--scale {scale}"] if scale is not None else []))
     kind = name if len(names) == 1 else f"{len(names)}-drills"
-    recorder = RunRecorder(kind, command=command, lab=topo.name, drills=[cls.name for cls in classes], scale=factor,
-                      lang=current(), commit=git_commit())
     results_dir = lab_state.lab_dir() / "drills"
-    started = time.monotonic()
-    results = []
-    for cls in classes:
-        rec = recorder.drill(cls.name)
-        try:
-            results.append(run_drill(cls, Lab(topo, auto=auto, results_dir=results_dir, recorder=rec)))
-        finally:
-            rec.close()
-        recorder.record_verdict(cls.name, results[-1].verdict)
-    tally = recorder.finish()
-    wall = round(time.monotonic() - started, 1)
-    print("\n" + _table(results) + "\n\n" + " ".join(f"{k} {v}" for k, v in tally.items())
-          + "\n" + t("wall_time", wall=wall, where=recorder.path))
-    bad = [f"{r.drill} ({r.verdict})" for r in results if r.verdict in (Verdict.FAIL, Verdict.ERROR)]
-    if exit_code(tally):
+    every: list = []
+    failed = False
+    for i in range(repeat):
+        if repeat > 1:
+            print(f"\n=== {name}: run {i + 1} of {repeat}")
+        recorder = RunRecorder(kind, command=command + (f" --repeat {repeat}" if repeat > 1 else ""), lab=topo.name,
+                               drills=[cls.name for cls in classes], scale=factor, lang=current(), commit=git_commit())
+        started = time.monotonic()
+        results = []
+        for cls in classes:
+            rec = recorder.drill(cls.name)
+            try:
+                results.append(run_drill(cls, Lab(topo, auto=auto, results_dir=results_dir, recorder=rec)))
+            finally:
+                rec.close()
+            recorder.record_verdict(cls.name, results[-1].verdict)
+        tally = recorder.finish()
+        wall = round(time.monotonic() - started, 1)
+        print("\n" + _table(results) + "\n\n" + " ".join(f"{k} {v}" for k, v in tally.items())
+              + "\n" + t("wall_time", wall=wall, where=recorder.path))
+        every += results
+        failed = failed or bool(exit_code(tally))
+    if repeat > 1:
+        _repeat_summary(every, name, repeat)
+    bad = [f"{r.drill} ({r.verdict})" for r in every if r.verdict in (Verdict.FAIL, Verdict.ERROR)]
+    if failed:
         raise Exit(f"exercise: {', '.join(bad)}", code=1)
+
+
+def _repeat_summary(results: list, name: str, repeat: int) -> None:
+    """The spread of N runs of one drill, printed and kept in $LAB_DIR/repeats/ (docs tables read it)."""
+    import json
+    from datetime import datetime, timezone
+
+    from lab.exercises.observe import repeats
+
+    summary = repeats.summarize([r.to_json() for r in results])
+    print("\n" + "\n".join(repeats.lines(summary)))
+    folder = lab_state.lab_dir() / "repeats"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = folder / f"{stamp}-{name}-x{repeat}.json"
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"summary kept in {path}")
 
 
 def _old_spelling(c: Any, option: str, scale: Any) -> None:

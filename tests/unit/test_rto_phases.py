@@ -91,3 +91,17 @@ def test_a_measured_rto_outside_its_band_is_flagged_and_one_not_measured_is_not_
     assert len(notes) == 1 and notes[0].startswith("RTO haproxy 60.2 s is above the band")
     assert band.outside({"vip": None}, {"vip": b["vip"]}) == [
         "RTO vip: not measured, so not compared with the band 20.3-44.7 s"]
+
+
+def test_repeated_runs_give_nearest_rank_quantiles_and_keep_the_unknown_apart():
+    from lab.exercises.observe import repeats
+
+    runs = [{"drill": "d", "verdict": "pass", "rto_s": {"vip": v}, "writes": {"lost": 0},
+             "failover": {"phases": [{"name": "key_expired", "t": v - 3 if v else None}], "band": {}}, "notes": []}
+            for v in (22.0, 25.0, None, 21.0)]
+    s = repeats.summarize(runs)
+    assert s["rto_s"]["vip"] == {"n": 3, "unknown": 1, "min": 21.0, "p50": 22.0, "p95": 25.0, "max": 25.0}
+    assert s["phases"]["key_expired"]["unknown"] == 1 and s["lost"] == 0
+    runs[1]["writes"]["lost"] = None
+    assert repeats.summarize(runs)["lost"] is None and repeats.summarize(runs)["lost_uncounted"] == 1
+    assert any(line.startswith("RTO vip") for line in repeats.lines(s))
