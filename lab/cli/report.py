@@ -23,8 +23,10 @@ def report(c, run=""):
 
 @task(iterable=["run"],
       help={"run": "a run folder (name, its first characters, or a path); repeat for several runs, the last "
-                   "one naming a drill wins (a full run, then a re-run of a few drills)"})
-def docs_tables(c, run=None):
+                   "one naming a drill wins (a full run, then a re-run of a few drills)",
+            "rto": "instead: a summary of `invoke exercise D --auto --repeat N` ($LAB_DIR/repeats/<file>.json) "
+                   "for the measured table of docs/rto.md"})
+def docs_tables(c, run=None, rto=""):
     """Write the measured table of every drill into docs/drills/README.md and docs/zh/drills/README.md,
     from the result files of the named runs (between its markers; the rest of the page is kept)."""
     from lab.exercises import DRILLS
@@ -32,6 +34,21 @@ def docs_tables(c, run=None):
     from lab.i18n import LANGS
     from lab.report import runs, tables
 
+    if rto:
+        import json
+        from pathlib import Path
+
+        from labcore import state as lab_state
+        from labcore.topology import ROOT
+
+        path = Path(rto) if Path(rto).exists() else lab_state.lab_dir() / "repeats" / rto
+        try:
+            summary = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise Exit(f"docs-tables: --rto {rto}: not a readable --repeat summary ({e})", code=2) from None
+        changed = tables.write_rto(summary, path.name, ROOT / "docs")
+        print(f"RTO table from {path.name}: " + (", ".join(str(p) for p in changed) if changed else "unchanged"))
+        return
     if not run:
         raise Exit("docs-tables: name at least one run: --run RUN (`invoke exercise --runs` lists them)", code=2)
     try:

@@ -120,3 +120,27 @@ def write(loaded: list[Run], names: list[str], folders: dict[str, Path]) -> list
             path.write_text(new, encoding="utf-8")
             changed.append(path)
     return changed
+
+
+RTO_PAGES = {"en": "rto.md", "zh": "zh/rto.md"}       # under docs/
+
+
+def rto_block(summary: dict, source: str) -> str:
+    """The generated region of docs/rto.md: a --repeat summary as a table, with the command that made it."""
+    from lab.exercises.observe import repeats
+
+    return "\n".join([BEGIN, t("rto_table_made_from", source=source, drill=summary["drill"], runs=summary["runs"],
+                                command=f"{COMMAND} --rto {source}"), "", "```", *repeats.lines(summary), "```", END])
+
+
+def write_rto(summary: dict, source: str, docs: Path) -> list[Path]:
+    changed = []
+    for lang, rel in RTO_PAGES.items():
+        path = docs / rel
+        current = path.read_text(encoding="utf-8")
+        with language(lang):
+            new = replace_region(current, rto_block(summary, source))
+        if new != current:
+            path.write_text(new, encoding="utf-8")
+            changed.append(path)
+    return changed
