@@ -1,7 +1,11 @@
 """The one Vagrantfile: `vagrant validate` passes for every provider block, reads LAB_TOPOLOGY,
-and really checks the libvirt and virtualbox blocks (a broken copy fails)."""
+and really checks the libvirt and virtualbox blocks (a broken copy fails).
+
+Vagrant runs here with stand-ins for the tools it asks (`VBoxManage --version`,
+`docker version`): it checks the file and reaches neither a hypervisor nor the Docker engine."""
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -10,18 +14,24 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hermetic import real_tool
 from labcore.topology import DEFAULT_PATH, ROOT
 
-pytestmark = pytest.mark.skipif(not shutil.which("vagrant"), reason="vagrant is not installed")
+pytestmark = [pytest.mark.skipif(not shutil.which("vagrant"), reason="vagrant is not installed"),
+              pytest.mark.local_tool("vagrant")]
 
 
 @pytest.fixture
 def stub_bin(tmp_path) -> Path:
-    """A VBoxManage that only prints a version: enough for validate to check the virtualbox block."""
+    """A VBoxManage and a docker that only print a version: enough for validate to check the
+    virtualbox block, and for the docker provider to count as usable. Anything else fails loudly."""
     d = tmp_path / "bin"
     d.mkdir()
-    (d / "VBoxManage").write_text("#!/bin/sh\necho 7.0.14r161095\n")
-    (d / "VBoxManage").chmod(0o755)
+    for tool, version in (("VBoxManage", "7.0.14r161095"), ("docker", "Docker version 28.2.2")):
+        (d / tool).write_text("#!/bin/sh\n"
+                              f'case "$*" in --version|version) echo "{version}"; exit 0 ;; esac\n'
+                              f'echo "unexpected call: {tool} $*" >&2; exit 3\n')
+        (d / tool).chmod(0o755)
     return d
 
 
@@ -36,12 +46,13 @@ def vagrant(tmp_path: Path, provider: str, *args: str, cwd: Path = ROOT, path: P
         env.pop("LAB_TOPOLOGY", None)
     if path:
         env["PATH"] = f"{path}:{env['PATH']}"
-    return subprocess.run(["vagrant", *args], cwd=cwd, env=env, capture_output=True, text=True,
+    return subprocess.run([real_tool("vagrant"), *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=180)
 
 
+@functools.cache
 def has_libvirt_plugin() -> bool:
-    return "vagrant-libvirt" in subprocess.run(["vagrant", "plugin", "list"], capture_output=True,
+    return "vagrant-libvirt" in subprocess.run([real_tool("vagrant"), "plugin", "list"], capture_output=True,
                                                text=True).stdout
 
 
@@ -68,19 +79,19 @@ def test_validate_really_checks_the_vm_blocks(tmp_path, stub_bin, provider, bloc
     assert r.returncode != 0 and "no_such_setting" in r.stdout + r.stderr
 
 
-def test_machines_come_from_the_topology_named_by_lab_topology(tmp_path):
+def test_machines_come_from_the_topology_named_by_lab_topology(tmp_path, stub_bin):
     data = yaml.safe_load(DEFAULT_PATH.read_text())
     for i, n in enumerate(data["nodes"]):
         n["name"] = f"db{i + 1}"
     data["etcd"]["members"] = ["db4"]
     alt = tmp_path / "alt.yml"
     alt.write_text(yaml.safe_dump(data))
-    r = vagrant(tmp_path, "docker", "status", "--machine-readable", topology=alt)
+    r = vagrant(tmp_path, "docker", "status", "--machine-readable", topology=alt, path=stub_bin)
     assert r.returncode == 0, r.stderr
     names = {line.split(",")[1] for line in r.stdout.splitlines() if ",state," in line}
     assert names == {"db1", "db2", "db3", "db4"}
 
 
-def test_an_unreadable_topology_stops_vagrant_with_one_line(tmp_path):
-    r = vagrant(tmp_path, "docker", "validate", topology=tmp_path / "missing.yml")
+def test_an_unreadable_topology_stops_vagrant_with_one_line(tmp_path, stub_bin):
+    r = vagrant(tmp_path, "docker", "validate", topology=tmp_path / "missing.yml", path=stub_bin)
     assert r.returncode != 0 and "cannot read the topology" in r.stdout + r.stderr
