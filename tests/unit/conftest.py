@@ -14,8 +14,9 @@ import pytest
 
 import hermetic
 
-# The caller's settings for the lab, Invoke, Vagrant, Pulumi and Docker: none reaches a unit test.
-CLEARED_PREFIXES = ("LAB_", "INVOKE_", "VAGRANT_", "PULUMI_", "DOCKER_", "CONTAINER_HOST")
+# The caller's settings for the lab, Invoke, Vagrant, Pulumi, Docker and Patroni (whose config
+# reads PATRONI_* over its files): none reaches a unit test.
+CLEARED_PREFIXES = ("LAB_", "INVOKE_", "VAGRANT_", "PULUMI_", "DOCKER_", "CONTAINER_HOST", "PATRONI_")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -87,7 +87,8 @@ def _loopback(host: str) -> bool:
     except ValueError:
         return False
     mapped = getattr(addr, "ipv4_mapped", None)
-    return addr.is_loopback or bool(mapped and mapped.is_loopback)
+    # connecting to 0.0.0.0 or :: reaches this host, as Patroni's listen-port check does
+    return addr.is_loopback or addr.is_unspecified or bool(mapped and (mapped.is_loopback or mapped.is_unspecified))
 
 
 def _local_name(host: Any) -> bool:
