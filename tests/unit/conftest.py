@@ -51,7 +51,8 @@ def unit_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     allowed = frozenset(n for m in request.node.iter_markers("local_tool") for n in m.args)
     guard = hermetic.Guard(request.node.nodeid, own / "refused.log",
-                           os.path.realpath(tmp_path_factory.getbasetemp()), allowed)
+                           os.path.realpath(tmp_path_factory.getbasetemp()),
+                           os.path.realpath(_stubs[0].parent), allowed)
     guard.install(monkeypatch)
     yield guard
     refused = guard.logged()

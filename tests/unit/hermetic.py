@@ -114,8 +114,11 @@ def _words_run_by_shell(command: str) -> list[str]:
             words = shlex.split(piece)
         except ValueError:
             words = piece.split()
+        prefix = False
         while words and (words[0] in ("sudo", "env", "exec", "nohup")
-                         or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", words[0])):
+                         or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", words[0])
+                         or (prefix and words[0].startswith("-"))):
+            prefix = prefix or words[0] in ("sudo", "env", "exec", "nohup")
             words = words[1:]
         if words:
             out.append(words[0])
@@ -127,7 +130,8 @@ class Guard:
     """The refusals of one unit test (see the module docstring)."""
     test: str
     log: Path
-    tmp_root: str                 # pytest's temporary root: the stubs and the tests' own fakes
+    tmp_root: str                 # pytest's temporary root: where the tests write their own fakes
+    stubs: str                    # the stubs' directory (under tmp_root, but not a test's fake)
     allowed: frozenset[str] = frozenset()
     refused: list[str] = field(default_factory=list)
 
@@ -163,7 +167,8 @@ class Guard:
             executable, path=(env if env is not None else os.environ).get("PATH"))
         if not path:
             return False
-        return os.path.realpath(path).startswith(self.tmp_root)
+        real = os.path.realpath(path)
+        return real.startswith(self.tmp_root) and not real.startswith(self.stubs)
 
     def check_argv(self, argv: list[str], env: dict | None = None, executable: str | None = None) -> None:
         if not argv:
