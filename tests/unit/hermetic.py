@@ -46,6 +46,28 @@ STUB_EXIT = 97
 NO_DOCKER = "unix:///nonexistent/the-unit-tier-has-no-docker-engine.sock"
 
 
+# The caller's settings for the lab, Invoke, Vagrant, Pulumi, Docker and Patroni (whose config
+# reads PATRONI_* over its files): none reaches a unit test.
+CLEARED_PREFIXES = ("LAB_", "INVOKE_", "VAGRANT_", "PULUMI_", "DOCKER_", "CONTAINER_HOST", "PATRONI_")
+
+
+def environment(environ: dict[str, str], stubs: list[Path], own: Path) -> dict[str, str]:
+    """The environment of a unit test and of the processes it starts: ``environ`` without the
+    caller's settings, its own lab directory and cache under ``own`` (not created: several tests
+    check that a refused command leaves no lab directory), the stubs first on PATH, and a
+    Docker host and pip settings that reach nothing."""
+    env = {k: v for k, v in environ.items() if not k.startswith(CLEARED_PREFIXES)}
+    env.update({
+        "LAB_DIR": str(own / "lab"), "LAB_CACHE": str(own / "cache"),
+        "PATH": os.pathsep.join([*map(str, stubs), environ.get("PATH", "")]),
+        STUBS_ENV: str(stubs[0].parent), LOG_ENV: str(own / "refused.log"),
+        "DOCKER_HOST": NO_DOCKER,
+        "VAGRANT_CHECKPOINT_DISABLE": "1",          # Vagrant's version check is a web request
+        "PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull,   # no index, no config naming one
+    })
+    return env
+
+
 class Refused(RuntimeError):
     """Something a unit test must not do; the message names the test and what it tried."""
 
