@@ -238,13 +238,16 @@ class Guard:
         signature = inspect.signature(real_execute)
 
         def execute_child(popen: subprocess.Popen, *args: Any, **kwargs: Any) -> Any:
-            bound = signature.bind(popen, *args, **kwargs).arguments
+            call = signature.bind(popen, *args, **kwargs)
+            bound = call.arguments
             cmd = bound["args"]
             argv = [cmd] if isinstance(cmd, (str, bytes, os.PathLike)) else list(cmd)
             if bound.get("shell"):
                 argv = ["sh", "-c", os.fsdecode(argv[0])]
             guard.check_argv([os.fspath(a) for a in argv], bound.get("env"), bound.get("executable"))
-            return real_execute(popen, *args, **kwargs)
+            if bound.get("env") is not None:
+                bound["env"] = guard.child_env(bound["env"])
+            return real_execute(*call.args, **call.kwargs)
 
         mp.setattr(subprocess.Popen, "_execute_child", execute_child)
         mp.setattr(os, "system", self._wrap_shell(os.system))
@@ -261,6 +264,20 @@ class Guard:
             guard.refuse(f"open a PostgreSQL connection ({args or kwargs!r})")
 
         mp.setattr(psycopg2, "connect", pg_connect)
+
+    def child_env(self, env: Any) -> Any:
+        """An environment a test wrote for a child process (``{"PATH": "/usr/bin:/bin"}``) gets the
+        stubs on PATH before the system's directories (after the test's own fakes), their log and the Docker host that reaches nothing; one that already
+        holds a stub directory (a test that left out one tool on purpose) is kept as it is."""
+        stub_dirs = [os.path.join(self.stubs, t) for t in TOOLS]
+        path = os.fsdecode(env.get("PATH", env.get(b"PATH", b"")) or "")
+        if any(d in path.split(os.pathsep) for d in stub_dirs) or not isinstance(next(iter(env), ""), str):
+            return env
+        dirs = [d for d in path.split(os.pathsep) if d]
+        # the test's own fakes (under the temporary root) stay ahead of the stubs
+        n = next((i for i, d in enumerate(dirs) if not os.path.realpath(d).startswith(self.tmp_root)), len(dirs))
+        return {**env, "PATH": os.pathsep.join([*dirs[:n], *stub_dirs, *dirs[n:]]),
+                LOG_ENV: str(self.log), "DOCKER_HOST": env.get("DOCKER_HOST", NO_DOCKER)}
 
     def _resolver(self, real: Callable[..., Any]) -> Callable[..., Any]:
         def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:

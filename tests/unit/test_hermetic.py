@@ -127,3 +127,21 @@ def test_a_refusal_the_code_swallowed_still_fails_the_test(tmp_path):
     for test in ("test_swallows", "test_child_calls_docker"):
         assert f"test_leaky.py::{test} tried what the unit tier refuses" in out, out
     assert "docker info" in out
+
+
+def test_a_child_given_an_environment_of_its_own_still_meets_the_stubs(unit_guard):
+    r = subprocess.run(["sh", "-c", "x=vagrant; $x status"], env={"PATH": "/usr/bin:/bin"},
+                       capture_output=True, text=True)
+    assert r.returncode == hermetic.STUB_EXIT, r.stderr
+    assert unit_guard.take() == ["vagrant status"]
+
+
+def test_a_fake_first_on_a_childs_own_path_stays_ahead_of_the_stubs(unit_guard, tmp_path):
+    fake = tmp_path / "bin" / "pulumi"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho fake pulumi\n")
+    fake.chmod(0o755)
+    r = subprocess.run(["sh", "-c", "pulumi; x=docker; $x ps"], env={"PATH": f"{fake.parent}:/usr/bin:/bin"},
+                       capture_output=True, text=True)
+    assert r.stdout == "fake pulumi\n" and r.returncode == hermetic.STUB_EXIT, (r.stdout, r.stderr)
+    assert unit_guard.take() == ["docker ps"]
