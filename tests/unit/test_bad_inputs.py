@@ -1,19 +1,21 @@
-"""Every bad input through the real `invoke` program: one line naming what is wrong, the
-exit code of the convention (labcore.exitcodes: 2 = refused, nothing changed), nothing created."""
+"""Every bad input through the `invoke` program: one line naming what is wrong, the
+exit code of the convention (labcore.exitcodes: 2 = refused, nothing changed), nothing created,
+and nothing asked of Docker, a hypervisor or the network.
+
+The commands run in this process through Invoke's own Program (invoke_cli.py);
+test_the_real_program_says_the_same shows, on a sample, that the installed `invoke`
+says exactly the same."""
 from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+import invoke_cli
 from labcore import exitcodes, topology
-from lab.providers.vagrant import LABEL, docker_answers
 
-INVOKE = str(Path(sys.executable).with_name("invoke"))
 NAME = "plab-badinput"          # never brought up: anything carrying this name is a leak
 
 
@@ -29,29 +31,42 @@ def edited(old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-@pytest.fixture
-def run(tmp_path):
+def _runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unit_guard, execute):
+    """``run(*args, text=, env=, path=) -> (code, out, err)``: `invoke *args` on a topology file
+    ``text`` (the test lab by default), with extra environment ``env`` and PATH ``path``."""
     lab_dir = tmp_path / "lab"
 
     def invoke(*args: str, text: str | None = None, env: dict[str, str] | None = None,
                path: str | None = None) -> tuple[int, str, str]:
         f = tmp_path / "topology.yml"
         f.write_text(text if text is not None else lab_text())
-        e = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_")}
-        e.update(LAB_TOPOLOGY=str(f), LAB_DIR=str(lab_dir), **(env or {}))
-        if path is not None:
-            e["PATH"] = path
-        r = subprocess.run([INVOKE, *args], cwd=topology.ROOT, env=e, capture_output=True,
-                           text=True, timeout=60)
-        return r.returncode, r.stdout, r.stderr.strip()
+        with monkeypatch.context() as mp:
+            mp.setenv("LAB_TOPOLOGY", str(f))
+            mp.setenv("LAB_DIR", str(lab_dir))
+            for k, v in (env or {}).items():
+                mp.setenv(k, v)
+            if path is not None:
+                mp.setenv("PATH", path)
+            said = execute(list(args), mp)
+        return said.code, said.out, said.err.strip()
 
     yield invoke
     assert not lab_dir.exists(), "a refused command created the lab directory"
-    if docker_answers():
-        for kind in ("ps -aq", "network ls -q", "volume ls -q"):
-            found = subprocess.run(["docker", *kind.split(), "--filter", f"label={LABEL}={NAME}"],
-                                   capture_output=True, text=True).stdout.split()
-            assert not found, f"docker {kind}: {found}"
+    # Nothing asked Docker, a hypervisor or the network what exists: the guard records every
+    # attempt, in this process and (through the stubs on PATH) in any process it started.
+    assert unit_guard.logged() == []
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch, capfd, unit_guard):
+    yield from _runner(tmp_path, monkeypatch, unit_guard,
+                       lambda args, mp: invoke_cli.in_process(args, mp, capfd))
+
+
+@pytest.fixture
+def run_real(tmp_path, monkeypatch, unit_guard):
+    """The same, through the installed `invoke` program in a child process."""
+    yield from _runner(tmp_path, monkeypatch, unit_guard, lambda args, mp: invoke_cli.real(args))
 
 
 def one_line(code: int, out: str, err: str, expected_code: int = exitcodes.REFUSED) -> str:
@@ -194,9 +209,10 @@ def test_pulumi_missing_gives_an_install_hint(run):
     assert err.startswith("error: pulumi: the Pulumi CLI is not on PATH: install the Pulumi CLI"), err
 
 
-@pytest.mark.skipif(any(Path(p).exists() for p in ("/var/run/libvirt/libvirt-sock", "/run/libvirt/libvirt-sock")),
-                    reason="libvirtd runs here")
-def test_libvirt_missing_gives_an_install_hint(run):
+def test_libvirt_missing_gives_an_install_hint(run, monkeypatch, tmp_path):
+    from lab.providers import vagrant
+    # whether or not libvirtd runs on this host (the command runs in this process)
+    monkeypatch.setattr(vagrant, "LIBVIRT_SOCKETS", (str(tmp_path / "no-libvirt-sock"),))
     err = one_line(*run("up", "--provider", "libvirt"))
     assert "libvirtd is not running" in err and "apt-get install" in err, err
 
@@ -216,3 +232,19 @@ def test_status_of_an_absent_lab_is_not_an_error(run):
 def test_an_unknown_drill_gets_a_suggestion_not_thirty_names(run):
     err = one_line(*run("exercise", "etcd-dwn", "--auto"))
     assert err == "exercise: unknown drill 'etcd-dwn' (did you mean etcd-down?)"
+
+
+# --- the in-process runs above say what the installed program says ---------------------------
+
+@pytest.mark.parametrize("args, given", [
+    (("up",), {"text": "key twice"}),                          # refused by the topology's schema
+    (("status",), {"env": {"INVOKE_LAB_MEMORY": "lots"}}),     # refused while tasks.py loads
+    (("ssh", "nod2"), {}),                                     # refused by a task
+    (("status",), {}),                                         # not refused: exit 0 and a report
+], ids=["topology", "environment", "task", "no-error"])
+def test_the_real_program_says_the_same(run, run_real, args, given):
+    if given.get("text") == "key twice":
+        given = {"text": edited("  postgres: 5432\n", "  postgres: 5432\n  postgres: 5433\n")}
+    real = run_real(*args, **given)
+    assert real == run(*args, **given)
+    assert real[0] in (exitcodes.OK, exitcodes.REFUSED) and (real[1] or real[2]), real

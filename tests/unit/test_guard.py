@@ -1,7 +1,8 @@
 """The safety guard: only the lab's addresses, only through the lab's own interface.
 
 `ip route get` asks the kernel's routing table; it sends no packet, so these
-tests contact nothing.
+tests contact nothing. Only the loopback's route is read from the host (every host has
+it, with or without a network); other routes are given to the guard by a stand-in.
 """
 from __future__ import annotations
 
@@ -44,14 +45,37 @@ def test_nothing_is_contacted_while_the_lab_is_not_up():
         guard.check(UNROUTED.nodes[0].address, UNROUTED, State())
 
 
-def test_an_address_routed_via_the_default_interface_is_refused():
-    # The subnet is on no host interface, so the kernel would send it out the default route.
+def fake_route_get(monkeypatch, answer: list[dict] | None) -> None:
+    """`ip -j route get` answering ``answer`` (None: no route at all, as on a host without a network)."""
+    real = subprocess.run
+
+    def run(cmd, *a, **kw):
+        if cmd[:4] == ["ip", "-j", "route", "get"]:
+            if answer is None:
+                raise subprocess.CalledProcessError(2, cmd, "", "RTNETLINK answers: Network is unreachable")
+            return subprocess.CompletedProcess(cmd, 0, json.dumps(answer), "")
+        return real(cmd, *a, **kw)
+    monkeypatch.setattr(guard.subprocess, "run", run)
+
+
+def test_an_address_routed_via_the_default_interface_is_refused(monkeypatch):
+    # The subnet is on no host interface, so the kernel would send it out the default route
+    # (what `ip -j route get` says on a host whose default route is via eth0).
     address = UNROUTED.nodes[0].address
-    dev = guard.route_interface(address)
-    assert dev and dev != "plabt"
+    fake_route_get(monkeypatch, [{"dst": address, "gateway": "192.0.2.1", "dev": "eth0",
+                                  "prefsrc": "192.0.2.2", "flags": [], "uid": 0, "cache": []}])
+    assert guard.route_interface(address) == "eth0"
     with pytest.raises(guard.GuardError) as e:
         guard.check(address, UNROUTED, up("plabt"))
-    assert f"routes it via {dev}" in str(e.value) and "not the lab network plabt" in str(e.value)
+    assert "routes it via eth0" in str(e.value) and "not the lab network plabt" in str(e.value)
+
+
+def test_an_address_the_host_cannot_route_at_all_is_refused(monkeypatch):
+    address = UNROUTED.nodes[0].address
+    fake_route_get(monkeypatch, None)
+    assert guard.route_interface(address) is None
+    with pytest.raises(guard.GuardError, match="routes it via no interface, not the lab network plabt"):
+        guard.check(address, UNROUTED, up("plabt"))
 
 
 def test_an_address_routed_through_the_lab_interface_is_allowed():

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+import invoke_cli
 from labcore import topology
 from lab.providers import ProviderError
 from lab.providers import hosts as hosts_mod
@@ -129,20 +128,25 @@ def test_pulumi_destroy_without_state_does_nothing(tmp_path, monkeypatch):
     assert said == ["pulumi: no stack state under LAB_DIR; nothing to destroy"]
 
 
-def test_invoke_up_with_pulumi_but_no_cli_fails_cleanly(tmp_path):
+def test_invoke_up_with_pulumi_but_no_cli_fails_cleanly(tmp_path, monkeypatch, capfd, unit_guard):
     lab_dir = tmp_path / "lab"
-    env = {**os.environ, "LAB_DIR": str(lab_dir), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
-    if subprocess.run(["sh", "-c", "command -v pulumi"], env=env, capture_output=True).returncode == 0:
-        pytest.skip("a Pulumi CLI is installed in /usr/bin or /bin")
+    topo = tmp_path / "topology.yml"          # the lab's topology moved to TEST-NET-2, under its own name
+    topo.write_text(topology.DEFAULT_PATH.read_text().replace("192.168.234.", "198.51.100.")
+                    .replace("name: patroni-lab", "name: plab-nopulumi"))
+    monkeypatch.setenv("LAB_DIR", str(lab_dir))
+    monkeypatch.setenv("LAB_TOPOLOGY", str(topo))
+    # every directory holding a pulumi (the unit tier's stub too) left out; the other stubs stay
+    monkeypatch.setenv("PATH", os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep)
+                                               if d and not Path(d, "pulumi").exists()))
     stack_files = set(ROOT.glob("Pulumi.*.yaml"))
-    r = subprocess.run([str(Path(sys.executable).parent / "invoke"), "up", "--provider", "pulumi"],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    out = r.stdout + r.stderr
-    assert r.returncode != 0, out
+    r = invoke_cli.in_process(["up", "--provider", "pulumi"], monkeypatch, capfd)
+    out = r.out + r.err
+    assert r.code != 0, out
     assert "Pulumi CLI is not on PATH" in out and "pulumi plugin install resource libvirt" in out, out
     assert len([l for l in out.splitlines() if "Pulumi CLI" in l]) == 1, out
     assert not lab_dir.exists(), list(lab_dir.iterdir())
     assert set(ROOT.glob("Pulumi.*.yaml")) == stack_files, "a stack file appeared"
+    assert unit_guard.logged() == []          # nor asked Docker, libvirt or the network anything
 
 
 # --- hosts provider: inventory ------------------------------------------------------
