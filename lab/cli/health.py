@@ -117,12 +117,13 @@ class _Recorder:
         return None
 
 
-def _provisioned_topology():
+def provisioned_topology(action: str = "check the lab's health"):
+    """The topology of a provisioned lab, or the command's one-line refusal (exit 2) naming ``action``."""
     from labcore import state as lab_state, topology
 
     try:
         topo = topology.load()
-        lab_state.require("provisioned", action="check the lab's health")
+        lab_state.require("provisioned", action=action)
     except (topology.TopologyError, lab_state.LabStateError) as e:
         raise Exit(f"error: {e}", code=2) from None
     return topo
@@ -135,7 +136,7 @@ def check(recovery_factory: Callable[[object], Recovery] = LabRecovery) -> None:
     """`invoke status --check`: exit 1 with one line per finding, 0 when healthy. A finding is
     read again for a few seconds before it is reported: on a loaded host one slow answer (a
     connect timeout) is not a lab off its baseline."""
-    _, found = recovery_factory(_provisioned_topology()).wait_healthy(CONFIRM_WITHIN)
+    _, found = recovery_factory(provisioned_topology()).wait_healthy(CONFIRM_WITHIN)
     bad = off_baseline(found)
     if bad:
         raise Exit("\n".join(bad), code=1)
@@ -145,7 +146,7 @@ def check(recovery_factory: Callable[[object], Recovery] = LabRecovery) -> None:
 @task
 def heal(c):
     """Bring the lab back to its healthy baseline (the drills' repair); say what changed."""
-    healing = heal_lab(LabRecovery(_provisioned_topology()))
+    healing = heal_lab(LabRecovery(provisioned_topology()))
     text = "\n".join(healing.lines())
     if not healing.ok:
         raise Exit(text + "\nheal: the baseline was not reached; `invoke rebuild` starts again from scratch",

@@ -17,14 +17,8 @@ GATE_WITHIN = 120.0
 
 
 def _lab():
-    from labcore import state as lab_state, topology
-
-    try:
-        topo = topology.load()
-        lab_state.require("provisioned", action="take or restore a snapshot")
-    except (topology.TopologyError, lab_state.LabStateError) as e:
-        raise Exit(f"error: {e}", code=2) from None
-    return topo
+    from lab.cli.health import provisioned_topology
+    return provisioned_topology("take or restore a snapshot")
 
 
 def _gated_and_writable(topo) -> tuple[bool, list[str]]:

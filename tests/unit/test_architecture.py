@@ -26,21 +26,28 @@ def module_of(root: Path, path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports(root: Path, path: Path) -> set[str]:
-    """Every module ``path`` imports (``from a.b import c`` counts as a.b and a.b.c), relative ones resolved."""
+def _import_statements(root: Path, path: Path):
+    """(base module, [imported names] or None for ``import x``) of every import in ``path``, relative ones resolved."""
     package = module_of(root, path).split(".")
     if path.name != "__init__.py":
         package = package[:-1]
-    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
+            for a in node.names:
+                yield a.name, None
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 base = ".".join(package[:len(package) - node.level + 1] + ([base] if base else []))
-            found.add(base)
-            found.update(f"{base}.{a.name}" for a in node.names)
+            yield base, [a.name for a in node.names]
+
+
+def imports(root: Path, path: Path) -> set[str]:
+    """Every module ``path`` imports (``from a.b import c`` counts as a.b and a.b.c)."""
+    found: set[str] = set()
+    for base, names in _import_statements(root, path):
+        found.add(base)
+        found.update(f"{base}.{n}" for n in names or ())
     return found
 
 
@@ -48,20 +55,12 @@ def import_targets(root: Path, path: Path) -> set[str]:
     """The modules ``path`` imports, as the layers see them: ``from a import b`` is ``a.b`` when ``b`` is a
     module or package of the tree, else ``a`` (``b`` is a name defined in ``a``)."""
     found: set[str] = set()
-    package = module_of(root, path).split(".")
-    if path.name != "__init__.py":
-        package = package[:-1]
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                base = ".".join(package[:len(package) - node.level + 1] + ([base] if base else []))
-            for a in node.names:
-                sub = root.joinpath(*base.split("."), a.name)
-                found.add(f"{base}.{a.name}" if sub.with_suffix(".py").is_file() or (sub / "__init__.py").is_file()
-                          else base)
+    for base, names in _import_statements(root, path):
+        if names is None:
+            found.add(base)
+        for n in names or ():
+            sub = root.joinpath(*base.split("."), n)
+            found.add(f"{base}.{n}" if sub.with_suffix(".py").is_file() or (sub / "__init__.py").is_file() else base)
     return found
 
 

@@ -47,7 +47,7 @@ class FakeRecovery:
 
 @pytest.fixture
 def provisioned(monkeypatch):
-    monkeypatch.setattr(health, "_provisioned_topology", lambda: "topo")
+    monkeypatch.setattr(health, "provisioned_topology", lambda action="": "topo")
 
 
 def test_check_is_silent_and_zero_on_the_baseline(provisioned, capsys):
