@@ -72,8 +72,8 @@ def test_haproxys_check_settings_are_read_from_its_configuration():
 
 def test_the_key_expiry_band_follows_ttl_and_loop_wait():
     b = band.predict(band.Ending.KEY_EXPIRY, ARTICLE)
-    assert (b["vip"].low, b["vip"].high) == (20.3, 44.7)
-    assert (b["haproxy"].low, b["haproxy"].high) == (23.3, 49.2)
+    assert (b["vip"].low, b["vip"].high) == (18.8, 44.7)
+    assert (b["haproxy"].low, b["haproxy"].high) == (21.8, 49.2)
     longer = band.predict(band.Ending.KEY_EXPIRY, band.Settings(ttl=60, loop_wait=10, retry_timeout=25))
     assert longer["vip"].low == b["vip"].low + 30 and longer["vip"].high == b["vip"].high + 30
 
@@ -90,7 +90,7 @@ def test_a_measured_rto_outside_its_band_is_flagged_and_one_not_measured_is_not_
     notes = band.outside({"vip": 23.3, "haproxy": 30.0 + 3 * 10 + 0.2}, b)
     assert len(notes) == 1 and notes[0].startswith("RTO haproxy 60.2 s is above the band")
     assert band.outside({"vip": None}, {"vip": b["vip"]}) == [
-        "RTO vip: not measured, so not compared with the band 20.3-44.7 s"]
+        "RTO vip: not measured, so not compared with the band 18.8-44.7 s"]
 
 
 def test_repeated_runs_give_nearest_rank_quantiles_and_keep_the_unknown_apart():
