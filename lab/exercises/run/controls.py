@@ -156,6 +156,24 @@ def replicates_from_the_leader(lab: Lab) -> None:
     _local(lab, follower, {"tags.replicatefrom": lab.leader()}, "control: this replica follows the wrong member")
 
 
+def haproxy_checks_lossy(lab: Lab) -> None:
+    """haproxy's health checks lose most of their connections on the way to Patroni's REST API (a lossy
+    link, a firewall rate limit): haproxy.cfg still says inter 3 s, rise 2, so the band the runner
+    computes from it is the configured one, and the slower haproxy path must fall outside it.
+    Not a pass/fail control: it checks the band's note (tests/live/test_53_band_control.py)."""
+    from lab.exercises.kit.actions import ensure_iptables
+
+    rule = (f"OUTPUT -p tcp --dport {lab.topo.ports.patroni} --syn "
+            "-m statistic --mode random --probability 0.85 -j DROP")
+    for n in lab.topo.haproxy_nodes:
+        if not ensure_iptables(lab.facts, n.name):
+            raise RuntimeError(f"{n.name}: iptables could not be installed")
+        lab.command(n.name, f"sudo iptables -I {rule}", "control: 85 % of haproxy's check connections dropped")
+        lab.on_restore(f"haproxy's checks on {n.name}",
+                       lambda node=n.name: lab.run_on(node, f"while sudo iptables -D {rule} 2>/dev/null; do :; done"))
+        lab.run_on(n.name, f"sudo iptables -I {rule}")
+
+
 CONTROLS: list[Control] = [
     Control("replica faults", "replica-pg-stop", "cluster paused (patronictl pause)",
             "Patroni starts PostgreSQL on", pause_cluster),
