@@ -92,7 +92,7 @@ def load_manifest(name: str) -> Manifest:
     path = manifest_path(name)
     if not path.exists():
         known = ", ".join(m.name for m in manifests()) or "none yet"
-        raise SnapshotError(f"no snapshot {name!r} of this lab (saved: {known}); take one with `invoke snapshot save {name}`")
+        raise SnapshotError(f"no snapshot {name!r} of this lab (saved: {known}); take one with `invoke snapshot.save --name {name}`")
     return Manifest(**json.loads(path.read_text()))
 
 
@@ -276,13 +276,20 @@ def restore(topo: Topology, name: str = DEFAULT, *, report: Report = print) -> M
     m = load_manifest(name)
     if m.topology != topology_digest(topo) or m.lab != topo.name:
         raise SnapshotError(f"snapshot {name!r} was taken of another topology ({m.lab}); "
-                            f"take a new one of this lab with `invoke snapshot save {name}`")
+                            f"take a new one of this lab with `invoke snapshot.save --name {name}`")
     nodes = Nodes(topo)
-    ids = {n: i.strip() for n, i in nodes.run({n.name: "cat /etc/machine-id\n" for n in topo.nodes}).items()}
+    # who the machines are and whether each still holds its part, read before anything is stopped
+    probe = f"cat /etc/machine-id; [ -d {ON_NODE}/{name} ] && echo held || echo missing\n"
+    answers = {n: out.split() for n, out in nodes.run({n.name: probe for n in topo.nodes}).items()}
+    ids = {n: a[0] if a else "" for n, a in answers.items()}
     if ids != m.machines:
         changed = sorted(n for n in ids if ids[n] != m.machines.get(n))
         raise SnapshotError(f"snapshot {name!r} was taken of other machines ({', '.join(changed)} rebuilt since); "
-                            f"take a new one with `invoke snapshot save {name}`")
+                            f"take a new one with `invoke snapshot.save --name {name}`")
+    missing = sorted(n for n, a in answers.items() if a[-1:] != ["held"])
+    if missing:
+        raise SnapshotError(f"snapshot {name!r}: {', '.join(missing)} no longer hold their part of it; "
+                            f"take a new one with `invoke snapshot.save --name {name}`")
     plat = platforms.get(m.platform)
     undo = fault_undo_commands(topo)
     report(f"snapshot {name}: stopping what runs, putting back the state of {m.created}")

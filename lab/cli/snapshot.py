@@ -1,7 +1,7 @@
-"""`invoke snapshot save|restore|list|delete`: a provisioned lab saved once, brought back in seconds.
+"""`invoke snapshot.save|restore|list|delete`: a provisioned lab saved once, brought back without a rebuild.
 
-A trainer saves the clean lab after `invoke up` (`invoke snapshot save`), and after a drill or an
-exam went wrong brings it back (`invoke snapshot restore`, or `invoke workshop reset SEAT` for a
+A trainer saves the clean lab after `invoke up` (`invoke snapshot.save`), and after a drill or an
+exam went wrong brings it back (`invoke snapshot.restore`, or `invoke workshop reset SEAT` for a
 seat) instead of rebuilding it. Restore ends with the drills' health gate and a write through the
 read-write VIP, and says how long the lab took to be gated and writable again (lab/snapshot.py).
 """
@@ -64,7 +64,7 @@ def list_(c):
     """The snapshots of this lab: name, when, leaders, how long the save took."""
     found = snapshot.manifests()
     if not found:
-        print("no snapshots yet: `invoke snapshot save` takes one of the provisioned lab")
+        print("no snapshots yet: `invoke snapshot.save` takes one of the provisioned lab")
     for m in found:
         print(f"{m.name:16} {m.created}  leaders {', '.join(f'{k}={v}' for k, v in m.leaders.items())}  "
               f"(saved in {m.took_s:g} s)")

@@ -101,12 +101,27 @@ def test_a_snapshot_of_machines_rebuilt_since_is_refused_after_reading_only_thei
 
     def run(self, scripts):
         calls.append(scripts)
-        return {n: ("id-other" if n == "node2" else f"id-{n}") for n in scripts}
+        return {n: ("id-other" if n == "node2" else f"id-{n}") + "\nheld\n" for n in scripts}
 
     monkeypatch.setattr(snapshot.Nodes, "run", run)
     with pytest.raises(snapshot.SnapshotError, match=r"other machines \(node2 rebuilt since\)"):
         snapshot.restore(topo, "clean", report=lambda line: None)
-    assert len(calls) == 1 and set(calls[0].values()) == {"cat /etc/machine-id\n"}
+    assert len(calls) == 1 and all(v.startswith("cat /etc/machine-id;") for v in calls[0].values())
+
+
+def test_a_snapshot_a_node_no_longer_holds_is_refused_before_anything_is_stopped(lab_dir, monkeypatch):
+    topo = topology.load()
+    save_manifest(topo)
+    calls = []
+
+    def run(self, scripts):
+        calls.append(scripts)
+        return {n: f"id-{n}\n" + ("missing" if n == "node3" else "held") + "\n" for n in scripts}
+
+    monkeypatch.setattr(snapshot.Nodes, "run", run)
+    with pytest.raises(snapshot.SnapshotError, match="node3 no longer hold"):
+        snapshot.restore(topo, "clean", report=lambda line: None)
+    assert len(calls) == 1
 
 
 def test_an_unknown_snapshot_names_the_ones_there_are(lab_dir):
