@@ -1,7 +1,8 @@
 """Tier 3: a room of two seats beside the session's lab. Each seat is its own cluster (its own
 leader, its VIPs live in its own subnet); a failover drill in seat 1 does not disturb seat 2 (a
-writer on seat 2 loses nothing and is never refused); `invoke workshop.down` leaves nothing of
-either seat, and the session's lab is as it was.
+writer on seat 2 loses nothing and is never refused), and the trainer's page (`invoke dashboard
+--room`) shows both side by side, seat 1's new leader and seat 2's unchanged one; `invoke
+workshop.down` leaves nothing of either seat, and the session's lab is as it was.
 
 Seats are derived from the topology under test (LAB_TOPOLOGY), at a base subnet outside
 192.168.221-234.x: seat k = 192.168.(244+k).0/24, bridges <lab bridge>w<k>.
@@ -12,9 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -73,6 +79,42 @@ def session_containers(topo) -> list[str]:
                           capture_output=True, text=True).stdout.split()
 
 
+CHROMIUM = shutil.which("chromium")       # scripts/bootstrap.sh installs it
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+class RoomPage:
+    """`invoke dashboard --room DIR` on a free loopback port (samplers for every seat included) and a
+    headless Chromium showing it; ``close()`` returns what the page reported it drew (/api/seen)."""
+
+    def __init__(self, room: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.server = subprocess.Popen([INVOKE, "dashboard", "--room", str(room), "--port", str(self.port)], cwd=ROOT,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        poll.wait_for("the dashboard to answer", lambda: self._get("/api/seats"), 30, every=0.5)
+        self.profile = tempfile.mkdtemp(prefix="room-page-")
+        self.browser = subprocess.Popen([CHROMIUM or "chromium", *FLAGS, f"--user-data-dir={self.profile}",
+                                         "--remote-debugging-port=0", self.base + "/"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def _get(self, path: str):
+        with urllib.request.urlopen(self.base + path, timeout=5) as r:
+            return json.loads(r.read())
+
+    def close(self) -> list[dict]:
+        try:
+            return self._get("/api/seen")
+        finally:
+            for p in (self.browser, self.server):
+                p.terminate()
+                p.wait(timeout=30)
+            shutil.rmtree(self.profile, ignore_errors=True)
+
+
 def test_two_seats_are_independent_labs_and_leave_nothing_behind(provisioned_lab):
     topo = provisioned_lab
     room = lab_state.lab_dir() / "workshop-test"
@@ -117,11 +159,13 @@ def test_two_seats_are_independent_labs_and_leave_nothing_behind(provisioned_lab
             writer.prepare(c)
             c.close()
             t0 = writer.clock()
+            page = RoomPage(room)          # the trainer's page of both seats, as `invoke dashboard --room` serves it
             writer.start()
             try:
                 drill = run(["exercise", "primary-patroni-stop", "--auto"], env=one.env(), timeout=600)
             finally:
                 writer.stop()
+                seen = page.close()
             assert drill.returncode == 0, drill.stdout[-3000:] + drill.stderr[-2000:]
             acked = writer.acknowledged()
             leader = Probe(st, SshShell(st)).leader()
@@ -137,8 +181,13 @@ def test_two_seats_are_independent_labs_and_leave_nothing_behind(provisioned_lab
             assert f.refused == 0, f"seat 2's {path} path refused writes during seat 1's drill: {f}"
             assert f.longest_ack_gap_s <= CADENCE_S + ACK_GAP_MARGIN_S + 1.0, (path, f)
         with seat_env(one):
-            assert Probe(one.topology, SshShell(one.topology)).leader() != leaders[1], \
-                "the drill in seat 1 did not fail over: seat 2's calm would prove nothing"
+            new_leader = Probe(one.topology, SshShell(one.topology)).leader()
+            assert new_leader != leaders[1], "the drill in seat 1 did not fail over: seat 2's calm would prove nothing"
+        # side by side on one page: seat 1's card shows its new leader, seat 2's its unchanged one
+        shown = {(e["seat"], e["value"]) for e in seen if e["what"] == "leader"}
+        assert ("seat1", new_leader) in shown, seen
+        assert ("seat2", leaders[2]) in shown and not any(k == "seat2" and v not in ("", leaders[2])
+                                                          for k, v in shown), seen
     finally:
         down = run(["workshop.down", *room_args], timeout=600)
     assert down.returncode == 0, down.stdout[-2000:] + down.stderr[-2000:]
