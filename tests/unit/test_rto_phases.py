@@ -105,3 +105,15 @@ def test_repeated_runs_give_nearest_rank_quantiles_and_keep_the_unknown_apart():
     runs[1]["writes"]["lost"] = None
     assert repeats.summarize(runs)["lost"] is None and repeats.summarize(runs)["lost_uncounted"] == 1
     assert any(line.startswith("RTO vip") for line in repeats.lines(s))
+
+
+
+def test_each_part_of_the_failover_is_judged_against_the_setting_that_decides_it():
+    fine = {"key_expired": 20.0, "new_leader": 20.3, "new_timeline": 20.6, "rw_vip_moved": 20.6, "haproxy_up": 25.0}
+    assert band.gaps_outside(fine, ARTICLE) == []
+    slow_haproxy = {**fine, "haproxy_up": 36.6}            # checks losing connections: 16 s after the promotion
+    notes = band.gaps_outside(slow_haproxy, ARTICLE)
+    assert notes == ["haproxy_up came 16 s after new_timeline; haproxy's checks (inter 3 s, rise 2) predict 2-7 s"]
+    late_race = {**fine, "new_leader": 35.0, "new_timeline": 35.2, "rw_vip_moved": 35.3, "haproxy_up": 40.0}
+    assert [n.split(";")[0] for n in band.gaps_outside(late_race, ARTICLE)] == ["new_leader came 15 s after key_expired"]
+    assert band.gaps_outside({"key_expired": None, "new_leader": 30.0}, ARTICLE) == []   # unknown: not judged

@@ -124,3 +124,46 @@ def haproxy_checks(cfg: str, proxy: str) -> tuple[float, int] | None:
         return None
     seconds = float(inter.group(1)) / (1000 if inter.group(2) == "ms" else 1)
     return seconds, int(rise.group(1)) if rise else 2
+
+
+# How finely the phases are seen: the watch samples twice a second, its etcd, Patroni and haproxy
+# views once a second, so a gap between two phases is known to about this much.
+SEEN_TO_S = 1.0
+
+
+@dataclass(frozen=True)
+class Gap:
+    """The time between two phases of a failover and the range the settings give it."""
+    after: str
+    phase: str
+    low: float
+    high: float
+    why: str
+
+
+def gaps(s: Settings) -> list[Gap]:
+    """The parts of a failover each of which one setting decides (after the leader race)."""
+    return [
+        Gap("key_expired", "new_leader", 0.0, s.loop_wait + CYCLE_S + SEEN_TO_S,
+            f"a replica races at the expiry or at its next loop (loop_wait {s.loop_wait:g} s)"),
+        Gap("new_leader", "new_timeline", -SEEN_TO_S, PROMOTE_S[2] + SEEN_TO_S, "promotion"),
+        Gap("new_timeline", "rw_vip_moved", -SEEN_TO_S, CALLBACK_S[2] + SEEN_TO_S, "the on_role_change callback (§7.2)"),
+        Gap("new_timeline", "haproxy_up", max(0.0, (s.haproxy_rise - 1) * s.haproxy_inter - SEEN_TO_S),
+            s.haproxy_rise * s.haproxy_inter + SEEN_TO_S,
+            f"haproxy's checks (inter {s.haproxy_inter:g} s, rise {s.haproxy_rise})"),
+    ]
+
+
+def gaps_outside(phases: dict[str, float | None], s: Settings) -> list[str]:
+    """One note per part of the failover that took longer or shorter than its setting predicts; a
+    part whose phases were not both seen is not judged (it is said unknown elsewhere)."""
+    notes = []
+    for g in gaps(s):
+        a, b = phases.get(g.after), phases.get(g.phase)
+        if a is None or b is None:
+            continue
+        took = round(b - a, 1)
+        if not g.low <= took <= g.high:
+            notes.append(f"{g.phase} came {took:g} s after {g.after}; {g.why} predict "
+                         f"{g.low:g}-{g.high:g} s")
+    return notes

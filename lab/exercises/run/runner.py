@@ -216,6 +216,9 @@ def _explain_failover(lab: Lab, cls: type[Drill], res: Result) -> None:
                     "band": {k: b.to_json() for k, b in bands.items()},
                     "settings": {**settings.__dict__, "haproxy_read": inter is not None}}
     res.notes += band.outside({p: res.rto_s.get(p) for p in bands}, bands)
+    # each part of the failover against the one setting that decides it: a whole RTO's band is as wide
+    # as the leader race is uncertain, a part's is not
+    res.notes += band.gaps_outside({p.name: p.t for p in found}, settings)
     lab.say("\n".join([lab.tr("failover_phases")] + [
         f"  {p.name:20} {'unknown' if p.t is None else f'{p.t:+7.1f} s'}  {p.seen}" for p in found]
         + [f"  band {k:8} {b.low:g}-{b.high:g} s (avg {b.mid:g}): measured "
