@@ -25,7 +25,8 @@ OUTCOME_COLOURS = {"primary": "#1f4e9c", "replica": "#9cc3e6", "stopped": "#8c8c
 VIP_ONE, VIP_MANY = "#c8c8c8", "#d62728"
 WRITE_OK, WRITE_FAILED = "#2ca02c", "#d62728"
 MARK_STYLES = {"fault": ("#d62728", "--"), "promotion": ("#1f4e9c", "-."), "undo": ("#2ca02c", "--"),
-               "restore": ("#2ca02c", ":")}
+               "restore": ("#2ca02c", ":"), "phase": ("#8c6d1f", ":")}
+PHASE_MARKS = ("key_expired", "new_leader", "haproxy_up")
 HIDDEN_MARKS = ("start", "end")          # the axis itself shows them
 DEFAULT_GAP = 2.0                        # a lane with no sample for longer shows a hole
 
@@ -107,6 +108,13 @@ def lanes(drill: DrillRun, max_gap: float = DEFAULT_GAP) -> Lanes:
         if seen:
             out.marks.append((seen[0], "promotion", t("chart_mark_promotion", member=seen[1])))
             out.marks.sort()
+    # the failover's phases (result.json ``failover``): where the leader key expired, the new leader
+    # took it, haproxy marked it UP; the promotion and the fault have marks of their own
+    failover = drill.result.get("failover") or {}
+    for p in failover.get("phases", []):
+        if p.get("name") in PHASE_MARKS and p.get("t") is not None and failover.get("fault_t") is not None:
+            out.marks.append((float(failover["fault_t"]) + float(p["t"]), "phase", p["name"]))
+    out.marks.sort()
     if fault is not None:
         for path, seconds in (drill.result.get("rto_s") or {}).items():
             out.rto[str(path)] = (fault, None if seconds is None else float(seconds))
@@ -274,6 +282,8 @@ def mark_label(name: str, label: str) -> str:
     """A mark's label in the current language. The events keep the English the drill wrote (``fault: <what>``,
     the undo's <what>); the lab's own marks are translated whole, a drill's description through the
     drills' phrase table, and a drill's own mark names (``etcd_back``) stay as they are."""
+    if name == "phase":
+        return t(f"chart_phase_{label}")
     if current() == DEFAULT:
         return label
     if name == "fault":
