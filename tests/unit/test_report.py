@@ -50,6 +50,16 @@ def test_lanes_hold_the_overlap_the_vip_on_two_nodes_and_the_write_gap(lab_dir):
     assert [name for _, name, _ in ln.marks] == ["fault", "promotion", "undo"]
 
 
+def test_the_failovers_known_phases_are_marks_and_an_unknown_one_is_not_drawn(lab_dir):
+    drill = kill_drill(lab_dir)
+    drill.result["failover"] = {"fault_t": 4.0, "phases": [
+        {"name": "fault", "t": 0.0, "seen": "mark"}, {"name": "key_expired", "t": 21.5, "seen": "etcd"},
+        {"name": "new_leader", "t": 22.0, "seen": "Patroni"}, {"name": "haproxy_up", "t": None, "seen": "no view"}]}
+    ln = timeline.lanes(drill)
+    assert [(at, label) for at, name, label in ln.marks if name == "phase"] == [(25.5, "key_expired"), (26.0, "new_leader")]
+    assert timeline.mark_label("phase", "key_expired") == "leader key expired"
+
+
 def test_a_lane_shows_a_hole_where_the_watch_took_no_sample():
     segs = timeline.segments([(0, "replica"), (0.5, "replica"), (6.0, "replica"), (6.5, "stopped")],
                              max_gap=2.0, tail=0.5)
