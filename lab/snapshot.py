@@ -145,7 +145,7 @@ def stop_postgres_script(data_dir: str, plat: platforms.Platform) -> str:
             f"sudo -u postgres {plat.pg_bin}/pg_ctl -D {data_dir} stop -m fast -w -t 60; fi\n")
 
 
-def start_postgres_script(data_dir: str, plat: platforms.Platform) -> str:
+def start_postgres_script(data_dir: str, plat: platforms.Platform, port: int = 5432) -> str:
     """Start PostgreSQL with the command line Patroni last gave it (postmaster.opts), detached, and
     wait until it accepts connections (a replica: in recovery)."""
     opts = f"{data_dir}/postmaster.opts"
@@ -154,7 +154,7 @@ def start_postgres_script(data_dir: str, plat: platforms.Platform) -> str:
         f"[ -s {opts} ] || {{ echo 'no postmaster.opts in {data_dir}' >&2; exit 3; }}",
         f"cd {data_dir}",
         f"sudo -u postgres setsid bash -c {shlex.quote(f'eval exec $(cat {opts})')} </dev/null >/dev/null 2>&1 &",
-        f"for _ in $(seq 120); do sudo -u postgres {plat.pg_bin}/pg_isready -q -h 127.0.0.1 && exit 0; sleep 0.25; done",
+        f"for _ in $(seq 120); do sudo -u postgres {plat.pg_bin}/pg_isready -q -h 127.0.0.1 -p {port} && exit 0; sleep 0.25; done",
         "echo 'PostgreSQL did not accept connections within 30 s' >&2; exit 4",
     ]) + "\n"
 
@@ -211,11 +211,24 @@ def _scopes(topo: Topology) -> dict[str, Node]:
     return out
 
 
+# Where a killed Patroni's watchdog is the containers' fencer, which restore stops with it. On a VM the
+# kernel's watchdog would reset the machine instead: VM providers are to use their own snapshots.
+PROVIDERS = ("docker",)
+
+
+def check_provider() -> lab_state.State:
+    st = lab_state.load()
+    if st.provider not in PROVIDERS:
+        raise SnapshotError(f"snapshots are made for the docker provider; this lab runs on {st.provider} "
+                            "(on VMs, Vagrant's own `vagrant snapshot`; the lab does not drive it yet)")
+    return st
+
+
 def save(topo: Topology, name: str = DEFAULT, *, report: Report = print) -> Manifest:
     """Pause both clusters, stop them in order, copy each node's state, start them as they were."""
     check_name(name)
     started = time.monotonic()
-    plat = platforms.get(lab_state.load().platform)
+    plat = platforms.get(check_provider().platform)
     nodes = Nodes(topo)
     leaders, timelines = {}, {}
     for scope, node in _scopes(topo).items():
@@ -258,8 +271,8 @@ def _start(topo: Topology, plat: platforms.Platform, nodes: Nodes, primary: Node
     PostgreSQL running in its role and keeps it; the read-write VIP on the primary's node only."""
     members = members_of(topo)
     nodes.run({n.name: f"systemctl start {plat.etcd_service}\n" for n in topo.etcd_nodes})
-    nodes.run({primary.name: start_postgres_script(topo.cluster.data_dir, plat)})
-    nodes.run({n.name: start_postgres_script(topo.cluster.data_dir, plat) for n in members if n is not primary})
+    nodes.run({primary.name: start_postgres_script(topo.cluster.data_dir, plat, topo.ports.postgres)})
+    nodes.run({n.name: start_postgres_script(topo.cluster.data_dir, plat, topo.ports.postgres) for n in members if n is not primary})
     # as root: the callback's own privilege comes from Patroni's unit, which does not run it here
     nodes.run({n.name: "systemctl reset-failed patroni 2>/dev/null; systemctl start patroni\n"
                + (f"{VIP_CALLBACK} on_role_change {'primary' if n is primary else 'replica'} {topo.cluster.scope}\n"
@@ -273,6 +286,7 @@ def _start(topo: Topology, plat: platforms.Platform, nodes: Nodes, primary: Node
 def restore(topo: Topology, name: str = DEFAULT, *, report: Report = print) -> Manifest:
     """Bring the lab back to snapshot ``name``; refused, touching nothing, when it is not this lab's."""
     started = time.monotonic()
+    check_provider()
     m = load_manifest(name)
     if m.topology != topology_digest(topo) or m.lab != topo.name:
         raise SnapshotError(f"snapshot {name!r} was taken of another topology ({m.lab}); "

@@ -128,3 +128,13 @@ def test_an_unknown_snapshot_names_the_ones_there_are(lab_dir):
     save_manifest(topology.load())
     with pytest.raises(snapshot.SnapshotError, match=r"no snapshot 'other' of this lab \(saved: clean\)"):
         snapshot.load_manifest("other")
+
+
+def test_a_lab_on_vms_is_refused_since_a_killed_patroni_would_reset_the_machine(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_DIR", str(tmp_path))
+    lab_state.save(lab_state.State(phase="provisioned", provider="libvirt", platform="debian12"))
+    monkeypatch.setattr(snapshot.Nodes, "run", lambda self, scripts: pytest.fail("a node was touched"))
+    for call in (lambda: snapshot.save(topology.load(), "clean", report=print),
+                 lambda: snapshot.restore(topology.load(), "clean", report=print)):
+        with pytest.raises(snapshot.SnapshotError, match="made for the docker provider; this lab runs on libvirt"):
+            call()
