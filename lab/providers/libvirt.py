@@ -85,6 +85,13 @@ def names(kind: str) -> list[str]:
     return [line.strip() for line in r.stdout.splitlines() if line.strip()]
 
 
+def volumes(pool: str) -> list[str]:
+    """The volume names of ``pool`` (virsh 9's ``vol-list`` has no ``--name``: read its table)."""
+    lines = virsh("vol-list", pool).stdout.splitlines()
+    body = lines[next((i + 1 for i, l in enumerate(lines) if set(l.strip()) == {"-"}), len(lines)):]
+    return [l.split()[0] for l in body if l.strip()]
+
+
 def leftovers(topo: Topology) -> list[str]:
     """What of this lab libvirt still holds ("domain patroni-lab_node1", ...); empty after ``down``."""
     out = [f"domain {d}" for d in names("list") if d.startswith(f"{topo.name}_")]

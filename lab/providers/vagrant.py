@@ -478,8 +478,7 @@ class VagrantProvider(Provider):
             report(f"removing libvirt storage pool {pool} and its volumes")
             libvirt.virsh("pool-start", pool)
             libvirt.virsh("pool-refresh", pool)
-            vols = libvirt.virsh("vol-list", pool, "--name").stdout.split()
-            for vol in vols:
+            for vol in libvirt.volumes(pool):
                 libvirt.virsh("vol-delete", vol, "--pool", pool)
             libvirt.virsh("pool-destroy", pool)
             libvirt.virsh("pool-delete", pool)

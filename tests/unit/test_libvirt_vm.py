@@ -171,3 +171,22 @@ def test_vagrant_validates_the_libvirt_block_with_the_labs_box(topo, tmp_path, d
     r = subprocess.run(["vagrant", "validate"], cwd=vagrant_provider.ROOT, env=env, capture_output=True,
                        text=True, timeout=180)
     assert r.returncode == 0 and "validated successfully" in r.stdout, r.stdout + r.stderr
+
+
+def test_pool_volumes_are_read_from_virshs_table(monkeypatch):
+    table = (" Name                 Path\n------------------------------------------\n"
+             " vmlinuz-0123   /var/lib/libvirt/images/patroni-lab/vmlinuz-0123\n"
+             " patroni-lab_node1.img   /var/lib/libvirt/images/patroni-lab/patroni-lab_node1.img\n\n")
+    monkeypatch.setattr(libvirt, "virsh", lambda *a: type("R", (), {"stdout": table, "returncode": 0})())
+    assert libvirt.volumes("patroni-lab") == ["vmlinuz-0123", "patroni-lab_node1.img"]
+
+
+def test_a_reset_machine_ends_a_waiting_command(monkeypatch):
+    """Connections send keepalives, so a command on a machine reset under it fails instead of hanging."""
+    from labcore import remote
+    conn = remote.new_connection("node1", "/dev/null")
+    seen = []
+    monkeypatch.setattr(remote.Connection, "open", lambda self: None)
+    conn.transport = type("T", (), {"set_keepalive": lambda self, s: seen.append(s)})()
+    conn.open()
+    assert seen == [15]
