@@ -3,7 +3,8 @@
 Skipped unless LAB_VM_TESTS=1 (scripts/test-vm.sh sets it): it takes tens of
 minutes under QEMU's TCG emulation, and it uses the same subnet and bridge as
 the docker lab, so it refuses to start while a docker lab is up. The lab is
-brought up once per session and removed at the end (LAB_KEEP=1 keeps it);
+brought up once per session and removed at the end (LAB_KEEP=1 keeps it; LAB_REUSE=1
+runs the tests on VMs already provisioned by `invoke up --provider libvirt`);
 ``invoke down`` must leave nothing of it in libvirt.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from labcore import state as lab_state
 from labcore import topology
 
-from vmlab import VmLab, docker_lab_up, invoke
+from vmlab import Run, VmLab, docker_lab_up, invoke
 
 UP_TIMEOUT = int(os.environ.get("LAB_VM_UP_TIMEOUT", "3600"))
 
@@ -36,6 +37,13 @@ def pytest_collection_modifyitems(config, items):
 def vm_lab():
     """Leftovers removed, the image built (timed), `invoke up --provider libvirt` (timed); down at the end."""
     topo = topology.load()
+    st = lab_state.load()
+    if os.environ.get("LAB_REUSE") == "1" and st.phase == "provisioned" and st.provider == "libvirt":
+        # Re-running drills on VMs already up (an hour under TCG to rebuild): nothing built, nothing timed.
+        yield VmLab(topo, Run(["up"], 0, "reused: LAB_REUSE=1", 0.0, lab_state.lab_dir() / "state.json"), 0.0)
+        if os.environ.get("LAB_KEEP") != "1":
+            invoke("down", "--provider", "libvirt")
+        return
     if docker_lab_up(topo):
         pytest.fail(f"a docker lab is up on {topo.subnet}: the VM tier needs its subnet and bridge "
                     "(run `invoke down --provider docker` first)")

@@ -15,7 +15,7 @@ from vmlab import invoke
 
 # A drill's auto run under TCG: its own bounds are scaled by the lab's timeout scale.
 DRILL_TIMEOUT = 2400
-DRILLS = ["replica-pg-stop", "primary-patroni-kill", "watchdog-freeze"]
+DRILLS = ["watchdog-freeze", "watchdog-required", "replica-pg-stop", "primary-patroni-kill"]
 
 
 def ssh(node: str, command: str) -> subprocess.CompletedProcess:
@@ -35,7 +35,7 @@ def test_up_builds_four_provisioned_vms(vm_lab):
     else:
         assert vm_lab.up.rc == 0, vm_lab.up.tail()
     assert st.phase == "provisioned" and st.provider == "libvirt" and st.platform == "debian12"
-    assert "libvirt domain type" in vm_lab.up.output
+    assert "libvirt domain type" in vm_lab.up.output or vm_lab.up.output.startswith("reused")
     domains = libvirt.names("list")
     assert sorted(d for d in domains if d.startswith(f"{vm_lab.topo.name}_")) == \
         sorted(f"{vm_lab.topo.name}_{n}" for n in vm_lab.topo.names)
