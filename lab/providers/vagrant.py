@@ -44,6 +44,7 @@ LIBVIRT_SOCKETS = ("/var/run/libvirt/libvirt-sock", "/run/libvirt/libvirt-sock")
 VBOX_NETWORKS_CONF = Path("/etc/vbox/networks.conf")
 VBOX_DEFAULT_RANGE = ipaddress.IPv4Network("192.168.56.0/21")
 USER = "vagrant"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # Vagrant progress lines worth showing; the full output goes to $LAB_DIR/vagrant.log.
 PROGRESS = re.compile(r"==> (\S+): (Creating|Starting|Booting|Machine booted|Importing|"
                       r"Destroying|Deleting|Stopping|Removing|Forcing)", re.I)
@@ -183,7 +184,8 @@ class VagrantProvider(Provider):
                 f.write(line)
                 lines.append(line.rstrip())
                 if report and PROGRESS.search(line):
-                    report(line.strip().lstrip("=> ").strip())
+                    # Vagrant clears the terminal line (ESC[K) even with VAGRANT_NO_COLOR.
+                    report(ANSI.sub("", line).strip().lstrip("=> ").strip())
             rc = proc.wait()
         if check and rc != 0:
             tail = [l for l in lines if l.strip()][-3:]
