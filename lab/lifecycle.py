@@ -141,6 +141,7 @@ def create(topo: Topology, provider_name: str, settings: Mapping[str, Any], repo
         st = lab_state.State(phase="created", provider=provider_name, platform=machines.platform,
                              interface=machines.interface, topology=str(topo.path),
                              profile=st.profile if reuse else None,
+                             timeout_scale=machines.timeout_scale,
                              timings={"create": round(time.monotonic() - t0, 1)})
         lab_state.save(st)
         with lab_progress.of(report).waiting("waiting until every node answers ssh"):

@@ -64,6 +64,15 @@ def _provider(v: Any) -> str:
     return v
 
 
+DOMAIN_TYPES = ("auto", "kvm", "qemu")
+
+
+def _domain_type(v: Any) -> str:
+    if not isinstance(v, str) or v not in DOMAIN_TYPES:
+        raise ValueError(unknown("domain type", str(v), DOMAIN_TYPES))
+    return v
+
+
 SCHEMA: dict[str, Callable[[Any], Any]] = {
     "provider": _provider,
     "box": _text,
@@ -72,6 +81,7 @@ SCHEMA: dict[str, Callable[[Any], Any]] = {
     "apt_cache": _text,
     "ssh_wait": _seconds,
     "inventory": _text,
+    "domain_type": _domain_type,
 }
 
 

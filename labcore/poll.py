@@ -2,7 +2,8 @@
 never fixed sleeps, and the one timeout multiplier that stretches them.
 
 The multiplier: the ``--scale`` option of the command being run, else ``$LAB_TIMEOUT_SCALE``, else
-the configured value (invoke.yaml), else 1. :func:`wait_for` applies it; :func:`until` and
+the configured value (invoke.yaml), else what the lab's machines need (recorded by the provider
+that built them: VMs under QEMU's TCG emulation), else 1. :func:`wait_for` applies it; :func:`until` and
 :func:`holds` take bounds already stretched (the drills scale each bound themselves and report it).
 Tests pass a fake clock (``monotonic()`` and ``sleep()``) and no time passes for real.
 """
@@ -59,13 +60,24 @@ def parse_scale(raw: Any) -> float:
     return value
 
 
+def machines_scale() -> float | None:
+    """The multiplier the running lab's machines need (``timeout_scale`` in its state), if any."""
+    from labcore import state
+    try:
+        return state.load().timeout_scale
+    except state.LabStateError:
+        return None
+
+
 def timeout_scale(option: Any = None, configured: Any = None) -> float:
     """The one multiplier: ``option`` (a command's --scale; or the one this process chose with
-    :func:`set_scale`), else $LAB_TIMEOUT_SCALE, else ``configured`` (invoke.yaml), else 1."""
+    :func:`set_scale`), else $LAB_TIMEOUT_SCALE, else ``configured`` (invoke.yaml), else the
+    machines' own (slow VMs), else 1."""
     for raw in (option, _option, os.environ.get(SCALE_ENV), configured):
         if raw not in (None, ""):
             return parse_scale(raw)
-    return 1.0
+    machines = machines_scale()
+    return parse_scale(machines) if machines else 1.0
 
 
 def set_scale(value: float | None) -> None:

@@ -44,7 +44,20 @@ def new_connection(name: str, ssh_config: str | None = None) -> Connection:
     # under CI and pytest, where stdin is closed or captured.
     cfg = Config(runtime_ssh_path=ssh_config or ssh_config_path(), overrides={"run": {"in_stream": False}})
     cfg.load_ssh_config()
-    return Connection(name, config=cfg, connect_timeout=10)
+    return _KeptAlive(name, config=cfg, connect_timeout=10)
+
+
+class _KeptAlive(Connection):
+    """A connection that sends an SSH keepalive every 15 s. Without one, a command running when its
+    machine is reset (a VM's watchdog, a power-off drill) waits forever: the host's side of the TCP
+    connection stays open and nothing ever arrives. With it, the reset machine answers the next
+    keepalive with a TCP reset and the command ends with an error."""
+
+    def open(self) -> Any:
+        result = super().open()
+        if self.transport is not None:
+            self.transport.set_keepalive(15)
+        return result
 
 
 class _WholeStream(io.StringIO):

@@ -38,6 +38,7 @@ class State:
     interface: str | None = None      # host-side interface of the lab network
     topology: str | None = None       # the topology file the lab was built from
     profile: str | None = None        # security profile last provisioned (article | secure)
+    timeout_scale: float | None = None   # what the machines need when slow (VMs under TCG); see labcore.poll
     updated: float = field(default_factory=time.time)
     timings: dict[str, float] = field(default_factory=dict)
 

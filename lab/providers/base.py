@@ -31,6 +31,7 @@ class Machines:
     interface: str                           # host-side interface of the lab network
     platform: str                            # debian12 | el7 | ... (provisioning's platform table)
     hosts: dict[str, SshHost] = field(default_factory=dict)   # node name -> how to reach it
+    timeout_scale: float | None = None       # slow machines (VMs under TCG): every later wait is stretched
 
 
 class Provider(Protocol):

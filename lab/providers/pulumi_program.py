@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 import yaml
 
+from lab.providers.libvirt import mac_for  # noqa: F401  (one MAC formula for both libvirt paths)
 from labcore.topology import Topology
 
 PROJECT = "patroni-lab"                    # also the stack config namespace
@@ -175,12 +176,6 @@ def check_topology(topo: Topology) -> None:
     for role, vip in topo.vips.items():
         if ipaddress.IPv4Address(vip) not in net:
             raise ProgramError(f"vips.{role}: {vip} is outside the lab network {net}")
-
-
-def mac_for(address: str) -> str:
-    """A stable MAC per node (QEMU's 52:54:00 prefix + the address's last 3 octets)."""
-    o = ipaddress.IPv4Address(address).packed
-    return "52:54:00:%02x:%02x:%02x" % (o[1], o[2], o[3])
 
 
 def network_config(topo: Topology, address: str) -> str:

@@ -3,7 +3,10 @@
 ``docker``: containers with systemd as PID 1, built from ``docker/Dockerfile``,
 on a docker network this module creates with the topology's subnet, gateway and
 bridge name (so the guard can recognise the lab's interface).
-``libvirt`` / ``virtualbox``: CentOS 7 VMs, as in the article.
+``libvirt``: VMs from the lab's own Debian 12 box (:mod:`lab.providers.vmimage`)
+on the lab's own libvirt network and storage pool (:mod:`lab.providers.libvirt`),
+KVM where a guest runs under it, else QEMU's TCG; ``box`` = a CentOS 7 box gives
+the article's EL7. ``virtualbox``: CentOS 7 VMs, as in the article.
 
 Everything is named from the topology's ``lab.name`` and Vagrant's machine
 state lives under ``$LAB_DIR/vagrant``, so several lab instances coexist. A lab
@@ -25,19 +28,23 @@ import subprocess
 from pathlib import Path
 from typing import Any, Mapping
 
-from labcore import guard
+from labcore import guard, poll
 from lab.providers import image
 from lab.providers.base import Machines, Provider, ProviderError, Report, SshHost
 from labcore.state import lab_dir
 from labcore.topology import ROOT, Topology
 
 BACKENDS = ("docker", "libvirt", "virtualbox")
-PLATFORMS = {"docker": "debian12", "libvirt": "el7", "virtualbox": "el7"}
+# The platform of each backend's default machines; libvirt with a box of the user's (say centos/7) is el7.
+PLATFORMS = {"docker": "debian12", "libvirt": "debian12", "virtualbox": "el7"}
+FOREIGN_BOX_PLATFORM = "el7"
+DOMAIN_TYPES = ("auto", "kvm", "qemu")
 LABEL = "patroni-lab.lab"
 LIBVIRT_SOCKETS = ("/var/run/libvirt/libvirt-sock", "/run/libvirt/libvirt-sock")
 VBOX_NETWORKS_CONF = Path("/etc/vbox/networks.conf")
 VBOX_DEFAULT_RANGE = ipaddress.IPv4Network("192.168.56.0/21")
 USER = "vagrant"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # Vagrant progress lines worth showing; the full output goes to $LAB_DIR/vagrant.log.
 PROGRESS = re.compile(r"==> (\S+): (Creating|Starting|Booting|Machine booted|Importing|"
                       r"Destroying|Deleting|Stopping|Removing|Forcing)", re.I)
@@ -110,9 +117,18 @@ class VagrantProvider(Provider):
         self.name = backend
         self.settings = dict(settings)
         self.node_image = image.NODE_IMAGE     # docker: replaced by the preinstalled image in create()
+        self.vm_image: Any = None              # libvirt: the lab's box (vmimage.VmImage), set in create()
+        self.domain_type: str | None = None    # libvirt: kvm | qemu, chosen in create()
+
+    @property
+    def own_box(self) -> bool:
+        """libvirt with no box configured: the lab's own Debian 12 box."""
+        return self.name == "libvirt" and not self.settings.get("box")
 
     @property
     def platform(self) -> str:
+        if self.name == "libvirt" and not self.own_box:
+            return FOREIGN_BOX_PLATFORM
         return PLATFORMS[self.name]
 
     # --- running vagrant ---------------------------------------------------
@@ -129,12 +145,26 @@ class VagrantProvider(Provider):
             "VAGRANT_CHECKPOINT_DISABLE": "1",
             "VAGRANT_BOX_UPDATE_CHECK_DISABLE": "1",
             "VAGRANT_NO_COLOR": "1",
-            "LAB_BOX": str(s.get("box") or "centos/7"),
+            "LAB_BOX": str(s.get("box") or ""),
             "LAB_MEMORY": str(s.get("memory") or 1024),
             "LAB_CPUS": str(s.get("cpus") or 1),
             "LAB_NODE_IMAGE": self.node_image,
             "LAB_APT_CACHE": str(apt_cache(s)),
         })
+        if self.name == "libvirt":
+            from lab.providers import libvirt
+            env["LAB_LIBVIRT_POOL"] = libvirt.pool_name(topo)
+            env["LAB_LIBVIRT_MACS"] = ",".join(f"{k}={v}" for k, v in libvirt.macs(topo).items())
+            env["LAB_CONSOLE_DIR"] = str(lab_dir() / "console")
+            env["LAB_BOOT_TIMEOUT"] = str(int(poll.scaled(300)))
+            if self.domain_type:
+                env["LAB_DOMAIN_TYPE"] = self.domain_type
+            if self.vm_image:
+                boot = libvirt.pool_dir(topo)
+                env.update({"LAB_BOX": self.vm_image.box,
+                            "LAB_VM_KERNEL": str(boot / f"vmlinuz-{self.vm_image.digest}"),
+                            "LAB_VM_INITRD": str(boot / f"initrd.img-{self.vm_image.digest}"),
+                            "LAB_VM_CMDLINE": self.vm_image.cmdline})
         home = seat_home()
         if home:
             env["VAGRANT_HOME"] = str(home)
@@ -154,7 +184,8 @@ class VagrantProvider(Provider):
                 f.write(line)
                 lines.append(line.rstrip())
                 if report and PROGRESS.search(line):
-                    report(line.strip().lstrip("=> ").strip())
+                    # Vagrant clears the terminal line (ESC[K) even with VAGRANT_NO_COLOR.
+                    report(ANSI.sub("", line).strip().lstrip("=> ").strip())
             rc = proc.wait()
         if check and rc != 0:
             tail = [l for l in lines if l.strip()][-3:]
@@ -189,11 +220,26 @@ class VagrantProvider(Provider):
                                 "remove or rename it, or change lab.name")
 
     def _preflight_libvirt(self, topo: Topology) -> None:
+        from lab.providers import libvirt
         if not any(Path(p).exists() for p in LIBVIRT_SOCKETS):
-            raise ProviderError("libvirt: libvirtd is not running (no /var/run/libvirt/libvirt-sock): install it "
-                                "with `apt-get install --no-install-recommends libvirt-daemon-system "
-                                "qemu-system-x86 vagrant-libvirt` and start it (`systemctl start libvirtd`), "
-                                "or use `--provider docker`")
+            raise ProviderError("libvirt: libvirtd is not running (no /var/run/libvirt/libvirt-sock): "
+                                "run scripts/bootstrap-vm.sh (installs QEMU, libvirt and vagrant-libvirt, "
+                                "starts virtlogd and libvirtd), or use `--provider docker`")
+        if subprocess.run([*libvirt.VIRSH, "uri"], capture_output=True).returncode != 0:
+            raise ProviderError("libvirt: virsh cannot connect to qemu:///system (is libvirtd running as root? "
+                                "start it with scripts/bootstrap-vm.sh)")
+        chosen = self.settings.get("domain_type") or "auto"
+        if chosen not in DOMAIN_TYPES:
+            raise ProviderError(f"lab.domain_type {chosen!r} must be one of {', '.join(DOMAIN_TYPES)}")
+        # The docker lab uses the same bridge name and subnet: only one of them can exist at a time.
+        if topo.name not in libvirt.names("net-list") and Path(f"/sys/class/net/{topo.bridge}").exists():
+            raise ProviderError(f"libvirt: the interface {topo.bridge} already exists and is not the lab's "
+                                f"libvirt network (a docker lab is up?): run `invoke down --provider docker` first")
+        if self.own_box:
+            missing = [t for t in ("mmdebstrap", "mkfs.ext4", "qemu-img", "qemu-system-x86_64") if not shutil.which(t)]
+            if missing:
+                raise ProviderError(f"libvirt: the lab's VM image needs {', '.join(missing)} "
+                                    "(run scripts/bootstrap-vm.sh)")
         plugins = subprocess.run(["vagrant", "plugin", "list"], capture_output=True, text=True,
                                  env=self.env(topo)).stdout
         if "vagrant-libvirt" not in plugins:
@@ -214,7 +260,7 @@ class VagrantProvider(Provider):
 
     def create(self, topo: Topology, report: Report) -> Machines:
         if self.name == "libvirt":
-            self._ensure_libvirt_network(topo, report)
+            self._prepare_libvirt(topo, report)
         if self.name == "docker":
             self.node_image = self.node_image_ref(report)
             self._ensure_network(topo, report)
@@ -227,7 +273,11 @@ class VagrantProvider(Provider):
             raise ProviderError(f"no host interface routes {topo.nodes[0].address} after vagrant up")
         key = str(lab_key())
         hosts = {n.name: SshHost(hostname=n.address, user=USER, key=key) for n in topo.nodes}
-        return Machines(interface=interface, platform=self.platform, hosts=hosts)
+        slow = None
+        if self.name == "libvirt" and self.domain_type == "qemu":
+            from lab.providers import libvirt
+            slow = libvirt.TCG_SCALE
+        return Machines(interface=interface, platform=self.platform, hosts=hosts, timeout_scale=slow)
 
     def node_image_ref(self, report: Report) -> str:
         """The plain image with ``from_scratch`` (every step installs), else the preinstalled one."""
@@ -329,36 +379,116 @@ class VagrantProvider(Provider):
 
     # --- VMs ---------------------------------------------------------------------
 
+    def _prepare_libvirt(self, topo: Topology, report: Report) -> None:
+        """The box, the pool (holding the kernel the VMs boot), the network and the domain type."""
+        from lab.providers import libvirt, vmimage
+        from provision import platforms
+
+        if self.own_box:
+            self.vm_image = vmimage.build(platforms.get(self.platform), report)
+            self._ensure_box(topo, report)
+        self._ensure_pool(topo, report)
+        if self.vm_image:
+            for src, dst in ((self.vm_image.kernel, f"vmlinuz-{self.vm_image.digest}"),
+                             (self.vm_image.initrd, f"initrd.img-{self.vm_image.digest}")):
+                target = libvirt.pool_dir(topo) / dst
+                if not target.exists():
+                    shutil.copy(src, target)
+        self._ensure_libvirt_network(topo, report)
+        (lab_dir() / "console").mkdir(exist_ok=True)
+        self.domain_type, why = self._choose_domain_type()
+        report(f"libvirt domain type {self.domain_type}: {why}")
+        if self.domain_type == "qemu" and poll.timeout_scale() == 1.0:
+            poll.set_scale(libvirt.TCG_SCALE)
+            report(f"TCG is several times slower than KVM: every wait of the lab's commands is stretched "
+                   f"x{libvirt.TCG_SCALE:g} while these VMs exist ({poll.SCALE_ENV} or --scale choose another)")
+
+    def _choose_domain_type(self) -> tuple[str, str]:
+        from lab.providers import libvirt
+        chosen = self.settings.get("domain_type") or "auto"
+        if chosen != "auto":
+            return chosen, "from lab.domain_type (INVOKE_LAB_DOMAIN_TYPE)"
+        if not self.vm_image:
+            return "kvm", "a box of your own: set lab.domain_type=qemu if KVM guests do not run here"
+        p = libvirt.probe(self.vm_image.kernel)
+        return p.domain_type, p.why + " (force with INVOKE_LAB_DOMAIN_TYPE=kvm|qemu)"
+
+    def _ensure_box(self, topo: Topology, report: Report) -> None:
+        """Add the lab's box to Vagrant unless it is there; remove the lab's outdated boxes."""
+        from lab.providers import vmimage
+        listed = self.vagrant(topo, "box", "list", "--machine-readable", check=False).stdout
+        boxes = {parts[3] for parts in (line.split(",") for line in listed.splitlines())
+                 if len(parts) >= 4 and parts[2] == "box-name"}
+        if self.vm_image.box not in boxes:
+            report(f"adding the box {self.vm_image.box} to Vagrant")
+            self.vagrant(topo, "box", "add", "--force", "--name", self.vm_image.box, str(self.vm_image.box_file))
+        for old in sorted(b for b in boxes if b.startswith(vmimage.BOX_PREFIX + "-") and b != self.vm_image.box):
+            if self.vagrant(topo, "box", "remove", "--force", "--all", old, check=False).returncode == 0:
+                report(f"removed the outdated box {old}")
+
+    def _ensure_pool(self, topo: Topology, report: Report) -> None:
+        from lab.providers import libvirt
+        name = libvirt.pool_name(topo)
+        if name not in libvirt.names("pool-list"):
+            report(f"libvirt storage pool {name}: {libvirt.pool_dir(topo)}")
+            xml = lab_dir() / "libvirt-pool.xml"
+            xml.write_text(libvirt.pool_xml(topo))
+            for step in (["pool-define", str(xml)], ["pool-build", name]):
+                r = libvirt.virsh(*step)
+                if r.returncode != 0:
+                    raise ProviderError(f"virsh {step[0]} {name} failed: {r.stderr.strip()}")
+        if "running" not in libvirt.virsh("pool-info", name).stdout:
+            r = libvirt.virsh("pool-start", name)
+            if r.returncode != 0:
+                raise ProviderError(f"virsh pool-start {name} failed: {r.stderr.strip()}")
+
     def _ensure_libvirt_network(self, topo: Topology, report: Report) -> None:
-        """Define the lab's libvirt network on ``lab.bridge`` (vagrant-libvirt reuses it by name)."""
-        virsh = ["virsh", "-c", "qemu:///system"]
-        nets = subprocess.run([*virsh, "net-list", "--all", "--name"], capture_output=True, text=True)
-        if topo.name in nets.stdout.split():
-            subprocess.run([*virsh, "net-start", topo.name], capture_output=True)
+        """Define and start the lab's network on ``lab.bridge`` (vagrant-libvirt reuses it by address and name)."""
+        from lab.providers import libvirt
+        want = libvirt.network_xml(topo)
+        if topo.name in libvirt.names("net-list"):
+            if libvirt.virsh("net-info", topo.name).stdout.split("Active:")[-1].split()[:1] != ["yes"]:
+                r = libvirt.virsh("net-start", topo.name)
+                if r.returncode != 0:
+                    raise ProviderError(f"virsh net-start {topo.name} failed: {r.stderr.strip()}")
             return
-        report(f"libvirt network {topo.name}: {topo.subnet} on bridge {topo.bridge}")
+        report(f"libvirt network {topo.name}: {topo.subnet} on bridge {topo.bridge}, isolated, "
+               f"DHCP reservations for {', '.join(topo.names)}")
         xml = lab_dir() / "libvirt-network.xml"
-        xml.write_text(libvirt_network_xml(topo))
-        for step in (["net-define", str(xml)], ["net-start", topo.name], ["net-autostart", topo.name]):
-            r = subprocess.run([*virsh, *step], capture_output=True, text=True)
+        xml.write_text(want)
+        for step in (["net-define", str(xml)], ["net-start", topo.name]):
+            r = libvirt.virsh(*step)
             if r.returncode != 0:
                 raise ProviderError(f"virsh {step[0]} {topo.name} failed: {r.stderr.strip()}")
 
     def _sweep_libvirt(self, topo: Topology, report: Report) -> None:
-        if not shutil.which("virsh"):
+        """Remove the lab's domains (with their disks), its network and its pool with every volume."""
+        from lab.providers import libvirt
+        if not shutil.which("virsh") or libvirt.virsh("uri").returncode != 0:
             return
-        virsh = ["virsh", "-c", "qemu:///system"]
-        domains = subprocess.run([*virsh, "list", "--all", "--name"], capture_output=True, text=True).stdout
-        for dom in (d.strip() for d in domains.splitlines()):
+        for dom in libvirt.names("list"):
             if dom.startswith(f"{topo.name}_") and dom[len(topo.name) + 1:] in topo.names:
                 report(f"removing libvirt domain {dom}")
-                subprocess.run([*virsh, "destroy", dom], capture_output=True)
-                subprocess.run([*virsh, "undefine", dom, "--remove-all-storage"], capture_output=True)
-        nets = subprocess.run([*virsh, "net-list", "--all", "--name"], capture_output=True, text=True).stdout
-        if topo.name in (n.strip() for n in nets.splitlines()):
+                libvirt.virsh("destroy", dom)
+                libvirt.virsh("undefine", dom, "--remove-all-storage", "--nvram")
+        if topo.name in libvirt.names("net-list"):
             report(f"removing libvirt network {topo.name}")
-            subprocess.run([*virsh, "net-destroy", topo.name], capture_output=True)
-            subprocess.run([*virsh, "net-undefine", topo.name], capture_output=True)
+            libvirt.virsh("net-destroy", topo.name)
+            libvirt.virsh("net-undefine", topo.name)
+        pool = libvirt.pool_name(topo)
+        if pool in libvirt.names("pool-list"):
+            report(f"removing libvirt storage pool {pool} and its volumes")
+            libvirt.virsh("pool-start", pool)
+            libvirt.virsh("pool-refresh", pool)
+            for vol in libvirt.volumes(pool):
+                libvirt.virsh("vol-delete", vol, "--pool", pool)
+            libvirt.virsh("pool-destroy", pool)
+            libvirt.virsh("pool-delete", pool)
+            libvirt.virsh("pool-undefine", pool)
+        left = libvirt.leftovers(topo)
+        if left:
+            raise ProviderError(f"libvirt still holds {', '.join(left)}: remove it with virsh, then run "
+                                "`invoke down` again")
 
     def _sweep_virtualbox(self, topo: Topology, report: Report) -> None:
         if not shutil.which("VBoxManage"):
@@ -370,13 +500,6 @@ class VagrantProvider(Provider):
                 report(f"removing VirtualBox VM {m.group(1)}")
                 subprocess.run(["VBoxManage", "controlvm", m.group(1), "poweroff"], capture_output=True)
                 subprocess.run(["VBoxManage", "unregistervm", m.group(1), "--delete"], capture_output=True)
-
-
-def libvirt_network_xml(topo: Topology) -> str:
-    """A NAT network with the topology's subnet, gateway and bridge name, without DHCP."""
-    return (f"<network>\n  <name>{topo.name}</name>\n  <forward mode='nat'/>\n"
-            f"  <bridge name='{topo.bridge}' stp='on' delay='0'/>\n"
-            f"  <ip address='{topo.gateway}' netmask='{topo.subnet.netmask}'/>\n</network>\n")
 
 
 def provider(name: str, settings: Mapping[str, Any]) -> VagrantProvider:

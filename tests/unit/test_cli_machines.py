@@ -266,15 +266,6 @@ def test_ssh_config_aliases_member_names_and_uses_topology_addresses(unrouted):
     assert text.count("HostName ") == 4 and "IdentityFile /lab/insecure_key" in text
 
 
-def test_libvirt_network_is_named_and_bridged_from_the_topology(unrouted):
-    import xml.etree.ElementTree as ET
-    net = ET.fromstring(vagrant_provider.libvirt_network_xml(unrouted))
-    assert net.findtext("name") == unrouted.name
-    assert net.find("bridge").get("name") == unrouted.bridge
-    assert net.find("ip").attrib == {"address": unrouted.gateway, "netmask": "255.255.255.0"}
-    assert net.find("forward").get("mode") == "nat" and net.find("ip/dhcp") is None
-
-
 def test_status_reads_patroni_and_vip_holders(unrouted, monkeypatch):
     from types import SimpleNamespace
 

@@ -55,7 +55,8 @@ def test_poll_holds_passes_after_the_whole_period():
     assert ok and elapsed == 10
 
 
-def test_timeout_scale_from_env_then_config(monkeypatch):
+def test_timeout_scale_from_env_then_config(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAB_DIR", str(tmp_path))      # no lab here: nothing recorded a scale
     monkeypatch.delenv("LAB_TIMEOUT_SCALE", raising=False)
     assert timeout_scale() == 1.0
     assert timeout_scale("2.5") == 2.5

@@ -14,7 +14,8 @@ def no_process_scale(monkeypatch):
     monkeypatch.setattr(poll, "_option", None)
 
 
-def test_the_option_wins_over_the_environment_which_wins_over_the_configuration(monkeypatch):
+def test_the_option_wins_over_the_environment_which_wins_over_the_configuration(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAB_DIR", str(tmp_path))      # no lab here: nothing recorded a scale
     assert poll.timeout_scale() == 1.0
     assert poll.timeout_scale(configured="1.5") == 1.5
     monkeypatch.setenv(poll.SCALE_ENV, "3")
@@ -22,6 +23,17 @@ def test_the_option_wins_over_the_environment_which_wins_over_the_configuration(
     assert poll.timeout_scale(option="2", configured="1.5") == 2.0
     poll.set_scale(2.5)                       # the command's --scale, chosen once
     assert poll.timeout_scale() == 2.5        # ... and not overridden by $LAB_TIMEOUT_SCALE later
+
+
+def test_slow_machines_recorded_by_their_provider_stretch_what_nothing_else_sets(monkeypatch, tmp_path):
+    from labcore import state as lab_state
+    monkeypatch.setenv("LAB_DIR", str(tmp_path))
+    monkeypatch.delenv(poll.SCALE_ENV, raising=False)
+    lab_state.save(lab_state.State(phase="created", provider="libvirt", timeout_scale=3.0))
+    assert poll.timeout_scale() == 3.0                       # VMs under TCG
+    assert poll.timeout_scale(configured="1.5") == 1.5       # invoke.yaml still wins
+    monkeypatch.setenv(poll.SCALE_ENV, "6")
+    assert poll.timeout_scale() == 6.0
 
 
 def test_wait_for_stretches_its_bound_by_the_multiplier_and_returns_the_answer():

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The VM tier: the lab's image built, four libvirt VMs brought up and provisioned,
+# drills run on them, then `invoke down` leaves nothing in libvirt (tests/vm).
+# Needs scripts/bootstrap.sh and scripts/bootstrap-vm.sh first, and no docker lab up
+# (both use the topology's subnet and bridge). Under QEMU's TCG emulation (no
+# usable KVM) it takes about an hour on 2 cores; with KVM, minutes.
+# Extra arguments go to pytest, e.g. `scripts/test-vm.sh -k watchdog`.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO env LAB_VM_TESTS=1 ${LAB_TOPOLOGY:+LAB_TOPOLOGY="$LAB_TOPOLOGY"} ${LAB_DIR:+LAB_DIR="$LAB_DIR"} \
+    ${LAB_KEEP:+LAB_KEEP="$LAB_KEEP"} .venv/bin/pytest -ra -s -p no:cacheprovider tests/vm "$@"

@@ -1,0 +1,86 @@
+"""The lab on libvirt VMs: four Debian 12 guests from the lab's image at the topology's addresses,
+the same eleven provisioning steps, the article's drills with the kernel's watchdog, and a `down`
+that leaves nothing in libvirt. Each test prints the times it measured."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from lab.providers import libvirt
+from labcore import state as lab_state
+
+from vmlab import invoke
+
+# A drill's auto run under TCG: its own bounds are scaled by the lab's timeout scale.
+DRILL_TIMEOUT = 2400
+DRILLS = ["watchdog-freeze", "watchdog-required", "replica-pg-stop", "primary-patroni-kill"]
+
+
+def ssh(node: str, command: str) -> subprocess.CompletedProcess:
+    from labcore import remote
+    return subprocess.run(["ssh", "-F", remote.ssh_config_path(), node, command],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.timeout(7200)
+def test_up_builds_four_provisioned_vms(vm_lab):
+    st = lab_state.load()
+    print(f"image build {vm_lab.image_seconds} s (0 when cached); invoke up {vm_lab.up.seconds} s; "
+          f"timings {st.timings}")
+    if vm_lab.reprovision:
+        print(f"provisioning again: {vm_lab.reprovision.seconds} s, rc {vm_lab.reprovision.rc}")
+        assert vm_lab.reprovision.rc == 0, vm_lab.reprovision.tail()
+    else:
+        assert vm_lab.up.rc == 0, vm_lab.up.tail()
+    assert st.phase == "provisioned" and st.provider == "libvirt" and st.platform == "debian12"
+    assert "libvirt domain type" in vm_lab.up.output or vm_lab.up.output.startswith("reused")
+    domains = libvirt.names("list")
+    assert sorted(d for d in domains if d.startswith(f"{vm_lab.topo.name}_")) == \
+        sorted(f"{vm_lab.topo.name}_{n}" for n in vm_lab.topo.names)
+
+
+def test_the_nodes_are_vms_at_their_topology_addresses(vm_lab):
+    for n in vm_lab.topo.nodes:
+        r = ssh(n.name, f"systemd-detect-virt; hostname; ip -o -4 addr show to {n.address} | wc -l")
+        assert r.returncode == 0, r.stderr
+        virt, host, count = r.stdout.split()
+        assert virt in ("qemu", "kvm") and host == n.name and count == "1"
+
+
+def test_the_watchdog_is_the_kernels_device_given_to_postgres(vm_lab):
+    for n in vm_lab.topo.postgres_nodes:
+        r = ssh(n.name, "stat -c %U /dev/watchdog; sudo cat /etc/patroni/20-watchdog.yml")
+        assert r.returncode == 0, r.stderr
+        owner, _, config = r.stdout.partition("\n")
+        assert owner == "postgres"
+        assert "device: /dev/watchdog" in config and "testing" not in config
+
+
+def test_status_answers(vm_lab):
+    r = invoke("status")
+    assert r.rc == 0, r.tail()
+
+
+@pytest.mark.parametrize("name", DRILLS)
+@pytest.mark.timeout(DRILL_TIMEOUT + 300)
+def test_drill_passes_on_vms(vm_lab, name):
+    r = invoke("exercise", name, "--auto", timeout=DRILL_TIMEOUT)
+    print(r.tail(40))
+    print(f"drill {name}: {r.seconds} s")
+    assert r.rc == 0, r.tail(60)
+
+
+@pytest.mark.timeout(1800)
+def test_down_leaves_nothing_in_libvirt(vm_lab):
+    r = invoke("down", "--provider", "libvirt", timeout=1500)
+    print(f"invoke down {r.seconds} s")
+    assert r.rc == 0, r.tail()
+    assert libvirt.leftovers(vm_lab.topo) == []
+    assert not any(d.startswith(f"{vm_lab.topo.name}_") for d in libvirt.names("list"))
+    qemu = subprocess.run(["pgrep", "-f", f"guest={vm_lab.topo.name}_"], capture_output=True, text=True)
+    assert qemu.stdout.strip() == "", "a QEMU process of the lab is still running"
+    dnsmasq = subprocess.run(["pgrep", "-f", f"dnsmasq/{vm_lab.topo.name}.conf"], capture_output=True, text=True)
+    assert dnsmasq.stdout.strip() == "", "the lab network's dnsmasq is still running"
+    assert lab_state.load().phase == "absent"
