@@ -154,11 +154,14 @@ def test_libvirt_runs_debian12_with_the_labs_box_and_el7_with_a_centos_box():
 
 # --- the Vagrantfile's libvirt block with what the provider passes ------------------------
 
-@pytest.mark.skipif(not vagrant_provider.shutil.which("vagrant"), reason="vagrant is not installed")
+@pytest.mark.local_tool("vagrant")
 @pytest.mark.parametrize("domain_type", ["qemu", "kvm"])
 def test_vagrant_validates_the_libvirt_block_with_the_labs_box(topo, tmp_path, domain_type):
     import subprocess
-    if "vagrant-libvirt" not in subprocess.run(["vagrant", "plugin", "list"], capture_output=True,
+
+    import hermetic
+    vagrant = hermetic.real_tool("vagrant")
+    if "vagrant-libvirt" not in subprocess.run([vagrant, "plugin", "list"], capture_output=True,
                                                text=True).stdout:
         pytest.fail("the vagrant-libvirt plugin is missing (scripts/bootstrap.sh installs it)")
     prov = vagrant_provider.VagrantProvider("libvirt", {})
@@ -168,7 +171,7 @@ def test_vagrant_validates_the_libvirt_block_with_the_labs_box(topo, tmp_path, d
     env["VAGRANT_DOTFILE_PATH"] = str(tmp_path / "dot")
     assert env["LAB_BOX"] == "patroni-lab/debian12-0123456789ab" and env["LAB_DOMAIN_TYPE"] == domain_type
     assert env["LAB_VM_KERNEL"] == str(libvirt.pool_dir(topo) / "vmlinuz-0123456789ab")
-    r = subprocess.run(["vagrant", "validate"], cwd=vagrant_provider.ROOT, env=env, capture_output=True,
+    r = subprocess.run([vagrant, "validate"], cwd=vagrant_provider.ROOT, env=env, capture_output=True,
                        text=True, timeout=180)
     assert r.returncode == 0 and "validated successfully" in r.stdout, r.stdout + r.stderr
 
