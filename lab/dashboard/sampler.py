@@ -16,6 +16,9 @@ from lab.dashboard import feed
 from labcore import state as lab_state
 
 CHECK_EVERY = 1.0           # seconds between looks at whether a run has started or ended
+# A page between runs needs no drill's twice a second: a slower watch leaves the host's cores to the
+# seats that run drills (a room of seats shares them).
+IDLE_INTERVAL_S = 2.0
 
 
 def _watch(lab_dir):
@@ -28,7 +31,9 @@ def _watch(lab_dir):
     folder = lab_dir / feed.IDLE_FOLDER
     shutil.rmtree(folder, ignore_errors=True)
     recorder = DrillRecorder(folder)
-    return lab_watch(Lab(load(), auto=True, recorder=recorder)), recorder
+    watch = lab_watch(Lab(load(), auto=True, recorder=recorder))
+    watch.interval = IDLE_INTERVAL_S
+    return watch, recorder
 
 
 def main() -> int:
