@@ -27,7 +27,8 @@ import pytest
 
 from lab.exercises.kit.probe import Probe
 from lab.exercises.kit.shell import SshShell
-from lab.exercises.run.runner import ACK_GAP_MARGIN_S
+from lab.exercises.api.model import Result
+from lab.exercises.run.runner import ACK_GAP_MARGIN_S, watch_was_blind
 from lab.exercises.observe.writer import CADENCE_S, Writer, ids_present
 from lab.exercises.observe.writes import write_figures
 from lab.workshop.seats import existing
@@ -115,6 +116,25 @@ class RoomPage:
             shutil.rmtree(self.profile, ignore_errors=True)
 
 
+def seat_drill(seat, name: str) -> subprocess.CompletedProcess:
+    """`invoke exercise NAME --auto` in a seat; run once more when its watch was blind (an ``error`` that
+    says nothing of the lab: three labs share two cores here), as the live drills' tests do."""
+    out = run(["exercise", name, "--auto"], env=seat.env(), timeout=600)
+    if out.returncode == 0:
+        return out
+    results = sorted(seat.dir.glob(f"runs/*/{name}/result.json"), key=lambda p: p.stat().st_mtime)
+    res = Result.from_json(json.loads(results[-1].read_text())) if results else None
+    if res is None or not watch_was_blind(res):
+        return out
+    print(f"seat {seat.number}: {name}: {res.reason}; its evidence is kept, and the drill runs once more")
+    return run(["exercise", name, "--auto"], env=seat.env(), timeout=600)
+
+
+def vips_settled(holders: dict[str, list[str]], roles, leader_node: str) -> bool:
+    """Every VIP on exactly one node, the read-write one on the leader's."""
+    return all(len(holders.get(r, [])) == 1 for r in roles) and holders.get("read_write") == [leader_node]
+
+
 def test_two_seats_are_independent_labs_and_leave_nothing_behind(provisioned_lab):
     topo = provisioned_lab
     room = lab_state.lab_dir() / "workshop-test"
@@ -142,11 +162,13 @@ def test_two_seats_are_independent_labs_and_leave_nothing_behind(provisioned_lab
                 leaders[s.number] = probe.leader()
                 hosts = {m["name"]: m.get("host") for m in probe.members()}
                 assert hosts and all(ipaddress.IPv4Address(h) in st.subnet for h in hosts.values()), hosts
+                assert all(ipaddress.IPv4Address(vip) in st.subnet for vip in st.vips.values()), st.vips
+                # each VIP on one node: keepalived's election may still be settling just after `up` on a
+                # loaded host (two seats were provisioned in parallel), so this is polled, not sampled once
+                leader_node = st.node(leaders[s.number]).name
+                ok, _, _ = poll.until(lambda: vips_settled(probe.vip_holders(), st.vips, leader_node), 30, 1.0)
                 holders = probe.vip_holders()
-                for role, vip in st.vips.items():
-                    assert ipaddress.IPv4Address(vip) in st.subnet
-                    assert len(holders[role]) == 1, f"seat {s.number}: {role} {vip} held by {holders[role]}"
-                assert holders["read_write"] == [st.node(leaders[s.number]).name]
+                assert ok, f"seat {s.number}: after 30 s the VIPs are held by {holders} (leader on {leader_node})"
 
         # a failover drill in seat 1 while a writer writes into seat 2
         with seat_env(two):
@@ -162,7 +184,7 @@ def test_two_seats_are_independent_labs_and_leave_nothing_behind(provisioned_lab
             page = RoomPage(room)          # the trainer's page of both seats, as `invoke dashboard --room` serves it
             writer.start()
             try:
-                drill = run(["exercise", "primary-patroni-stop", "--auto"], env=one.env(), timeout=600)
+                drill = seat_drill(one, "primary-patroni-stop")
             finally:
                 writer.stop()
                 seen = page.close()

@@ -361,6 +361,12 @@ def test_a_watch_that_stalled_in_the_fault_window_makes_the_drill_an_error(fake,
     res = run(HoldsAfterTheFault, fake, ScriptedConsole(), tmp_path, blind_between=(t_fault + 2, t_fault + 5))
     assert res.verdict == "error" and "saw nothing for 4 s" in res.reason    # cycles +2..+5 missing
     assert res.watch.fault_window.longest_gap_s == 4.0
+    assert f"from t={t_fault + 1.5:g} s" in res.reason                 # the last cycle it saw before the stall
+    # what the live tests run again; a drill that saw everything is never re-run, whatever its verdict
+    from lab.exercises.api.model import Result
+    from lab.exercises.run.runner import watch_was_blind
+    assert watch_was_blind(res) and not watch_was_blind(seen)
+    assert watch_was_blind(Result.from_json(json.loads(json.dumps(res.to_json(), default=str))))
 
 
 def test_a_run_keeps_its_evidence_and_measures_checks_from_the_fault(fake, tmp_path):

@@ -64,6 +64,7 @@ class WatchSummary(Figures):
     samples: int = 0
     samples_per_s: float = 0.0
     longest_gap_s: float = 0.0
+    longest_gap_from: float | None = None                      # where that stretch began
     expected_cycles: int = 0
     missed_cycles: int = 0
     missed_share: float = 0.0
@@ -353,7 +354,7 @@ def summarize(samples: list[WatchSample], errors: list[float], *, start: float, 
     window = max(0.0, end - start)
     inside = [s for s in samples if start <= s.at <= end]
     starts = [start] + [s.at for s in inside] + [end]
-    longest_gap = max((b - a for a, b in zip(starts, starts[1:])), default=window)
+    longest_gap, gap_from = max(((b - a, a) for a, b in zip(starts, starts[1:])), default=(window, start))
     expected = max(1, int(window / interval)) if window > 0 else 1
     complete = sum(1 for s in inside if s.complete)
     missed = max(0, expected - complete)
@@ -393,6 +394,7 @@ def summarize(samples: list[WatchSample], errors: list[float], *, start: float, 
         samples=len(inside),
         samples_per_s=round(len(inside) / window, 2) if window > 0 else 0.0,
         longest_gap_s=round(longest_gap, 3),
+        longest_gap_from=round(gap_from, 3),
         expected_cycles=expected,
         missed_cycles=missed,
         missed_share=round(missed / expected, 3),
@@ -420,5 +422,6 @@ def blind_reason(summary: WatchSummary, rule: WatchRule = WatchRule()) -> str | 
         why.append(f"it missed {summary.missed_cycles} of {summary.expected_cycles} cycles "
                    f"({summary.missed_share:.0%} > {rule.max_missed_share:.0%})")
     if summary.longest_gap_s > rule.max_gap_s:
-        why.append(f"it saw nothing for {summary.longest_gap_s:g} s (more than {rule.max_gap_s:g} s)")
+        at = "" if summary.longest_gap_from is None else f" from t={summary.longest_gap_from:g} s"
+        why.append(f"it saw nothing for {summary.longest_gap_s:g} s{at} (more than {rule.max_gap_s:g} s)")
     return "the watch was blind: " + "; ".join(why) if why else None

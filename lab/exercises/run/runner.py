@@ -249,11 +249,20 @@ def _judge_watch(cls: type[Drill], res: Result, watch: Watch, t0: float, run_end
     judge_split_brain(res, cls.split_brain)
 
 
+def watch_was_blind(res: Result) -> bool:
+    """The verdict is an error because the watch could not see the fault window (not a fact about the
+    lab: running the drill again may see it)."""
+    w = res.watch
+    return (res.verdict == Verdict.ERROR and w is not None and w.fault_window is not None
+            and blind_reason(w.fault_window, WATCH_RULE) is not None)
+
+
 def _on_drill_time(summary: WatchSummary, start: float) -> WatchSummary:
     """A watch summary whose times are seconds from the drill's start mark (the events' ``t``)."""
-    first = summary.first_double_primary_at
+    shift = lambda x: None if x is None else round(x - start, 3)
     return replace(summary, window_s=[round(x - start, 3) for x in summary.window_s],
-                   first_double_primary_at=None if first is None else round(first - start, 3))
+                   first_double_primary_at=shift(summary.first_double_primary_at),
+                   longest_gap_from=shift(summary.longest_gap_from))
 
 
 def _account_writes(lab: Lab, writer: Writer, res: Result, t0: float) -> None:
