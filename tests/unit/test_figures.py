@@ -16,8 +16,8 @@ PATH_KEYS = ["attempts", "acknowledged", "refused", "sync_cancelled", "outage_s"
              "servers", "classified", "rto_s"]
 WRITES_KEYS = ["attempted", "acknowledged", "sync_cancelled", "lost", "lost_ids", "counted_on", "after_fork",
                "surviving_timeline", "forks", "paths"]
-WATCH_KEYS = ["window_s", "interval_s", "samples", "samples_per_s", "longest_gap_s", "expected_cycles",
-              "missed_cycles", "missed_share", "sample_errors", "vip_samples", "vip_errors", "max_primaries_at_once",
+WATCH_KEYS = ["window_s", "interval_s", "samples", "samples_per_s", "longest_gap_s", "longest_gap_from",
+              "expected_cycles", "missed_cycles", "missed_share", "sample_errors", "vip_samples", "vip_errors", "max_primaries_at_once",
               "double_primary", "double_primary_members", "double_primary_seconds", "first_double_primary_at",
               "vip_held_twice", "outcomes_seen"]
 SPLIT_BRAIN_KEYS = ["samples", "max_primaries_at_once", "double_primary", "double_primary_members",
