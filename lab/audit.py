@@ -132,7 +132,7 @@ def check_etcd(topo: Topology, rep: Report) -> None:
             continue
         rep.open_reads.append(f"http://{n.address}:{port}/health")
         key = {"key": _b64(SCRATCH_KEY)}
-        status, body = remote.http(topo, n.address, port, "/v3/kv/put", method="POST",
+        status, body = remote.http(topo, n.address, port, remote.etcd_v3(topo, n.address, "/kv/put"), method="POST",
                                    body={**key, "value": _b64("written without credentials")})
         if status == 404:      # an etcd that serves only v2 (el7's Patroni `etcd:`)
             status, body = remote.http(topo, n.address, port, f"/v2/keys{SCRATCH_KEY}?value=audit", method="PUT")
@@ -141,7 +141,8 @@ def check_etcd(topo: Topology, rep: Report) -> None:
                 rep.find("etcd-unauthenticated-write", f"PUT http://{n.address}:{port}/v2/keys{SCRATCH_KEY}")
             continue
         if status == 200 and isinstance(body, dict) and "error" not in body:
-            remote.http(topo, n.address, port, "/v3/kv/deleterange", method="POST", body=key)
+            remote.http(topo, n.address, port, remote.etcd_v3(topo, n.address, "/kv/deleterange"), method="POST",
+                        body=key)
             rep.find("etcd-unauthenticated-write",
                      f"http://{n.address}:{port} stored {SCRATCH_KEY} for an anonymous client "
                      f"(anyone could write {topo.cluster.namespace}{topo.cluster.scope}/leader)")

@@ -70,7 +70,7 @@ def rotate(topo: Topology, report: Report) -> dict[str, dict[str, str]]:
     new = credentials.generate(topo)
     for key in new:                       # same users, new passwords
         new[key]["username"] = old[key]["username"]
-    plat = platforms.get(lab_state.load().platform)
+    plat = platforms.for_lab(lab_state.load().platform, topo)
     if plat.dcs != "etcd3":
         # etcdctl v2 asks for a new password only interactively: keep etcd's, say so.
         new["etcd"], new["etcd_root"] = old["etcd"], old["etcd_root"]

@@ -228,7 +228,7 @@ def save(topo: Topology, name: str = DEFAULT, *, report: Report = print) -> Mani
     """Pause both clusters, stop them in order, copy each node's state, start them as they were."""
     check_name(name)
     started = time.monotonic()
-    plat = platforms.get(check_provider().platform)
+    plat = platforms.for_lab(check_provider().platform, topo)
     nodes = Nodes(topo)
     leaders, timelines = {}, {}
     for scope, node in _scopes(topo).items():
@@ -304,7 +304,7 @@ def restore(topo: Topology, name: str = DEFAULT, *, report: Report = print) -> M
     if missing:
         raise SnapshotError(f"snapshot {name!r}: {', '.join(missing)} no longer hold their part of it; "
                             f"take a new one with `invoke snapshot.save --name {name}`")
-    plat = platforms.get(m.platform)
+    plat = platforms.for_lab(m.platform, topo)
     undo = fault_undo_commands(topo)
     report(f"snapshot {name}: stopping what runs, putting back the state of {m.created}")
     nodes.run({n.name: force_stop_script(n, topo, plat, undo.get(n.name, []))

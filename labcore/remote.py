@@ -100,6 +100,29 @@ def http(topo: Topology, address: str, port: int, path: str, *, method: str = "G
         return status, text
 
 
+_GATEWAYS: dict[tuple[str, int], str] = {}
+
+
+def etcd_v3(topo: Topology, address: str, path: str) -> str:
+    """The path of a v3 JSON gateway call on this etcd (``/kv/range`` -> ``/v3/kv/range``). etcd 3.4 and
+    later serve ``/v3``; 3.3 (Debian 11's) only ``/v3beta``, where a ``/v3`` request is a 404 that would
+    read as "no such key". The prefix comes from the server's /version, asked once per address."""
+    known = (address, topo.postgres_release.major)     # a lab rebuilt on another release asks again
+    if known not in _GATEWAYS:
+        status, body = http(topo, address, topo.ports.etcd_client, "/version")
+        server = body.get("etcdserver", "") if status == 200 and isinstance(body, dict) else ""
+        if not server:
+            return f"/v3{path}"          # no answer: not cached, the caller's request fails on its own
+        _GATEWAYS[known] = gateway_prefix(server)
+    return f"{_GATEWAYS[known]}{path}"
+
+
+def gateway_prefix(server_version: str) -> str:
+    """``3.3.25`` -> ``/v3beta``; ``3.2.x`` -> ``/v3alpha``; 3.4 and later -> ``/v3``."""
+    major_minor = tuple(int(x) for x in server_version.split(".")[:2])
+    return "/v3alpha" if major_minor < (3, 3) else "/v3beta" if major_minor < (3, 4) else "/v3"
+
+
 def pg_connect(topo: Topology, address: str, port: int | None = None, *, dbname: str = "postgres",
                timeout: int = 3, **kw: Any):
     """A psycopg2 connection to a lab address as the cluster's superuser (of the lab's profile)."""

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import yaml
 
-from labcore import strict_yaml
+from labcore import strict_yaml, versions
 from labcore.exitcodes import Refusal
 from labcore.strict_yaml import Coerced, describe
 from labcore.suggest import unknown
@@ -130,6 +130,21 @@ def _credentials(v: Any) -> dict:
     return {k: str(x) for k, x in v.items()}
 
 
+def _release(v: Any) -> str:
+    _need(isinstance(v, str), v, f'a quoted release number such as "{versions.DEFAULT_PATRONI}"')
+    if not versions.VERSION.fullmatch(v):
+        raise ValueError(f"must be a release number such as {versions.DEFAULT_PATRONI}")
+    return v
+
+
+def _postgres_major(v: Any) -> int:
+    known = ", ".join(map(str, versions.POSTGRES))
+    _need(isinstance(v, int) and not isinstance(v, bool), v, f"a PostgreSQL major: {known}")
+    if v not in versions.POSTGRES:
+        raise ValueError(f"must be one of {known} (each the PostgreSQL of a Debian release the lab builds nodes from)")
+    return v
+
+
 def _mapping(v: Any) -> dict:
     _need(isinstance(v, dict), v, "a mapping")
     return v
@@ -154,7 +169,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
                 "firewall?": ("article", _one_of(*FIREWALL_MODES)),
                 "watchdog_mode?": ("automatic", _one_of(*WATCHDOG_MODES)),
                 "synchronous_mode?": (False, _bool),
-                "replicatefrom?": ({}, _mapping)},
+                "replicatefrom?": ({}, _mapping),
+                "patroni_version?": (versions.DEFAULT_PATRONI, _release),
+                "postgres_version?": (versions.DEFAULT_POSTGRES, _postgres_major)},
 }
 TOP_LEVEL = ("lab", "nodes", "vips", "ports", "cluster", "etcd", "options")
 
@@ -323,6 +340,16 @@ class Topology:
     def names(self) -> list[str]:
         return [n.name for n in self.nodes]
 
+    @property
+    def patroni_release(self) -> versions.PatroniRelease:
+        """The Patroni the nodes run (options.patroni_version)."""
+        return versions.PatroniRelease(self.options.get("patroni_version", versions.DEFAULT_PATRONI))
+
+    @property
+    def postgres_release(self) -> versions.PostgresRelease:
+        """The PostgreSQL the nodes run, and the Debian release that ships it (options.postgres_version)."""
+        return versions.POSTGRES[self.options.get("postgres_version", versions.DEFAULT_POSTGRES)]
+
     def with_role(self, role: str) -> list[Node]:
         return [n for n in self.nodes if n.has(role)]
 
@@ -390,6 +417,7 @@ def parse(data: Any, path: Path = DEFAULT_PATH) -> Topology:
     _check_etcd_members(etcd["members"], {n["name"] for n in nodes_in})
     pg = _check_roles(nodes_in)
     _check_replicatefrom(options["replicatefrom"], {n["member"] for n in pg})
+    _check_versions(options["patroni_version"], options["postgres_version"])
 
     nodes = tuple(Node(name=n["name"], address=str(n["address"]), member=n["member"],
                        roles=tuple(n["roles"]), etcd=n["name"] in etcd["members"])
@@ -399,6 +427,12 @@ def parse(data: Any, path: Path = DEFAULT_PATH) -> Topology:
                     cluster=Cluster(**{**cluster, "superuser": Login(**cluster["superuser"]),
                                        "replication": Login(**cluster["replication"])}),
                     etcd_members=tuple(etcd["members"]), options=options)
+
+
+def _check_versions(patroni: str, postgres: int) -> None:
+    why = versions.refusal(patroni, postgres)
+    if why:
+        raise TopologyError(f"options: {why}")
 
 
 def _check_top_level(data: Any, where: str) -> None:

@@ -57,10 +57,10 @@ def run(topo: Topology, *, steps: Iterable[str] | None = None, nodes: Iterable[s
     from provision.context import NODE_FACTS_SCRIPT, Context, NodeFacts, parse_node_facts
 
     chosen_steps, chosen_nodes = selection(topo, steps, nodes)
-    plat = platforms.get(platform or lab_state.load().platform)
+    plat = platforms.for_lab(platform or lab_state.load().platform, topo)
     creds = credentials or lab_credentials.for_lab(topo)
     if plat.uses_wheelhouse and any(m.NAME in ("patroni", "standby") for m in chosen_steps):
-        report(f"wheelhouse: {wheelhouse.ensure(plat.python)}")
+        report(f"wheelhouse: {wheelhouse.ensure(plat.python, plat.patroni_spec)}")
 
     node_facts: dict[str, NodeFacts] = {}
 
@@ -136,5 +136,5 @@ def preview(topo: Topology, step: str, node: str, platform: str, *, iface: str =
     from provision.steps import STEPS
 
     (module,), _ = selection(topo, [step], None)
-    ctx = Context(topo, topo.node(node), platforms.get(platform), NodeFacts(iface, container), credentials)
+    ctx = Context(topo, topo.node(node), platforms.for_lab(platform, topo), NodeFacts(iface, container), credentials)
     return engine.plan(module.resources(ctx), facts)

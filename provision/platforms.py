@@ -6,10 +6,17 @@ correct as a plan that tests check command by command.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-# Patroni pinned once per platform; the wheelhouse and the node's check use the same string.
-PATRONI_VERSION = "4.1.5"
+from labcore import versions
+
+if TYPE_CHECKING:
+    from labcore.topology import Topology
+
+# The Patroni a platform installs unless the topology chooses another (options.patroni_version,
+# :func:`for_lab`); the wheelhouse and the node's check use the same string.
+PATRONI_VERSION = versions.DEFAULT_PATRONI
 
 # Package groups only some option values install (options.firewall = open-ports):
 # left out of a preinstalled image, so a default lab gets exactly what its steps install.
@@ -41,6 +48,7 @@ class Platform:
     patroni_bin: str                  # directory holding patroni and patronictl
     patroni_pip: str                  # pip that reports the installed Patroni version
     patroni_spec: str                 # what the install fetches (pinned)
+    patroni_version: str              # the release patroni_spec pins
     uses_wheelhouse: bool
     python: str                       # the nodes' Python (major.minor): compiled wheels must match it
     primary_role: str                 # the role name Patroni passes to callbacks
@@ -108,6 +116,7 @@ DEBIAN12 = Platform(
     patroni_bin="/opt/patroni/bin",
     patroni_pip="/opt/patroni/bin/pip",
     patroni_spec=f"patroni[etcd3]=={PATRONI_VERSION}",
+    patroni_version=PATRONI_VERSION,
     uses_wheelhouse=True,
     python="3.11",
     primary_role="primary",
@@ -175,6 +184,7 @@ EL7 = Platform(
     patroni_bin="/usr/local/bin",
     patroni_pip="pip3",
     patroni_spec=f"patroni[etcd]=={PATRONI_VERSION}",
+    patroni_version=PATRONI_VERSION,
     uses_wheelhouse=False,
     python="3.6",
     primary_role="primary",
@@ -188,7 +198,18 @@ EL7 = Platform(
            "systemctl": "/usr/bin/systemctl"},
 )
 
-PLATFORMS: dict[str, Platform] = {p.name: p for p in (DEBIAN12, EL7)}
+def _debian_with(release: versions.PostgresRelease, base: Platform = DEBIAN12) -> Platform:
+    """Another Debian release: the same packages, its PostgreSQL and its Python."""
+    major = release.major
+    return replace(base, name=release.platform, pg_version=major, pg_bin=f"/usr/lib/postgresql/{major}/bin",
+                   packages={**base.packages, "postgres": (f"postgresql-{major}", "locales")},
+                   python=release.python)
+
+
+DEBIAN11 = _debian_with(versions.POSTGRES[13])
+DEBIAN13 = _debian_with(versions.POSTGRES[17])
+
+PLATFORMS: dict[str, Platform] = {p.name: p for p in (DEBIAN11, DEBIAN12, DEBIAN13, EL7)}
 
 
 def get(name: str | None) -> Platform:
@@ -198,3 +219,26 @@ def get(name: str | None) -> Platform:
         return PLATFORMS[name]
     except KeyError:
         raise ValueError(f"unknown platform {name!r} (known: {', '.join(PLATFORMS)})") from None
+
+
+def with_patroni(plat: Platform, release: versions.PatroniRelease) -> Platform:
+    """``plat`` installing another Patroni, with the names that release uses (labcore.versions)."""
+    if release.version == plat.patroni_version:
+        return plat
+    dcs = "etcd" if "etcd" in (plat.dcs, release.dcs) else release.dcs     # a v2-only side keeps etcd's v2 API
+    old, new = plat.patroni_spec, f"patroni[{dcs}]=={release.version}"
+    return replace(plat, patroni_version=release.version, patroni_spec=new,
+                   patroni_install=tuple(c.replace(old, new) for c in plat.patroni_install),
+                   dcs=dcs, etcd_enable_v2=dcs == "etcd",
+                   primary_role=release.primary_role, start_timeout_key=release.start_timeout_key)
+
+
+def for_lab(name: str | None, topo: Topology) -> Platform:
+    """The platform of the lab's machines with the Patroni its topology chooses. Debian machines of
+    another release than the topology's PostgreSQL (a hosts-provider machine, say) are refused."""
+    plat, pg = get(name), topo.postgres_release
+    if plat.name.startswith("debian") and plat.name != pg.platform:
+        raise ValueError(f"the machines run {plat.name} (PostgreSQL {plat.pg_version}) and the topology asks for "
+                         f"PostgreSQL {pg.major} ({pg.platform}): set options.postgres_version: {plat.pg_version} "
+                         "or use machines of that release")
+    return with_patroni(plat, topo.patroni_release)

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
-from provision.platforms import PATRONI_VERSION
+import zipfile
 
-REQUIREMENTS = (f"patroni[etcd3]=={PATRONI_VERSION}", "psycopg2-binary")
+from provision.platforms import DEBIAN12
+
+DEFAULT_SPEC = DEBIAN12.patroni_spec
+DRIVER = "psycopg2-binary"
 REMOTE_TARBALL = "/tmp/patroni-lab-wheelhouse.tar"
 # The manylinux tags a Debian 12 node (glibc 2.36) can load, newest first.
 MANYLINUX = ("manylinux_2_34", "manylinux_2_28", "manylinux_2_17", "manylinux2014")
@@ -31,9 +35,12 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def tarball(node_python: str = "3.11") -> Path:
-    """Where the wheelhouse tarball for nodes running ``node_python`` lives (it may not be built yet)."""
-    return cache_dir() / f"wheelhouse-patroni-{PATRONI_VERSION}-py{node_python.replace('.', '')}.tar"
+def tarball(node_python: str = "3.11", spec: str = DEFAULT_SPEC) -> Path:
+    """Where the wheelhouse tarball of ``spec`` (``patroni[etcd3]==4.1.5``) for nodes running ``node_python``
+    lives (it may not be built yet)."""
+    extra, version = spec.removeprefix("patroni[").split("]==")
+    dcs = "" if extra == "etcd3" else f"-{extra}"
+    return cache_dir() / f"wheelhouse-patroni-{version}{dcs}-py{node_python.replace('.', '')}.tar"
 
 
 def _pip(*args: str) -> None:
@@ -55,30 +62,51 @@ def compiled_for(wheel: Path, node_python: str) -> bool:
     return py == f"cp{node_python.replace('.', '')}" or abi == "abi3"
 
 
+def runs_on(wheel: Path, node_python: str) -> bool:
+    """The wheel's Requires-Python admits ``node_python`` (no such line: any)."""
+    from packaging.specifiers import SpecifierSet
+
+    with zipfile.ZipFile(wheel) as z:
+        meta = next((n for n in z.namelist() if n.endswith(".dist-info/METADATA")), None)
+        text = z.read(meta).decode("utf-8", "replace") if meta else ""
+    for line in text.splitlines():
+        if line.startswith("Requires-Python:"):
+            return SpecifierSet(line.split(":", 1)[1].strip()).contains(node_python)
+        if not line:
+            break
+    return True
+
+
 def retarget(wheels: Path, node_python: str, machine: str | None = None) -> list[str]:
-    """Replace compiled wheels not built for ``node_python`` with PyPI's build for it; return their names."""
+    """Replace each wheel that cannot run on ``node_python`` with PyPI's build for it: a compiled wheel
+    built for another Python by the same release's build for this one, a release that no longer
+    supports this Python (the host resolved for its own) by the newest release that does. Returns
+    their names."""
     arch = machine or platform.machine()
+    platforms = [arg for tag in MANYLINUX for arg in ("--platform", f"{tag}_{arch}")]
     swapped = []
     for whl in sorted(wheels.glob("*.whl")):
-        if is_pure(whl) or compiled_for(whl, node_python):
+        supported = runs_on(whl, node_python)
+        if supported and (is_pure(whl) or compiled_for(whl, node_python)):
             continue
         name, version = whl.name.split("-")[:2]
-        platforms = [arg for tag in MANYLINUX for arg in ("--platform", f"{tag}_{arch}")]
         _pip("download", "-q", "--no-deps", "--only-binary=:all:", "--implementation", "cp",
-             "--python-version", node_python, *platforms, "-d", str(wheels), f"{name}=={version}")
+             "--python-version", node_python, *platforms, "-d", str(wheels),
+             f"{name}=={version}" if supported else name)
         whl.unlink()
         swapped.append(name)
     return swapped
 
 
-def ensure(node_python: str) -> Path:
-    """Build the wheelhouse tarball for nodes running ``node_python`` unless it exists; return its path."""
-    out = tarball(node_python)
+def ensure(node_python: str, spec: str = DEFAULT_SPEC) -> Path:
+    """Build the wheelhouse tarball of ``spec`` for nodes running ``node_python`` unless it exists; return its path."""
+    out = tarball(node_python, spec)
     if out.exists():
         return out
     wheels = out.with_suffix("")
-    wheels.mkdir(parents=True, exist_ok=True)
-    _pip("wheel", "-q", "-w", str(wheels), *REQUIREMENTS)
+    shutil.rmtree(wheels, ignore_errors=True)         # a build cut short leaves no stray wheel behind
+    wheels.mkdir(parents=True)
+    _pip("wheel", "-q", "-w", str(wheels), spec, DRIVER)
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     if here != node_python:
         retarget(wheels, node_python)

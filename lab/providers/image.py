@@ -1,8 +1,10 @@
 """The docker nodes' image: built locally from ``docker/Dockerfile``.
 
-The base is chosen in this order, because no registry may be reachable:
-a local ``debian:bookworm`` image, else a rootfs bootstrapped here with
-mmdebstrap (or debootstrap) and ``docker import``-ed, else ``docker pull``.
+One image per Debian release (``bookworm`` by default; the topology's
+options.postgres_version picks another, labcore.versions). The base is chosen
+in this order, because no registry may be reachable: a local ``debian:<suite>``
+image, else a rootfs bootstrapped here with mmdebstrap (or debootstrap) and
+``docker import``-ed, else ``docker pull``.
 Images are shared by every lab instance on the host and kept by ``invoke down``
 (they are a cache); a changed Dockerfile or key is noticed by a recipe label.
 """
@@ -17,12 +19,12 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from labcore import versions
 from labcore.topology import ROOT
 
 DOCKER_DIR = ROOT / "docker"
-NODE_IMAGE = os.environ.get("LAB_NODE_IMAGE", "patroni-lab/node:bookworm")
-BOOTSTRAP_IMAGE = "patroni-lab/base:bookworm"
-REGISTRY_BASE = "debian:bookworm"
+DEFAULT_SUITE = versions.POSTGRES[versions.DEFAULT_POSTGRES].suite
+NODE_IMAGE = os.environ.get("LAB_NODE_IMAGE", f"patroni-lab/node:{DEFAULT_SUITE}")
 RECIPE_LABEL = "patroni-lab.recipe"
 PACKAGES = "systemd,systemd-sysv,dbus,openssh-server,iproute2,sudo,python3,ca-certificates"
 DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -91,65 +93,85 @@ def recipe(pubkey: str) -> str:
     return h.hexdigest()[:16]
 
 
-def bootstrap_base(report: Report) -> str:
-    """Make a Debian 12 base image without a registry (mmdebstrap, else debootstrap)."""
+def node_image(suite: str = DEFAULT_SUITE) -> str:
+    """The node image of a Debian release (LAB_NODE_IMAGE names the default release's)."""
+    return NODE_IMAGE if suite == DEFAULT_SUITE else f"patroni-lab/node:{suite}"
+
+
+def bootstrap_image(suite: str) -> str:
+    return f"patroni-lab/base:{suite}"
+
+
+def registry_base(suite: str) -> str:
+    return f"debian:{suite}"
+
+
+def _debian_name(suite: str) -> str:
+    major = next((r.platform.removeprefix("debian") for r in versions.POSTGRES.values() if r.suite == suite), None)
+    return f"Debian {major}" if major else f"Debian {suite}"
+
+
+def bootstrap_base(report: Report, suite: str = DEFAULT_SUITE) -> str:
+    """Make a Debian base image without a registry (mmdebstrap, else debootstrap)."""
     tool = shutil.which("mmdebstrap") or shutil.which("debootstrap")
     if not tool:
         raise FileNotFoundError
     with tempfile.TemporaryDirectory(prefix="lab-rootfs-") as tmp:
         tarball = Path(tmp) / "rootfs.tar"
         if tool.endswith("mmdebstrap"):
-            report(f"bootstrapping a Debian 12 rootfs with mmdebstrap from {MIRROR} (about a minute)")
-            cmd = ["mmdebstrap", "--variant=minbase", f"--include={PACKAGES}", "bookworm",
+            report(f"bootstrapping a {_debian_name(suite)} rootfs with mmdebstrap from {MIRROR} (about a minute)")
+            cmd = ["mmdebstrap", "--variant=minbase", f"--include={PACKAGES}", suite,
                    str(tarball), MIRROR]
             if Path(DEBIAN_KEYRING).exists():   # Ubuntu hosts do not trust Debian's keys by default
                 cmd.insert(1, f"--keyring={DEBIAN_KEYRING}")
             run = subprocess.run(cmd, capture_output=True, text=True)
         else:
-            report(f"bootstrapping a Debian 12 rootfs with debootstrap from {MIRROR} (a few minutes)")
+            report(f"bootstrapping a {_debian_name(suite)} rootfs with debootstrap from {MIRROR} (a few minutes)")
             root = Path(tmp) / "root"
             keyring = [f"--keyring={DEBIAN_KEYRING}"] if Path(DEBIAN_KEYRING).exists() else []
             run = subprocess.run(["debootstrap", *keyring, "--variant=minbase", f"--include={PACKAGES}",
-                                  "bookworm", str(root), MIRROR], capture_output=True, text=True)
+                                  suite, str(root), MIRROR], capture_output=True, text=True)
             if run.returncode == 0:
                 run = subprocess.run(["tar", "-C", str(root), "-cf", str(tarball), "."],
                                      capture_output=True, text=True)
         if run.returncode != 0:
             tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
             raise ImageError(f"{Path(tool).name} failed: {tail[0]}")
-        imp = _docker("import", str(tarball), BOOTSTRAP_IMAGE)
+        imp = _docker("import", str(tarball), bootstrap_image(suite))
         if imp.returncode != 0:
             raise ImageError(f"docker import failed: {imp.stderr.strip()}")
-    return BOOTSTRAP_IMAGE
+    return bootstrap_image(suite)
 
 
-def base_image(report: Report) -> str:
-    """The Debian 12 base to build on, by the cheapest way that works here."""
-    for ref in (REGISTRY_BASE, BOOTSTRAP_IMAGE):
+def base_image(report: Report, suite: str = DEFAULT_SUITE) -> str:
+    """The Debian base to build on, by the cheapest way that works here."""
+    registry = registry_base(suite)
+    for ref in (registry, bootstrap_image(suite)):
         if image_exists(ref):
             return ref
     try:
-        return bootstrap_base(report)
+        return bootstrap_base(report, suite)
     except FileNotFoundError:
         pass
-    report(f"no mmdebstrap/debootstrap: trying `docker pull {REGISTRY_BASE}`")
-    pull = _docker("pull", REGISTRY_BASE)
+    report(f"no mmdebstrap/debootstrap: trying `docker pull {registry}`")
+    pull = _docker("pull", registry)
     if pull.returncode == 0:
-        return REGISTRY_BASE
+        return registry
     why = (pull.stderr.strip().splitlines() or ["no answer"])[-1]
-    raise ImageError(f"no Debian 12 base image: {REGISTRY_BASE} is not local, no registry serves it "
+    raise ImageError(f"no {_debian_name(suite)} base image: {registry} is not local, no registry serves it "
                      f"({why}), and neither mmdebstrap nor debootstrap is installed "
                      "(apt-get install mmdebstrap)")
 
 
-def ensure_node_image(report: Report) -> str:
-    """Build the node image unless an up-to-date one exists; return its tag."""
+def ensure_node_image(report: Report, suite: str = DEFAULT_SUITE) -> str:
+    """Build the node image of a Debian release unless an up-to-date one exists; return its tag."""
     pub = public_key(insecure_key())
     want = recipe(pub)
-    if image_exists(NODE_IMAGE) and label(NODE_IMAGE, RECIPE_LABEL) == want:
-        return NODE_IMAGE
-    base = base_image(report)
-    report(f"building {NODE_IMAGE} from {base}")
+    ref = node_image(suite)
+    if image_exists(ref) and label(ref, RECIPE_LABEL) == want:
+        return ref
+    base = base_image(report, suite)
+    report(f"building {ref} from {base}")
     with tempfile.TemporaryDirectory(prefix="lab-image-") as ctx:
         for f in DOCKER_DIR.iterdir():
             if f.is_file():
@@ -158,9 +180,9 @@ def ensure_node_image(report: Report) -> str:
         env = dict(os.environ, DOCKER_BUILDKIT="0")
         build = subprocess.run(
             ["docker", "build", "--build-arg", f"BASE={base}", "--label", f"{RECIPE_LABEL}={want}",
-             "--label", "patroni-lab.image=node", "-t", NODE_IMAGE, ctx],
+             "--label", "patroni-lab.image=node", "-t", ref, ctx],
             capture_output=True, text=True, env=env)
     if build.returncode != 0:
         tail = "; ".join(build.stderr.strip().splitlines()[-3:]) or build.stdout.strip()[-300:]
-        raise ImageError(f"docker build of {NODE_IMAGE} failed: {tail}")
-    return NODE_IMAGE
+        raise ImageError(f"docker build of {ref} failed: {tail}")
+    return ref

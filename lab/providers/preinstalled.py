@@ -84,12 +84,13 @@ def _fail(what: str, run: subprocess.CompletedProcess) -> ImageError:
     return ImageError(f"{what} failed: {tail}")
 
 
-def ensure(plat: Platform, apt_cache: Path, report: Report) -> str:
-    """The preinstalled image for ``plat`` (built now if its tag is missing); returns its tag."""
-    node = image.ensure_node_image(report)
-    tarball = wheelhouse.ensure(plat.python) if plat.uses_wheelhouse else None
+def ensure(plat: Platform, apt_cache: Path, report: Report, suite: str = image.DEFAULT_SUITE) -> str:
+    """The preinstalled image for ``plat`` on the node image of Debian ``suite`` (built now if its tag is
+    missing); returns its tag."""
+    node = image.ensure_node_image(report, suite)
+    tarball = wheelhouse.ensure(plat.python, plat.patroni_spec) if plat.uses_wheelhouse else None
     want = tag_for(digest(plat, image.label(node, image.RECIPE_LABEL) or "",
-                          file_digest(tarball) if tarball else ""))
+                          file_digest(tarball) if tarball else ""), node)
     if image.image_exists(want):
         return want
     report(f"building {want}: {len(plat.all_packages())} packages of the steps' lists"
@@ -120,9 +121,10 @@ def ensure(plat: Platform, apt_cache: Path, report: Report) -> str:
 
 
 def prune(keep: str, report: Report) -> None:
-    """Remove older preinstalled images of the same repository (those no container uses)."""
-    repo = keep.rpartition(":")[0]
+    """Remove older preinstalled images of the same node image (those no container uses): one per
+    Debian release stays, so labs of other PostgreSQL versions keep theirs."""
+    base = keep.rpartition("-pre-")[0]
     listed = _docker("images", "--filter", f"label={LABEL}", "--format", "{{.Repository}}:{{.Tag}}")
     for ref in listed.stdout.split():
-        if ref != keep and ref.rpartition(":")[0] == repo and _docker("rmi", ref).returncode == 0:
+        if ref != keep and ref.rpartition("-pre-")[0] == base and _docker("rmi", ref).returncode == 0:
             report(f"removed the outdated {ref}")

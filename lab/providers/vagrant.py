@@ -28,7 +28,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Mapping
 
-from labcore import guard, poll
+from labcore import guard, poll, versions
 from lab.providers import image
 from lab.providers.base import Machines, Provider, ProviderError, Report, SshHost
 from labcore.state import lab_dir
@@ -48,6 +48,11 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # Vagrant progress lines worth showing; the full output goes to $LAB_DIR/vagrant.log.
 PROGRESS = re.compile(r"==> (\S+): (Creating|Starting|Booting|Machine booted|Importing|"
                       r"Destroying|Deleting|Stopping|Removing|Forcing)", re.I)
+
+
+def platforms_pg(name: str) -> int:
+    from provision import platforms
+    return platforms.get(name).pg_version
 
 
 def lab_key() -> Path:
@@ -131,6 +136,20 @@ class VagrantProvider(Provider):
             return FOREIGN_BOX_PLATFORM
         return PLATFORMS[self.name]
 
+    def platform_of(self, topo: Topology) -> str:
+        """The machines' platform: on docker, the Debian release of the topology's PostgreSQL."""
+        return topo.postgres_release.platform if self.name == "docker" else self.platform
+
+    def version_problem(self, topo: Topology) -> str | None:
+        """Another PostgreSQL than the default runs on docker nodes only (one image per Debian release);
+        the VM boxes are Debian 12's (libvirt) and CentOS 7's (virtualbox)."""
+        pg = topo.postgres_release
+        if self.name == "docker" or pg.platform == self.platform or pg.major == versions.DEFAULT_POSTGRES:
+            return None
+        return (f"options.postgres_version {pg.major}: the {self.name} provider's machines run "
+                f"{self.platform} (PostgreSQL {platforms_pg(self.platform)}); other versions run on "
+                "`--provider docker`")
+
     # --- running vagrant ---------------------------------------------------
 
     def env(self, topo: Topology) -> dict[str, str]:
@@ -196,6 +215,9 @@ class VagrantProvider(Provider):
     # --- the Provider protocol -----------------------------------------------
 
     def preflight(self, topo: Topology) -> None:
+        problem = self.version_problem(topo)
+        if problem:
+            raise ProviderError(problem)
         if not shutil.which("vagrant"):
             raise ProviderError("vagrant is not installed (apt-get install --no-install-recommends vagrant)")
         try:
@@ -262,7 +284,7 @@ class VagrantProvider(Provider):
         if self.name == "libvirt":
             self._prepare_libvirt(topo, report)
         if self.name == "docker":
-            self.node_image = self.node_image_ref(report)
+            self.node_image = self.node_image_ref(topo, report)
             self._ensure_network(topo, report)
             for n in topo.nodes:
                 (apt_cache(self.settings) / n.name).mkdir(parents=True, exist_ok=True)
@@ -277,18 +299,21 @@ class VagrantProvider(Provider):
         if self.name == "libvirt" and self.domain_type == "qemu":
             from lab.providers import libvirt
             slow = libvirt.TCG_SCALE
-        return Machines(interface=interface, platform=self.platform, hosts=hosts, timeout_scale=slow)
+        return Machines(interface=interface, platform=self.platform_of(topo), hosts=hosts, timeout_scale=slow)
 
-    def node_image_ref(self, report: Report) -> str:
-        """The plain image with ``from_scratch`` (every step installs), else the preinstalled one."""
+    def node_image_ref(self, topo: Topology, report: Report) -> str:
+        """The plain image with ``from_scratch`` (every step installs), else the preinstalled one;
+        both of the Debian release that ships the topology's PostgreSQL."""
+        suite = topo.postgres_release.suite
         if self.settings.get("from_scratch"):
-            ref = image.ensure_node_image(report)
+            ref = image.ensure_node_image(report, suite)
             report(f"node image {ref}: from scratch, every step installs its packages")
             return ref
         from lab.providers import preinstalled
         from provision import platforms
 
-        ref = preinstalled.ensure(platforms.get(self.platform), apt_cache(self.settings) / "image", report)
+        ref = preinstalled.ensure(platforms.for_lab(self.platform_of(topo), topo), apt_cache(self.settings) / "image",
+                                  report, suite)
         report(f"node image {ref}: the steps' packages preinstalled (`--from-scratch` installs them step by step)")
         return ref
 
@@ -385,7 +410,7 @@ class VagrantProvider(Provider):
         from provision import platforms
 
         if self.own_box:
-            self.vm_image = vmimage.build(platforms.get(self.platform), report)
+            self.vm_image = vmimage.build(platforms.for_lab(self.platform, topo), report)
             self._ensure_box(topo, report)
         self._ensure_pool(topo, report)
         if self.vm_image:

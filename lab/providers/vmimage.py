@@ -184,7 +184,7 @@ def is_built(img: VmImage) -> bool:
 def current(plat: Platform) -> VmImage:
     """The image the current recipe names (built or not); builds the wheelhouse if missing."""
     pub = image.public_key(image.insecure_key())
-    tarball = wheelhouse.ensure(plat.python)
+    tarball = wheelhouse.ensure(plat.python, plat.patroni_spec)
     return cached(digest(plat, pub, preinstalled.file_digest(tarball)))
 
 
@@ -206,7 +206,7 @@ def build(plat: Platform, report: Report) -> VmImage:
         (tmp / "build.sh").write_text(build_script(plat))
         (tmp / "vagrant.pub").write_text(image.public_key(image.insecure_key()))
         shutil.copy(image.DOCKER_DIR / "ssh-hostkeys.service", tmp / "ssh-hostkeys.service")
-        shutil.copy(wheelhouse.ensure(plat.python), tmp / "wheelhouse.tar")
+        shutil.copy(wheelhouse.ensure(plat.python, plat.patroni_spec), tmp / "wheelhouse.tar")
         _run("mmdebstrap (VM image)", mmdebstrap_command(root, tmp))
         report(f"root tree made in {time.monotonic() - t0:.0f} s; making the disk")
         boot = root / "boot"

@@ -15,7 +15,7 @@ from labcore.topology import Node, Topology
 from provision import waits, wheelhouse
 from provision.context import LIBEXEC, PATRONI_CONF_DIR, PATRONI_DROPINS, PATRONI_UNIT, WHEELHOUSE_REMOTE, Context
 from provision.engine import Command, Directory, File, Resource, Service, Wave
-from provision.platforms import PATRONI_VERSION, Platform
+from provision.platforms import Platform
 
 NAME = "patroni"
 SECTION = "4"
@@ -48,19 +48,20 @@ def install_commands(p: Platform) -> tuple[str, ...]:
 def install(ctx: Context) -> list[Resource]:
     """Patroni itself, its unit and the postgres user's environment (shared with the standby step)."""
     p = ctx.platform
+    version = p.patroni_version
     if p.uses_wheelhouse:
         # The venv's metadata folder names the version: no Python started (`pip show` alone takes
         # 1.5 min of CPU in a VM under QEMU's TCG emulation).
         venv = posixpath.dirname(p.patroni_bin)
-        installed = (f"ls -d {venv}/lib/python3*/site-packages/patroni-{PATRONI_VERSION}.dist-info "
+        installed = (f"ls -d {venv}/lib/python3*/site-packages/patroni-{version}.dist-info "
                      ">/dev/null 2>&1")
     else:
-        installed = f"{p.patroni_pip} show patroni 2>/dev/null | grep -qx 'Version: {PATRONI_VERSION}'"
+        installed = f"{p.patroni_pip} show patroni 2>/dev/null | grep -qx 'Version: {version}'"
     if p.uses_wheelhouse:
-        setup = Command(f"install Patroni {PATRONI_VERSION} from the wheelhouse", install_commands(p),
-                        installed, upload=(str(wheelhouse.tarball(p.python)), wheelhouse.REMOTE_TARBALL))
+        setup = Command(f"install Patroni {version} from the wheelhouse", install_commands(p), installed,
+                        upload=(str(wheelhouse.tarball(p.python, p.patroni_spec)), wheelhouse.REMOTE_TARBALL))
     else:
-        setup = Command(f"install Patroni {PATRONI_VERSION} with pip", p.patroni_install, installed)
+        setup = Command(f"install Patroni {version} with pip", p.patroni_install, installed)
     out: list[Resource] = [*ctx.packages("patroni", "vip"), setup]
     if p.patroni_bin != "/usr/local/bin":
         for tool in ("patroni", "patronictl"):

@@ -64,9 +64,9 @@ class FakeDocker:
 def docker(monkeypatch, tmp_path):
     wheels = tmp_path / "wheels.tar"
     wheels.write_bytes(b"wheels")
-    monkeypatch.setattr(image, "ensure_node_image", lambda report: "patroni-lab/node:bookworm")
+    monkeypatch.setattr(image, "ensure_node_image", lambda report, suite="bookworm": f"patroni-lab/node:{suite}")
     monkeypatch.setattr(image, "label", lambda ref, key: "recipe1")
-    monkeypatch.setattr(wheelhouse, "ensure", lambda python: wheels)
+    monkeypatch.setattr(wheelhouse, "ensure", lambda python, spec=None: wheels)
     fake = FakeDocker(set())
     monkeypatch.setattr(image, "image_exists", lambda ref: ref in fake.present)
     monkeypatch.setattr(preinstalled, "_docker", fake)

@@ -162,6 +162,25 @@ def test_wheel_tags_tell_pure_from_compiled_wheels():
     assert wheelhouse.compiled_for(compiled, "3.12") and not wheelhouse.compiled_for(compiled, "3.11")
 
 
+def wheel(folder: Path, name: str, requires_python: str | None = None) -> None:
+    """A wheel file with just its METADATA (what retarget reads of it)."""
+    import zipfile
+    dist = "-".join(name.split("-")[:2])
+    meta = "Metadata-Version: 2.1\n" + (f"Requires-Python: {requires_python}\n" if requires_python else "") + "\n"
+    with zipfile.ZipFile(folder / name, "w") as z:
+        z.writestr(f"{dist}.dist-info/METADATA", meta)
+
+
+def stand_in_pip(asked: list):
+    def pip(*args: str) -> None:        # what `pip download` does with these arguments: one wheel in -d
+        asked.append(args)
+        version = args[args.index("--python-version") + 1].replace(".", "")
+        name, _, release = args[-1].partition("==")
+        out = Path(args[args.index("-d") + 1])
+        wheel(out, f"{name}-{release or 'newest'}-cp{version}-cp{version}-manylinux_2_17_aarch64.whl")
+    return pip
+
+
 def test_a_wheel_compiled_for_another_python_is_swapped_for_the_nodes_build(tmp_path, monkeypatch):
     """A control host on Python 3.12 (Ubuntu 24.04) still serves Debian 12's 3.11 nodes: pip is asked
     for the nodes' build of each compiled wheel (a stand-in answers here; tests/live/
@@ -169,18 +188,10 @@ def test_a_wheel_compiled_for_another_python_is_swapped_for_the_nodes_build(tmp_
     from provision import wheelhouse
     compiled = "psycopg2_binary-2.9.10-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
     pure = "click-8.1.7-py3-none-any.whl"
-    for name in (compiled, pure):
-        (tmp_path / name).write_bytes(b"")
+    wheel(tmp_path, compiled, ">=3.8")
+    wheel(tmp_path, pure, ">=3.7")
     asked = []
-
-    def pip(*args: str) -> None:        # what `pip download` does with these arguments: one wheel in -d
-        asked.append(args)
-        version = args[args.index("--python-version") + 1].replace(".", "")
-        name, release = args[-1].split("==")
-        out = Path(args[args.index("-d") + 1])
-        (out / f"{name}-{release}-cp{version}-cp{version}-manylinux_2_17_aarch64.whl").write_bytes(b"")
-
-    monkeypatch.setattr(wheelhouse, "_pip", pip)
+    monkeypatch.setattr(wheelhouse, "_pip", stand_in_pip(asked))
     assert wheelhouse.retarget(tmp_path, "3.11", machine="aarch64") == ["psycopg2_binary"]
     assert sorted(w.name for w in tmp_path.glob("*.whl")) == [
         pure, "psycopg2_binary-2.9.10-cp311-cp311-manylinux_2_17_aarch64.whl"]
@@ -190,3 +201,19 @@ def test_a_wheel_compiled_for_another_python_is_swapped_for_the_nodes_build(tmp_
     assert [args[i + 1] for i, a in enumerate(args) if a == "--platform"] == [
         f"{tag}_aarch64" for tag in wheelhouse.MANYLINUX]
     assert args[-3:] == ("-d", str(tmp_path), "psycopg2_binary==2.9.10")
+
+
+def test_a_release_that_dropped_the_nodes_python_is_swapped_for_the_newest_that_runs_there(tmp_path, monkeypatch):
+    """The host resolves for its own Python: on Debian 11's 3.9 nodes, a dependency whose newest release
+    needs 3.10 (click 8.2) is replaced by the newest release that still runs on 3.9 (not pinned)."""
+    from provision import wheelhouse
+    wheel(tmp_path, "click-8.2.1-py3-none-any.whl", ">=3.10")
+    wheel(tmp_path, "six-1.17.0-py2.py3-none-any.whl")
+    asked = []
+    monkeypatch.setattr(wheelhouse, "_pip", stand_in_pip(asked))
+    assert wheelhouse.retarget(tmp_path, "3.9", machine="aarch64") == ["click"]
+    assert asked[0][-1] == "click" and "click-8.2.1-py3-none-any.whl" not in {w.name for w in tmp_path.iterdir()}
+    on_310 = tmp_path / "py310"
+    on_310.mkdir()
+    wheel(on_310, "click-8.2.1-py3-none-any.whl", ">=3.10")
+    assert wheelhouse.retarget(on_310, "3.10", machine="aarch64") == []       # where it runs, it stays

@@ -5,7 +5,7 @@ from lab.exercises.api import steps as S
 from lab.exercises.api.context import Lab
 from lab.exercises.kit import actions as F
 from lab.exercises.kit.patroni_config import PATRONI_UNIT
-from lab.exercises.api.model import Drill, drill
+from lab.exercises.api.model import Drill, NotApplicable, drill
 
 HUGE_RETRY_TIMEOUT = 864000000   # the article's "10,000 days"
 
@@ -88,6 +88,9 @@ then one replica's Patroni is stopped and the primary demotes."""
     differs = "failsafe_mode does not exist in Patroni 1.6.5, the article's version."
 
     def run(self, lab: Lab) -> None:
+        patroni = lab.topo.patroni_release
+        if not patroni.failsafe_mode:
+            raise NotApplicable(f"failsafe_mode arrived in Patroni 3.0; this lab runs Patroni {patroni.version}")
         leader = lab.leader()
         t = lab.timing()
         replica = lab.replicas()[0]

@@ -62,7 +62,7 @@ waits, then gives up and a replica is promoted."""
         timeout = SLOW_START_TIMEOUT
         lab.step(f"Part 2: primary_start_timeout = {timeout}, and a start that takes longer",
                  "Patroni waits that long for its PostgreSQL, then prefers a failover.")
-        S.set_config(lab, primary_start_timeout=timeout)
+        S.set_config(lab, **{lab.topo.patroni_release.start_timeout_key: timeout})   # master_ before Patroni 3.0
         since = S.node_epoch(lab, lab.node_of(leader))
         held = F.slow_start_postgres(lab.facts, leader, lab.probe.postgres_up)
         stopped = lab.inject(held)

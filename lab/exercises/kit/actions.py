@@ -246,9 +246,10 @@ def undo_all_commands(topo: Topology) -> dict[str, list[str]]:
 
 # --- operations ---------------------------------------------------------------------
 
-def switchover(node: str, scope: str, leader: str, candidate: str, observed: Callable[[], bool]) -> Operation:
+def switchover(node: str, scope: str, leader: str, candidate: str, observed: Callable[[], bool],
+               leader_flag: str = "--leader") -> Operation:
     return Operation(node, f"switchover: {leader} hands the primary to {candidate}",
-                     ctl.switchover(scope, leader, candidate), observed=observed)
+                     ctl.switchover(scope, leader, candidate, leader_flag), observed=observed)
 
 
 def failover(node: str, scope: str, candidate: str, observed: Callable[[], bool]) -> Operation:

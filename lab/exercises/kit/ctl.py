@@ -33,8 +33,9 @@ def restart(scope: str, *members: str, pending: bool = False) -> str:
     return patronictl("restart", scope, *members, "--force", *(["--pending"] if pending else []))
 
 
-def switchover(scope: str, leader: str, candidate: str) -> str:
-    return patronictl("switchover", scope, "--leader", leader, "--candidate", candidate, "--force")
+def switchover(scope: str, leader: str, candidate: str, leader_flag: str = "--leader") -> str:
+    """``leader_flag``: what this Patroni calls the current leader (``--master`` before 3.0)."""
+    return patronictl("switchover", scope, leader_flag, leader, "--candidate", candidate, "--force")
 
 
 def failover(scope: str, candidate: str) -> str:

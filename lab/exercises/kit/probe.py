@@ -209,7 +209,8 @@ class Probe:
             if self._etcd_api in (None, "v3"):
                 body = {"key": base64.b64encode(key.encode()).decode()}
                 headers = etcd_token(self.topo, n.address, creds)
-                status, resp = remote.http(self.topo, n.address, port, "/v3/kv/range", method="POST", body=body,
+                status, resp = remote.http(self.topo, n.address, port, remote.etcd_v3(self.topo, n.address, "/kv/range"),
+                                           method="POST", body=body,
                                            headers=headers)
                 if status == 200 and isinstance(resp, dict) and resp.get("kvs"):
                     self._etcd_api = "v3"
@@ -232,7 +233,8 @@ class Probe:
         for n in self.topo.etcd_nodes:
             headers = etcd_token(self.topo, n.address, creds)
             if self._etcd_api in (None, "v3"):
-                status, resp = remote.http(self.topo, n.address, port, "/v3/kv/range", method="POST",
+                status, resp = remote.http(self.topo, n.address, port, remote.etcd_v3(self.topo, n.address, "/kv/range"),
+                                           method="POST",
                                            body={"key": base64.b64encode(key.encode()).decode()}, headers=headers)
                 kvs = (resp.get("kvs") or []) if status == 200 and isinstance(resp, dict) else None
                 if kvs == [] and self._etcd_api == "v3":
@@ -243,7 +245,8 @@ class Probe:
                     lease = kvs[0].get("lease")
                     left = None
                     if lease:
-                        st, ttl = remote.http(self.topo, n.address, port, "/v3/lease/timetolive", method="POST",
+                        st, ttl = remote.http(self.topo, n.address, port,
+                                              remote.etcd_v3(self.topo, n.address, "/lease/timetolive"), method="POST",
                                               body={"ID": lease}, headers=headers)
                         left = float(ttl["TTL"]) if st == 200 and isinstance(ttl, dict) and "TTL" in ttl else None
                     return {"leader": holder, "ttl_left": left}
@@ -265,7 +268,7 @@ def etcd_token(topo: Topology, address: str, auth: tuple[str, str] | None) -> di
     """The header an authenticated v3 gateway request carries (etcd auth on), or None (auth off)."""
     if not auth:
         return None
-    status, resp = remote.http(topo, address, topo.ports.etcd_client, "/v3/auth/authenticate",
+    status, resp = remote.http(topo, address, topo.ports.etcd_client, remote.etcd_v3(topo, address, "/auth/authenticate"),
                                method="POST", body={"name": auth[0], "password": auth[1]})
     token = resp.get("token") if status == 200 and isinstance(resp, dict) else None
     return {"Authorization": token} if token else None

@@ -16,7 +16,8 @@ def switchover(lab: Lab, candidate: str | None = None, *, within: float = 60) ->
     Returns (old leader, new leader, seconds from the command to a writable new leader)."""
     old = lab.leader()
     new = candidate or pick_candidate(lab)
-    op = actions.switchover(lab.node_of(old), scope(lab), old, new, observed=writable_leader(lab, new))
+    op = actions.switchover(lab.node_of(old), scope(lab), old, new, observed=writable_leader(lab, new),
+                            leader_flag=lab.topo.patroni_release.switchover_leader_flag)
     lab.mark("switchover")
     try:
         lab.perform(op, observe_within=within)
