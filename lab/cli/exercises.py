@@ -144,13 +144,15 @@ def run(c, drill, auto=False, scale=None, lang=None, repeat=1):
                        + ([f"--scale {scale}"] if scale is not None else []))
     kind = name if len(names) == 1 else f"{len(names)}-drills"
     results_dir = lab_state.lab_dir() / "drills"
+    running = Lab(topo, auto=auto, results_dir=results_dir).probe.running_versions()
     every: list = []
     failed = False
     for i in range(repeat):
         if repeat > 1:
             print(f"\n=== {name}: run {i + 1} of {repeat}")
         recorder = RunRecorder(kind, command=command + (f" --repeat {repeat}" if repeat > 1 else ""), lab=topo.name,
-                               drills=[cls.name for cls in classes], scale=factor, lang=current(), commit=git_commit())
+                               drills=[cls.name for cls in classes], scale=factor, lang=current(), commit=git_commit(),
+                               versions=running)
         started = time.monotonic()
         results = []
         for cls in classes:

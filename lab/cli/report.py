@@ -25,8 +25,10 @@ def report(c, run=""):
       help={"run": "a run folder (name, its first characters, or a path); repeat for several runs, the last "
                    "one naming a drill wins (a full run, then a re-run of a few drills)",
             "rto": "instead: a summary of `invoke exercise D --auto --repeat N` ($LAB_DIR/repeats/<file>.json) "
-                   "for the measured table of docs/rto.md"})
-def docs_tables(c, run=None, rto=""):
+                   "for the measured table of docs/rto.md",
+            "matrix": "instead: the version table of docs/drills/versions.md, one column per Patroni/PostgreSQL "
+                      "pair the named runs ran on (scripts/version-matrix.sh names them)"})
+def docs_tables(c, run=None, rto="", matrix=False):
     """Write the measured table of every drill into docs/drills/README.md and docs/zh/drills/README.md,
     from the result files of the named runs (between its markers; the rest of the page is kept)."""
     from lab.exercises import DRILLS
@@ -55,6 +57,12 @@ def docs_tables(c, run=None, rto=""):
         loaded = [runs.load(runs.find(r)) for r in run]    # every run read before anything is written
     except runs.RunError as e:
         raise Exit(f"docs-tables: {e}", code=2) from None
+    if matrix:
+        changed = tables.write_matrix(loaded, list(DRILLS))
+        columns = sorted({tables.pair_of(r)[2] for r in loaded})
+        print(f"version table from {len(loaded)} runs ({'; '.join(columns)}): "
+              + (", ".join(str(p) for p in changed) if changed else "unchanged"))
+        return
     changed = tables.write(loaded, list(DRILLS), {lang: folder(lang) for lang in LANGS})
     absent = [r.name for r in tables.rows(loaded, list(DRILLS)) if r.drill is None]
     print(f"measured table from {', '.join(r.name for r in loaded)}: "

@@ -11,6 +11,8 @@ import pytest
 from labcore import state as lab_state
 from labcore.topology import load
 from lab.exercises import Lab, run_drill
+from lab.exercises.kit.probe import Probe
+from lab.exercises.kit.shell import SshShell
 from lab.exercises.run.controls import with_break
 from lab.exercises.observe.evidence import RunRecorder, git_commit
 from lab.exercises.run.runner import WATCH_RULE, watch_was_blind
@@ -36,7 +38,8 @@ def topo(request):
 def drill_run(request, topo):
     """One run folder per test module ($LAB_DIR/runs/<UTC>-all/), finished with its tally."""
     run = RunRecorder("all", command=f"pytest {request.module.__name__}", lab=topo.name, drills=[],
-                      scale=timeout_scale(), commit=git_commit())
+                      scale=timeout_scale(), commit=git_commit(),
+                      versions=Probe(topo, SshShell(topo)).running_versions())
     yield run
     run.finish()
 

@@ -128,8 +128,9 @@ def replica_fault(name: str, verdict: str = "pass", reason: str = "") -> tuple[d
 Maker = Callable[[], tuple[dict[str, Any], Events]]
 
 
-def write_run(lab_dir: Path, stamp: str, label: str, drills: dict[str, Maker]) -> Path:
-    """A run folder under ``lab_dir/runs`` holding the given drills."""
+def write_run(lab_dir: Path, stamp: str, label: str, drills: dict[str, Maker],
+              versions: dict[str, str] | None = None) -> Path:
+    """A run folder under ``lab_dir/runs`` holding the given drills (``versions``: what its nodes ran)."""
     folder = lab_dir / "runs" / f"{stamp}-{label}"
     folder.mkdir(parents=True)
     tally = {"pass": 0, "fail": 0, "differs": 0, "not-applicable": 0, "error": 0}
@@ -142,5 +143,6 @@ def write_run(lab_dir: Path, stamp: str, label: str, drills: dict[str, Maker]) -
     (folder / "run.json").write_text(json.dumps({
         "run": folder.name, "started": _iso(0), "finished": _iso(60 * len(drills)),
         "command": f"invoke exercise {label} --auto", "lab": "plab-test", "commit": "0123456789abcdef",
-        "scale": 1.0, "lang": "en", "drills": list(drills), "tally": tally}, indent=2))
+        "scale": 1.0, "lang": "en", "drills": list(drills), "tally": tally,
+        **({"versions": versions} if versions else {})}, indent=2))
     return folder

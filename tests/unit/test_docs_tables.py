@@ -111,3 +111,34 @@ def test_the_committed_pages_hold_the_region_and_name_the_command():
         assert tables.BEGIN in text and tables.END in text, lang
         inside = text.split(tables.BEGIN, 1)[1].split(tables.END, 1)[0]
         assert tables.COMMAND in inside and "plab-test" not in inside, lang
+
+
+def test_the_version_table_has_a_column_per_pair_the_runs_ran_on(tmp_path, monkeypatch, capsys):
+    """Runs of three pairs -> three columns sorted by PostgreSQL then Patroni; each cell the verdict with
+    its reason, RTO and lost writes; a drill a pair did not run says so; the Chinese page too."""
+    lab_dir = tmp_path / "lab"
+    monkeypatch.setenv("LAB_DIR", str(lab_dir))
+    old = synth.write_run(lab_dir, "20261204T100000Z", "all", {
+        "primary-patroni-kill": synth.primary_patroni_kill,
+        "etcd-failsafe": lambda: synth.replica_fault("etcd-failsafe", "not-applicable",
+                                                      "failsafe_mode arrived in Patroni 3.0")},
+        versions={"patroni": "2.1.7", "postgres": "13.16"})
+    new17 = synth.write_run(lab_dir, "20261204T110000Z", "all", {"primary-patroni-kill": synth.primary_patroni_kill},
+                            versions={"patroni": "4.1.5", "postgres": "17.12"})
+    new13 = synth.write_run(lab_dir, "20261204T120000Z", "all", {"replica-pg-stop": lambda: synth.replica_fault(
+        "replica-pg-stop")}, versions={"patroni": "4.1.5", "postgres": "13.16"})
+    monkeypatch.setattr(tables, "ROOT", tmp_path)
+    docs_tables(Context(), run=[str(old), str(new17), str(new13)], matrix=True)
+    page = (tmp_path / "docs" / "drills" / "versions.md").read_text()
+    region = page.split(tables.MATRIX_BEGIN, 1)[1].split(tables.MATRIX_END, 1)[0]
+    head = next(line for line in region.splitlines() if line.startswith("| drill |"))
+    assert head.split(" | ")[2:] == ["Patroni 2.1.7 / PostgreSQL 13.16", "Patroni 4.1.5 / PostgreSQL 13.16",
+                                     "Patroni 4.1.5 / PostgreSQL 17.12 |"]
+    cells = row_of(region, "etcd-failsafe").split(" | ")
+    assert cells[2] == "**not-applicable**: failsafe_mode arrived in Patroni 3.0" and cells[3] == "not run on this pair"
+    kill = row_of(region, "primary-patroni-kill").split(" | ")
+    assert kill[2].startswith("**pass**; RTO ") and "lost " in kill[2] and kill[3] == "not run on this pair"
+    assert "invoke docs-tables --matrix --run lab/runs/20261204T100000Z-all" in region
+    zh = (tmp_path / "docs" / "zh" / "drills" / "versions.md").read_text()
+    assert "未在此版本组合上运行" in zh and "| 演练 | 文章章节 |" in zh
+    assert "3 runs" in capsys.readouterr().out

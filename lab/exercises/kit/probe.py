@@ -68,6 +68,20 @@ class Probe:
         status, body = self.rest(member, "/patroni")
         return body if status in (200, 503) and isinstance(body, dict) else {}
 
+    def running_versions(self) -> dict[str, str | None]:
+        """The Patroni and PostgreSQL releases the members run, as their REST APIs say (``/patroni``:
+        ``patroni.version``, ``server_version`` 150010 -> "15.10"); several joined by "+" (a cluster
+        mid-upgrade), None where no member answered."""
+        patroni, postgres = set(), set()
+        for n in self.topo.postgres_nodes:
+            st = self.member_state(n.member)
+            if (st.get("patroni") or {}).get("version"):
+                patroni.add(st["patroni"]["version"])
+            if isinstance(st.get("server_version"), int):
+                v = st["server_version"]
+                postgres.add(f"{v // 10000}.{v % 10000}")
+        return {"patroni": "+".join(sorted(patroni)) or None, "postgres": "+".join(sorted(postgres)) or None}
+
     def rest_alive(self, member: str) -> bool:
         status, _ = self.rest(member, "/liveness", timeout=2)
         return status == 200

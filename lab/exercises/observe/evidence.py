@@ -154,6 +154,7 @@ class RunRecorder:
 
     def __init__(self, kind: str, *, command: str, lab: str, drills: list[str], scale: float = 1.0,
                  lang: str = "en", commit: str | None = None, root: Path | None = None,
+                 versions: dict[str, str | None] | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         if not _NAME.match(kind):
@@ -176,6 +177,8 @@ class RunRecorder:
         self.info: dict[str, Any] = {"run": name, "started": iso(started), "finished": None, "command": command,
                                      "lab": lab, "commit": commit, "scale": scale, "lang": lang,
                                      "drills": list(drills), "tally": tally([])}
+        if versions is not None:     # what the nodes ran (probe.running_versions), for the version table
+            self.info["versions"] = dict(versions)
         self.verdicts: dict[str, str] = {}
         self._write()
 
