@@ -79,7 +79,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "lab.providers": ("labcore", "provision"),
     "lab.clients": ("labcore",),
     "lab.i18n": ("labcore",),
-    "lab.exercises.kit": ("labcore", "provision.context"),
+    "lab.exercises.kit": ("labcore", "provision.context", "provision.platforms", "provision.wheelhouse"),
     "lab.exercises.observe": ("labcore", "lab.i18n", "lab.exercises.kit"),
     "lab.exercises.api": ("labcore", "lab.i18n", "lab.exercises.kit", "lab.exercises.observe"),
     "lab.exercises.drills": ("labcore", "lab.i18n", "lab.clients", "lab.exercises.kit", "lab.exercises.api"),

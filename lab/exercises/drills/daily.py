@@ -1,11 +1,13 @@
 """Article §6: running the cluster day to day with patronictl and Patroni's REST API."""
 from __future__ import annotations
 
+from labcore import versions
 from lab.exercises.api import steps as S
 from lab.exercises.api.context import Lab
 from lab.exercises.kit import actions as F
-from lab.exercises.api.model import Drill, ExpectationFailed, drill
+from lab.exercises.api.model import Drill, ExpectationFailed, NotApplicable, drill
 from lab.exercises.kit import ctl, endpoints, sql
+from lab.exercises.kit import patroni_release as releases
 
 NEW_MAX_CONNECTIONS = 300          # the article's example value
 DEBUG_SETTING = ("log_min_messages", "debug1")
@@ -430,3 +432,62 @@ its GET /patroni changes; the leader is untouched and the writer never stops."""
         lab.expect(lambda: lab.probe.member_state(replica).get("postmaster_start_time") not in (None, started),
                    f"{replica}'s PostgreSQL is a new instance (postmaster_start_time changed)", within=10)
         lab.expect(lambda: lab.probe.leader() == leader, f"{leader} still leads", within=5)
+
+
+@drill
+class PatroniUpgrade(Drill):
+    name = "patroni-upgrade"
+    section = "§6 (Patroni upgraded in place; the article installs it in §4)"
+    summary = "Patroni upgraded in place with writes running: replicas one by one, a switchover, then the old leader."
+    story = """\
+Patroni is a Python program beside PostgreSQL, so a new release is installed
+without touching the data: into the same virtualenv, then Patroni restarted.
+Restarting Patroni restarts its PostgreSQL, which a replica survives and a
+leader does not, so the order matters: every replica first, one at a time,
+each streaming again before the next; then a switchover hands the primary to
+an upgraded replica; then the old leader, now a replica, is upgraded too.
+Writes stop only for the switchover. Members of two releases run together for
+a while, which Patroni supports between neighbouring major releases."""
+    expected = """\
+What to watch: each replica comes back within a couple of minutes running the
+new release and streams again; the leader keeps writing meanwhile; the
+switchover is the only outage (seconds, no acknowledged write lost); at the end
+every member reports the new release and the cluster has one leader. The
+drill puts the topology's release back afterwards, the same way."""
+    commands = [
+        'on each replica: sudo /opt/patroni/bin/pip install --no-index --find-links <wheels> "patroni[etcd3]==<new>"',
+        'on each replica: sudo systemctl restart patroni   # then wait until it streams again',
+        'on the leader: sudo -u postgres patronictl -c /etc/patroni switchover pgsql --candidate <upgraded replica> --force',
+        'on the old leader: the same pip install and restart',
+        'anywhere: curl -s http://<member>:8008/patroni   # "patroni": {"version": ...}',
+    ]
+    differs = ("Beyond the article, which installs one release (§4). Patroni supports an upgrade to the next major "
+               "release only from 3.0.0 on, so the drill upgrades a 3.x lab to the lab's newest release.")
+    lossless = True
+
+    def run(self, lab: Lab) -> None:
+        now = lab.topo.patroni_release
+        newest = versions.PatroniRelease(versions.DEFAULT_PATRONI)
+        if not newest.at_least(*versions.parse(now.version)) or newest == now:
+            raise NotApplicable(f"this lab runs Patroni {now.version}, the newest the lab carries: set "
+                                "options.patroni_version to an older release (docs/versions.md) to upgrade from it")
+        if not now.at_least(3, 0):
+            raise NotApplicable(f"this lab runs Patroni {now.version}: Patroni's 3.0 release notes say an upgrade to "
+                                "the next major release works reliably only from 3.0.0 on (go through a 3.x first)")
+        plat = releases.platform(lab.topo)
+        if not plat.uses_wheelhouse:
+            raise NotApplicable(f"the {plat.name} nodes install Patroni with pip from PyPI, not from the lab's wheels")
+        members = S.members(lab)
+        lab.step("Stage the new release", f"Patroni {newest.version}'s wheels on every member, nothing installed yet.")
+        for m in members:
+            out = releases.stage(lab.shell, lab.node_of(m), newest, plat)
+            if not out.ok:
+                raise ExpectationFailed(f"staging Patroni {newest.version} on {m}: {(out.stderr or out.stdout).strip()}")
+        lab.on_restore(f"Patroni {now.version} again on every member", lambda: S.roll_patroni(lab, now, newest))
+        lab.measure("versions_before", lab.probe.running_versions())
+        lab.step("Roll it", "Replicas one by one, a switchover to an upgraded replica, then the old leader.")
+        steps = S.roll_patroni(lab, newest, now)
+        lab.measure("versions_at_each_step", steps)
+        lab.expect(lambda: all(S.member_runs(lab, m, newest) for m in members),
+                   f"every member runs Patroni {newest.version}", within=10)
+        lab.expect(S.writable_leader(lab), "one writable leader", within=30)

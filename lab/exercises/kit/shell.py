@@ -58,6 +58,17 @@ class SshShell:
             self._conns.pop(n.name, None)
             return Output(255, "", f"{type(e).__name__}: {e}")
 
+    def put(self, node: str, local: str, remote_path: str) -> Output:
+        """Copy a file of the control host to ``remote_path`` on ``node`` (as the ssh user; sudo moves it on)."""
+        n = self.topo.node(node)
+        guard.check(n.address, self.topo)
+        try:
+            self._conn(n.name).put(local, remote_path)
+            return Output(0, "")
+        except Exception as e:
+            self._conns.pop(n.name, None)
+            return Output(255, "", f"{type(e).__name__}: {e}")
+
     def close(self) -> None:
         for c in self._conns.values():
             try:

@@ -23,8 +23,9 @@ from lab.exercises.api.steps.expectations import (FENCED_INSTEAD_OF_DEMOTED, exp
                                                   undo_then_rejoined)
 from lab.exercises.api.steps.journal import journal_mentions, node_epoch
 from lab.exercises.api.steps.network import iface_of, mac_of
-from lab.exercises.api.steps.operations import (enable_sync, history_length, on_control_host, revive_patroni,
-                                                start_all_etcd, stop_all_etcd, switchover, watchdog_off_for)
+from lab.exercises.api.steps.operations import (enable_sync, history_length, member_runs, on_control_host,
+                                                revive_patroni, roll_patroni, start_all_etcd, stop_all_etcd, switchover,
+                                                watchdog_off_for)
 from lab.exercises.api.steps.sql import psql, vip_commit, writable_through
 
 __all__ = [

@@ -7,17 +7,22 @@ from lab.exercises.api.context import Lab
 from lab.exercises.api.model import ExpectationFailed
 from lab.exercises.api.steps.conditions import pick_candidate, scope, sync_key, sync_standby, writable_leader
 from lab.exercises.api.steps.config import set_config, set_local
+from labcore.versions import PatroniRelease
 from lab.exercises.kit import actions, ctl
+from lab.exercises.kit import patroni_release as releases
 from lab.exercises.kit.patroni_config import PATRONI_UNIT
 
 
-def switchover(lab: Lab, candidate: str | None = None, *, within: float = 60) -> tuple[str, str, float]:
-    """``patronictl switchover`` from the current leader to ``candidate`` (chosen now if None).
+def switchover(lab: Lab, candidate: str | None = None, *, within: float = 60,
+               release: PatroniRelease | None = None) -> tuple[str, str, float]:
+    """``patronictl switchover`` from the current leader to ``candidate`` (chosen now if None), typed on
+    the leader's node, whose Patroni is the topology's unless ``release`` says otherwise (mid-upgrade).
     Returns (old leader, new leader, seconds from the command to a writable new leader)."""
     old = lab.leader()
     new = candidate or pick_candidate(lab)
+    flag = (release or lab.topo.patroni_release).switchover_leader_flag
     op = actions.switchover(lab.node_of(old), scope(lab), old, new, observed=writable_leader(lab, new),
-                            leader_flag=lab.topo.patroni_release.switchover_leader_flag)
+                            leader_flag=flag)
     lab.mark("switchover")
     try:
         lab.perform(op, observe_within=within)
@@ -96,3 +101,37 @@ def revive_patroni(lab: Lab) -> list[str]:
 def on_control_host(lab: Lab, command: str, why: str = "") -> None:
     """Show a command typed on the control host (where the lab's CLI runs), not on a node."""
     lab.say("   " + lab.tr("on_control_host") + f"\n   $ {command}" + (f"\n   ({lab.said(why)})" if why else ""))
+
+
+# --- Patroni upgraded in place, member by member ------------------------------------------------------
+
+def member_runs(lab: Lab, member: str, release: PatroniRelease) -> bool:
+    """``member``'s REST API answers with ``release``'s version."""
+    return (lab.probe.member_state(member).get("patroni") or {}).get("version") == release.version
+
+
+def roll_patroni(lab: Lab, release: PatroniRelease, previous: PatroniRelease, *, within: float = 120) -> list[dict]:
+    """``release`` on every member (each running ``previous``), the way an upgrade is done with the
+    cluster running: the replicas one by one (each back and streaming before the next), then a
+    switchover to an upgraded replica, then the old leader. Returns one entry per step: the member,
+    the seconds until it streamed again (and the switchover's before the old leader), the cluster's
+    versions after it."""
+    plat = releases.platform(lab.topo)
+    leader = lab.leader()
+    order = [m for m in lab.replicas() if m != leader] + [leader]
+    steps = []
+    for member in order:
+        step: dict = {"member": member}
+        if member == leader:
+            _, new, took = switchover(lab, order[0], release=previous)
+            step["switchover_s"] = round(took, 1)
+        node = lab.node_of(member)
+        began = lab.clock.monotonic()
+        op = actions.Operation(node, f"Patroni {release.version} on {member} (installed in place, Patroni restarted)",
+                               releases.install(release, plat), observed=lambda m=member: member_runs(lab, m, release))
+        lab.perform(op, observe_within=within)
+        lab.expect(lambda m=member: lab.probe.streaming(m), f"{member} runs Patroni {release.version} and streams again",
+                   within=within)
+        step["back_s"] = round(lab.clock.monotonic() - began, 1)
+        steps.append({**step, **lab.probe.running_versions()})
+    return steps
