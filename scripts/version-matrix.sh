@@ -25,6 +25,9 @@ if [ "$phase" != absent ] && [ "$phase" != down ]; then
     exit 2
 fi
 
+# one package cache for every pair (they run one after another): each Debian release's packages are
+# downloaded once, whatever the Patroni
+export INVOKE_LAB_APT_CACHE="${INVOKE_LAB_APT_CACHE:-$PWD/.lab/cache/apt}"
 status=0
 runs=()
 for pair in $PAIRS; do

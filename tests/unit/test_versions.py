@@ -100,3 +100,21 @@ def test_etcd_33_is_asked_on_its_v3beta_gateway_where_v3_would_read_as_no_key():
     from labcore import remote
     assert [remote.gateway_prefix(v) for v in ("3.2.26", "3.3.25", "3.4.23", "3.5.16")] == [
         "/v3alpha", "/v3beta", "/v3", "/v3"]
+
+
+def test_the_upgrade_drill_says_why_it_cannot_run_before_touching_anything():
+    """On the newest release there is nothing to upgrade to; below 3.0 Patroni does not support the jump.
+    Either way the drill stops at its first line: the stand-in lab has nothing but a topology."""
+    from lab.exercises import DRILLS
+    from lab.exercises.api.model import NotApplicable
+
+    class TopologyOnly:
+        def __init__(self, topo):
+            self.topo = topo
+
+    upgrade = DRILLS["patroni-upgrade"]
+    for options, words in (({}, "the newest the lab carries is 4.1.5"), ({"patroni_version": "2.1.7"}, "from 3.0.0 on"),
+                           ({"patroni_version": "4.1.6"}, "runs Patroni 4.1.6 and the newest")):
+        with pytest.raises(NotApplicable) as e:
+            upgrade().run(TopologyOnly(with_options(**options)))
+        assert words in str(e.value)

@@ -469,8 +469,8 @@ drill puts the topology's release back afterwards, the same way."""
         now = lab.topo.patroni_release
         newest = versions.PatroniRelease(versions.DEFAULT_PATRONI)
         if not newest.at_least(*versions.parse(now.version)) or newest == now:
-            raise NotApplicable(f"this lab runs Patroni {now.version}, the newest the lab carries: set "
-                                "options.patroni_version to an older release (docs/versions.md) to upgrade from it")
+            raise NotApplicable(f"this lab runs Patroni {now.version} and the newest the lab carries is {newest.version}: "
+                                "set options.patroni_version to an older release (docs/versions.md) to upgrade from it")
         if not now.at_least(3, 0):
             raise NotApplicable(f"this lab runs Patroni {now.version}: Patroni's 3.0 release notes say an upgrade to "
                                 "the next major release works reliably only from 3.0.0 on (go through a 3.x first)")
