@@ -50,11 +50,22 @@ def running(topo: Topology, nodes: list[Node], timeout: float = 240) -> None:
 
 def streaming(topo: Topology, nodes: list[Node], timeout: float = 240) -> None:
     """Wait until every node either is the primary or streams WAL (its walreceiver's own state)."""
-    def leads_or_streams(n: Node) -> bool:
-        s = member_status(topo, n)
-        return s.get("role") in ("primary", "master") or s.get("replication_state") == "streaming"
-    until(f"{', '.join(n.member for n in nodes)} to lead or stream",
-          lambda: all(leads_or_streams(n) for n in nodes), timeout, interval=0.5)
+    def all_lead_or_stream() -> bool:
+        status = {n.member: member_status(topo, n) for n in topo.nodes if n.has("postgres") or n.has("standby")}
+        # Patroni before 3.0 has no replication_state: a replica streams when a member it replicates
+        # from (the leader, or a cascading source) lists it as streaming in pg_stat_replication
+        listed = {r.get("application_name") for s in status.values() for r in s.get("replication") or []
+                  if isinstance(r, dict) and r.get("state") == "streaming"}
+
+        def leads_or_streams(n: Node) -> bool:
+            s = status.get(n.member) or member_status(topo, n)
+            if s.get("role") in ("primary", "master"):
+                return True
+            if "replication_state" in s:
+                return s["replication_state"] == "streaming"
+            return s.get("state") == "running" and n.member in listed
+        return all(leads_or_streams(n) for n in nodes)
+    until(f"{', '.join(n.member for n in nodes)} to lead or stream", all_lead_or_stream, timeout, interval=0.5)
 
 
 def http_ok(topo: Topology, address: str, port: int, path: str, what: str, timeout: float = 60) -> bool:

@@ -21,10 +21,20 @@ from pathlib import Path
 
 import zipfile
 
+from labcore import versions
 from provision.platforms import DEBIAN12
 
 DEFAULT_SPEC = DEBIAN12.patroni_spec
 DRIVER = "psycopg2-binary"
+
+
+def constraints(spec: str) -> tuple[str, ...]:
+    """Limits on Patroni's dependencies that its own release did not set, because the dependency broke
+    later: ydiff 1.3 dropped the PatchStream that patronictl imports before 3.3.0, and ydiff 1.5 changed
+    what 3.3 uses (3.3.8 and 4.x pin it away themselves). Without them a 2.x installed today gets a
+    patronictl that does not start ("No module named 'cdiff'")."""
+    release = versions.parse(spec.split("==", 1)[1])
+    return ("ydiff<1.3",) if release < (3, 3, 0) else ("ydiff<1.5",)
 REMOTE_TARBALL = "/tmp/patroni-lab-wheelhouse.tar"
 # The manylinux tags a Debian 12 node (glibc 2.36) can load, newest first.
 MANYLINUX = ("manylinux_2_34", "manylinux_2_28", "manylinux_2_17", "manylinux2014")
@@ -106,7 +116,9 @@ def ensure(node_python: str, spec: str = DEFAULT_SPEC) -> Path:
     wheels = out.with_suffix("")
     shutil.rmtree(wheels, ignore_errors=True)         # a build cut short leaves no stray wheel behind
     wheels.mkdir(parents=True)
-    _pip("wheel", "-q", "-w", str(wheels), spec, DRIVER)
+    limits = wheels / "constraints.txt"
+    limits.write_text("\n".join(constraints(spec)) + "\n")
+    _pip("wheel", "-q", "-w", str(wheels), "-c", str(limits), spec, DRIVER)
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     if here != node_python:
         retarget(wheels, node_python)

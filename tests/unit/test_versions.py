@@ -118,3 +118,12 @@ def test_the_upgrade_drill_says_why_it_cannot_run_before_touching_anything():
         with pytest.raises(NotApplicable) as e:
             upgrade().run(TopologyOnly(with_options(**options)))
         assert words in str(e.value)
+
+
+def test_the_wheelhouse_keeps_old_releases_from_a_dependency_that_broke_after_them():
+    """patronictl before 3.3.0 imports ydiff's PatchStream, gone in ydiff 1.3: resolved today without a
+    limit, a 2.x gets ydiff 1.5 and a patronictl that does not start."""
+    assert wheelhouse.constraints("patroni[etcd3]==2.1.7") == ("ydiff<1.3",)
+    assert wheelhouse.constraints("patroni[etcd3]==3.2.2") == ("ydiff<1.3",)
+    assert wheelhouse.constraints("patroni[etcd3]==3.3.8") == ("ydiff<1.5",)
+    assert wheelhouse.constraints(platforms.DEBIAN12.patroni_spec) == ("ydiff<1.5",)

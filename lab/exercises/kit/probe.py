@@ -88,10 +88,24 @@ class Probe:
 
     def streaming(self, member: str) -> bool:
         """The member is a replica whose WAL receiver is streaming (Patroni says so)."""
-        for m in self.members():
-            if m["name"] == member:
-                return m.get("state") == "streaming" and m.get("role") not in PRIMARY_ROLES
-        return False
+        return member in self.streaming_replicas()
+
+    def streaming_replicas(self) -> set[str]:
+        """The replicas whose WAL receiver streams. Patroni 3.0 and later say so in /cluster (state
+        "streaming"); before, a replica is only "running" there, so it counts when a member it
+        replicates from lists it as streaming in pg_stat_replication (each /patroni's ``replication``:
+        the leader's, or a cascading source's)."""
+        members = self.members()
+        replicas = {m["name"]: m for m in members if m.get("role") not in PRIMARY_ROLES}
+        if self.topo.patroni_release.at_least(3, 0):
+            return {n for n, m in replicas.items() if m.get("state") == "streaming"}
+        running = {n for n, m in replicas.items() if m.get("state") == "running"}
+        seen: set[str] = set()
+        for m in members:
+            for r in self.member_state(m["name"]).get("replication") or []:
+                if isinstance(r, dict) and r.get("state") == "streaming":
+                    seen.add(r.get("application_name"))
+        return running & seen
 
     def sync_standbys(self) -> list[str]:
         return [m["name"] for m in self.members() if m.get("role") == "sync_standby"]

@@ -36,8 +36,9 @@ def findings(probe: Probe) -> list[Finding]:
     out.append(Finding("one leader", len(leaders) == 1,
                        f"leaders: {', '.join(leaders) or 'none'}"))
     missing = [m for m in expected if m not in members]
+    streaming = probe.streaming_replicas()
     not_streaming = [f"{m}={members[m].get('state')}" for m in expected
-                     if m in members and m not in leaders and members[m].get("state") != "streaming"]
+                     if m in members and m not in leaders and m not in streaming]
     out.append(Finding("replicas streaming", not missing and not not_streaming,
                        "; ".join(filter(None, [f"missing: {', '.join(missing)}" if missing else "",
                                                f"not streaming: {', '.join(not_streaming)}" if not_streaming else ""]))
