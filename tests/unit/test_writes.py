@@ -108,3 +108,19 @@ def test_the_write_event_has_the_contract_keys():
     ev = w("vip", 7, 1.0, server="pg2", tl=2, lsn=5).event()
     assert {"path", "ok", "id", "latency_s", "server", "timeline", "error"} <= set(ev)
     assert ev["latency_s"] == 0.01
+
+
+def test_an_outage_of_the_restore_ends_the_rto_only_when_the_restore_is_not_meant_to_move_the_leader():
+    """Two clean switchovers: the drill's at +10 s (TL1 -> TL2), the restore's at +30 s (TL2 -> TL3).
+    Counted to the end, the RTO is the restore's; with ``rto_until`` at the restore mark (+25 s) it is
+    the drill's own, and both outages stay listed."""
+    survivor = Survivor(3, {1: FORK, 2: FORK + 50_000})
+    log = [w("vip", k, T_FAULT + k * 0.5, server="pg1", tl=1, lsn=FORK - 5000 + k) for k in range(20)]        # to +9.5
+    log += [w("vip", 20 + k, T_FAULT + 10 + k * 0.5, ok=False) for k in range(3)]                               # +10..+11
+    log += [w("vip", 30 + k, T_FAULT + 11.5 + k * 0.5, server="pg2", tl=2, lsn=FORK + 100 + k) for k in range(37)]  # to +29.5
+    log += [w("vip", 70 + k, T_FAULT + 30 + k * 0.5, ok=False) for k in range(2)]                               # +30..+30.5
+    log += [w("vip", 80 + k, T_FAULT + 31 + k * 0.5, server="pg3", tl=3, lsn=FORK + 60_000 + k) for k in range(5)]
+    whole = path_figures(log, T_FAULT, survivor)
+    assert whole.rto_s == 31.01 and len(whole.outages) == 2
+    own = path_figures(log, T_FAULT, survivor, rto_until=T_FAULT + 25)
+    assert own.rto_s == 11.51 and own.outages == whole.outages and own.after_fork == 0

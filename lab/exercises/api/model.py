@@ -36,6 +36,9 @@ class Drill:
     ending: str | None = None
     rto_zero: bool = False       # the write paths never notice the fault (a replica's fault): no refused write,
                                  # no gap between acknowledgements beyond the writer's cadence and margin
+    # the restore itself changes the leader (the upgrade puts the old release back with a switchover): the
+    # RTO then ends with the drill's own outages, and those of the restore are only listed (writes.paths)
+    restore_moves_leader: bool = False
 
     def run(self, lab: "Lab") -> None:
         raise NotImplementedError

@@ -464,6 +464,7 @@ drill puts the topology's release back afterwards, the same way."""
     differs = ("Beyond the article, which installs one release (§4). Patroni supports an upgrade to the next major "
                "release only from 3.0.0 on, so the drill upgrades a 3.x lab to the lab's newest release.")
     lossless = True
+    restore_moves_leader = True      # the old release goes back with a switchover of its own
 
     def run(self, lab: Lab) -> None:
         now = lab.topo.patroni_release

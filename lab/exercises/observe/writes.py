@@ -159,9 +159,11 @@ class WriteFigures(Figures):
         return {"paths": lambda paths: {p: PathFigures.from_json(f) or PathFigures() for p, f in paths.items()}}
 
 
-def path_figures(attempts: Iterable[WriteAttempt], t_fault: float, survivor: Survivor | None) -> PathFigures:
+def path_figures(attempts: Iterable[WriteAttempt], t_fault: float, survivor: Survivor | None,
+                 rto_until: float | None = None) -> PathFigures:
     """One path's figures, times in seconds from ``t_fault``. ``survivor`` None: the surviving
-    timeline is not known, so nothing is classified (after_fork None)."""
+    timeline is not known, so nothing is classified (after_fork None). ``rto_until``: only refusals
+    that began before it end the RTO (a drill whose restore moves the leader on purpose)."""
     log = sorted(attempts, key=lambda a: a.start)
     after = [a for a in log if a.end >= t_fault]
     cls = {id(a): (survivor.classify(a) if survivor else (UNCLASSIFIED if a.ok else REFUSED)) for a in after}
@@ -180,7 +182,7 @@ def path_figures(attempts: Iterable[WriteAttempt], t_fault: float, survivor: Sur
         first = next((a for a in acks if a.timeline == survivor.timeline), None)
         to_survivor = None if first is None else round(max(0.0, first.end - t_fault), 3)
     after_fork = [a.id for a in after if cls[id(a)] == AFTER_FORK]
-    bad = [a for a in after if cls[id(a)] in (REFUSED, AFTER_FORK)]
+    bad = [a for a in after if cls[id(a)] in (REFUSED, AFTER_FORK) and (rto_until is None or a.start < rto_until)]
     if not bad:
         rto: float | None = 0.0
     else:
@@ -213,12 +215,12 @@ def path_figures(attempts: Iterable[WriteAttempt], t_fault: float, survivor: Sur
 
 def write_figures(attempts: Iterable[WriteAttempt], t_fault: float, *, survivor: Survivor | None,
                   present: set[int] | None, counted_on: str | None = None,
-                  uncounted_reason: str | None = None) -> WriteFigures:
+                  uncounted_reason: str | None = None, rto_until: float | None = None) -> WriteFigures:
     """Every path's figures and the drill's totals. ``present``: the acknowledged ids found on the
     final primary (None when it could not be asked: lost is then None, never 0)."""
     log = list(attempts)
     paths = sorted({a.path for a in log})
-    per_path = {p: path_figures([a for a in log if a.path == p], t_fault, survivor) for p in paths}
+    per_path = {p: path_figures([a for a in log if a.path == p], t_fault, survivor, rto_until) for p in paths}
     acked = sorted(a.id for a in log if a.ok)
     lost_ids = None if present is None else [i for i in acked if i not in present]
     after_fork_ids = sorted(a.id for a in log if a.end >= t_fault and survivor is not None

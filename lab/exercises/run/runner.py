@@ -186,7 +186,7 @@ def run_drill(cls: type[Drill], lab: Lab, *, writer: Writer | None = None, watch
     res.phases_s = phases(start, gated, lab.t_fault, run_end, lab.clock.monotonic())
     _judge_watch(cls, res, watch, t0, run_end, start)
     if writer is not None and res.verdict != Verdict.NOT_APPLICABLE:
-        _account_writes(lab, writer, res, t0)
+        _account_writes(lab, writer, res, t0, rto_until=run_end if cls.restore_moves_leader else None)
         judge_writes(res, cls.lossless)
         if cls.rto_zero:
             _judge_untouched_writes(res)
@@ -265,7 +265,7 @@ def _on_drill_time(summary: WatchSummary, start: float) -> WatchSummary:
                    longest_gap_from=shift(summary.longest_gap_from))
 
 
-def _account_writes(lab: Lab, writer: Writer, res: Result, t0: float) -> None:
+def _account_writes(lab: Lab, writer: Writer, res: Result, t0: float, rto_until: float | None = None) -> None:
     """Figures per path from the writer's log, against the history of the timeline that survived and
     the ids found on the final primary."""
     survivor = present = counted_on = None
@@ -287,7 +287,7 @@ def _account_writes(lab: Lab, writer: Writer, res: Result, t0: float) -> None:
     except Exception as e:
         why.append(f"the final primary could not be asked: {e}")
     res.writes = write_figures(writer.attempts(), t0, survivor=survivor, present=present, counted_on=counted_on,
-                               uncounted_reason="; ".join(why) or None)
+                               uncounted_reason="; ".join(why) or None, rto_until=rto_until)
     for w in why:
         res.notes.append(w)
     res.rto_s = rto_by_path(res.writes)
