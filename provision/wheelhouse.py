@@ -67,9 +67,14 @@ def is_pure(wheel: Path) -> bool:
 
 
 def compiled_for(wheel: Path, node_python: str) -> bool:
-    """A compiled wheel already built for the nodes' Python (e.g. cp311 or abi3)."""
+    """A compiled wheel already built for the nodes' Python: cp311 for 3.11, or a stable-ABI wheel
+    (abi3) whose tag is not newer than it (cp310-abi3 runs on 3.10 and later, not on Debian 11's 3.9)."""
     *_, py, abi, _plat = wheel.stem.split("-")
-    return py == f"cp{node_python.replace('.', '')}" or abi == "abi3"
+    node = f"cp{node_python.replace('.', '')}"
+    if py == node:
+        return True
+    minimum = [int(t[3:]) for t in py.split(".") if t.startswith("cp3") and t[3:].isdigit()]
+    return abi == "abi3" and bool(minimum) and min(minimum) <= int(node[3:])
 
 
 def runs_on(wheel: Path, node_python: str) -> bool:

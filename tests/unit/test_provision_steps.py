@@ -160,6 +160,9 @@ def test_wheel_tags_tell_pure_from_compiled_wheels():
     compiled = Path("psycopg2_binary-2.9.10-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
     assert not wheelhouse.is_pure(compiled)
     assert wheelhouse.compiled_for(compiled, "3.12") and not wheelhouse.compiled_for(compiled, "3.11")
+    stable = Path("wcwidth-0.9.4-cp310-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl")
+    assert wheelhouse.compiled_for(stable, "3.13") and wheelhouse.compiled_for(stable, "3.10")
+    assert not wheelhouse.compiled_for(stable, "3.9")          # Debian 11: PyPI's cp39 build instead
 
 
 def wheel(folder: Path, name: str, requires_python: str | None = None) -> None:
