@@ -95,8 +95,8 @@ def runs_on(wheel: Path, node_python: str) -> bool:
 def retarget(wheels: Path, node_python: str, machine: str | None = None) -> list[str]:
     """Replace each wheel that cannot run on ``node_python`` with PyPI's build for it: a compiled wheel
     built for another Python by the same release's build for this one, a release that no longer
-    supports this Python (the host resolved for its own) by the newest release that does. Returns
-    their names."""
+    supports this Python (the host resolved for its own) by the newest release that does, with the
+    dependencies that one has. Returns their names."""
     arch = machine or platform.machine()
     platforms = [arg for tag in MANYLINUX for arg in ("--platform", f"{tag}_{arch}")]
     swapped = []
@@ -105,7 +105,10 @@ def retarget(wheels: Path, node_python: str, machine: str | None = None) -> list
         if supported and (is_pure(whl) or compiled_for(whl, node_python)):
             continue
         name, version = whl.name.split("-")[:2]
-        _pip("download", "-q", "--no-deps", "--only-binary=:all:", "--implementation", "cp",
+        # another release may need what the host's did not (python-dateutil 2.9 needs six): with its
+        # dependencies, each for the nodes' Python
+        deps = ("--no-deps",) if supported else ()
+        _pip("download", "-q", *deps, "--only-binary=:all:", "--implementation", "cp",
              "--python-version", node_python, *platforms, "-d", str(wheels),
              f"{name}=={version}" if supported else name)
         whl.unlink()
