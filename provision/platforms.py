@@ -206,7 +206,10 @@ def _debian_with(release: versions.PostgresRelease, base: Platform = DEBIAN12) -
                    python=release.python)
 
 
-DEBIAN11 = _debian_with(versions.POSTGRES[13])
+# Debian 11 has no merged /usr: its tools live where sudo rules and scripts must name them
+DEBIAN11 = replace(_debian_with(versions.POSTGRES[13]),
+                   tools={**DEBIAN12.tools, "ip": "/bin/ip", "modprobe": "/sbin/modprobe", "chown": "/bin/chown",
+                          "systemctl": "/bin/systemctl"})
 DEBIAN13 = _debian_with(versions.POSTGRES[17])
 
 PLATFORMS: dict[str, Platform] = {p.name: p for p in (DEBIAN11, DEBIAN12, DEBIAN13, EL7)}
