@@ -127,3 +127,33 @@ def test_the_wheelhouse_keeps_old_releases_from_a_dependency_that_broke_after_th
     assert wheelhouse.constraints("patroni[etcd3]==3.2.2") == ("ydiff<1.3",)
     assert wheelhouse.constraints("patroni[etcd3]==3.3.8") == ("ydiff<1.5",)
     assert wheelhouse.constraints(platforms.DEBIAN12.patroni_spec) == ("ydiff<1.5",)
+
+
+def test_before_patroni_3_a_replica_streams_when_its_source_lists_it_in_pg_stat_replication():
+    """Patroni 2.1.7's /cluster calls a streaming replica "running": the probe asks the sources. A
+    replica its source does not list (stopped WAL receiver, or cascading from a member that lost it)
+    is not streaming; on 3.x and 4.x /cluster's own word stands."""
+    from lab.exercises.kit.probe import Probe
+
+    class Seen(Probe):
+        def __init__(self, topo, cluster, states):
+            super().__init__(topo, shell=None)
+            self._cluster, self._states = cluster, states
+
+        def members(self):
+            return self._cluster
+
+        def member_state(self, member):
+            return self._states.get(member, {})
+
+    cluster = [{"name": "pg1", "role": "leader", "state": "running"},
+               {"name": "pg2", "role": "replica", "state": "running"},
+               {"name": "pg3", "role": "replica", "state": "running"}]
+    states = {"pg1": {"replication": [{"application_name": "pg2", "state": "streaming"},
+                                      {"application_name": "pg4", "state": "streaming"}]}}
+    old = Seen(with_options(patroni_version="2.1.7"), cluster, states)
+    assert old.streaming_replicas() == {"pg2"} and old.streaming("pg2") and not old.streaming("pg3")
+    states["pg2"] = {"replication": [{"application_name": "pg3", "state": "streaming"}]}     # pg3 cascades from pg2
+    assert old.streaming_replicas() == {"pg2", "pg3"}
+    new = Seen(with_options(patroni_version="4.1.5"), cluster, states)
+    assert new.streaming_replicas() == set()         # 4.x says "streaming" itself, and says it of nobody here

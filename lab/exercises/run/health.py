@@ -36,7 +36,9 @@ def findings(probe: Probe) -> list[Finding]:
     out.append(Finding("one leader", len(leaders) == 1,
                        f"leaders: {', '.join(leaders) or 'none'}"))
     missing = [m for m in expected if m not in members]
-    streaming = probe.streaming_replicas()
+    # Patroni 3.0 and later say "streaming" in /cluster; before, the probe asks the replicas' sources
+    streaming = ({m for m, v in members.items() if v.get("state") == "streaming"}
+                 if topo.patroni_release.at_least(3, 0) else probe.streaming_replicas())
     not_streaming = [f"{m}={members[m].get('state')}" for m in expected
                      if m in members and m not in leaders and m not in streaming]
     out.append(Finding("replicas streaming", not missing and not not_streaming,
