@@ -51,20 +51,21 @@ def running(topo: Topology, nodes: list[Node], timeout: float = 240) -> None:
 def streaming(topo: Topology, nodes: list[Node], timeout: float = 240) -> None:
     """Wait until every node either is the primary or streams WAL (its walreceiver's own state)."""
     def all_lead_or_stream() -> bool:
-        status = {n.member: member_status(topo, n) for n in topo.nodes if n.has("postgres") or n.has("standby")}
+        status = {n.member: member_status(topo, n) for n in nodes}
+        leads = lambda s: s.get("role") in ("primary", "master")      # noqa: E731
+        if any("replication_state" in s and not leads(s) and s["replication_state"] != "streaming"
+               for s in status.values()):
+            return False
+        unsaid = [m for m, s in status.items() if not leads(s) and "replication_state" not in s]
+        if not unsaid:
+            return True
         # Patroni before 3.0 has no replication_state: a replica streams when a member it replicates
         # from (the leader, or a cascading source) lists it as streaming in pg_stat_replication
-        listed = {r.get("application_name") for s in status.values() for r in s.get("replication") or []
+        sources = [member_status(topo, n) for n in topo.nodes
+                   if (n.has("postgres") or n.has("standby")) and n.member not in status] + list(status.values())
+        listed = {r.get("application_name") for s in sources for r in s.get("replication") or []
                   if isinstance(r, dict) and r.get("state") == "streaming"}
-
-        def leads_or_streams(n: Node) -> bool:
-            s = status.get(n.member) or member_status(topo, n)
-            if s.get("role") in ("primary", "master"):
-                return True
-            if "replication_state" in s:
-                return s["replication_state"] == "streaming"
-            return s.get("state") == "running" and n.member in listed
-        return all(leads_or_streams(n) for n in nodes)
+        return all(status[m].get("state") == "running" and m in listed for m in unsaid)
     until(f"{', '.join(n.member for n in nodes)} to lead or stream", all_lead_or_stream, timeout, interval=0.5)
 
 

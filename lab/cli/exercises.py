@@ -102,6 +102,8 @@ def run(c, drill, auto=False, scale=None, lang=None, repeat=1):
     fault) or --auto. Exits 1 when a drill failed or could not observe (fail, error); pass, differs and
     not-applicable exit 0. Every run keeps its evidence in $LAB_DIR/runs/<UTC>-<drill|all|N-drills>/."""
     from lab.exercises import DRILLS, DrillError, Lab, lookup, run_drill
+    from lab.exercises.kit.probe import Probe
+    from lab.exercises.kit.shell import SshShell
     from lab.i18n import current, t
 
     if drill in OLD_SPELLINGS:
@@ -144,7 +146,7 @@ def run(c, drill, auto=False, scale=None, lang=None, repeat=1):
                        + ([f"--scale {scale}"] if scale is not None else []))
     kind = name if len(names) == 1 else f"{len(names)}-drills"
     results_dir = lab_state.lab_dir() / "drills"
-    running = Lab(topo, auto=auto, results_dir=results_dir).probe.running_versions()
+    running = Probe(topo, SshShell(topo)).running_versions()      # what the nodes run, for the run's record
     every: list = []
     failed = False
     for i in range(repeat):
