@@ -156,22 +156,31 @@ def replicates_from_the_leader(lab: Lab) -> None:
     _local(lab, follower, {"tags.replicatefrom": lab.leader()}, "control: this replica follows the wrong member")
 
 
-def haproxy_checks_lossy(lab: Lab) -> None:
-    """haproxy's health checks lose most of their connections on the way to Patroni's REST API (a lossy
-    link, a firewall rate limit): haproxy.cfg still says inter 3 s, rise 2, so the band the runner
-    computes from it is the configured one, and the slower haproxy path must fall outside it.
+def haproxy_checks_blocked(lab: Lab) -> None:
+    """haproxy's health checks of every member but the leader cannot connect to Patroni's REST API (a
+    firewall between haproxy and the API) until the drill's restore: haproxy.cfg still says inter 3 s,
+    rise 2, so the band the runner computes from it is the configured one, and haproxy's part of the
+    failover must fall outside it. Only haproxy's connections are dropped (by the uid its checks leave
+    as): Patroni's own calls to the other members' APIs, which the leader race needs, go through.
     Not a pass/fail control: it checks the band's note (tests/live/test_53_band_control.py)."""
     from lab.exercises.kit.actions import ensure_iptables
 
-    rule = (f"OUTPUT -p tcp --dport {lab.topo.ports.patroni} --syn "
-            "-m statistic --mode random --probability 0.85 -j DROP")
+    leader = lab.leader()
+    others = [n.address for n in lab.topo.postgres_nodes if n.member != leader]
     for n in lab.topo.haproxy_nodes:
         if not ensure_iptables(lab.facts, n.name):
             raise RuntimeError(f"{n.name}: iptables could not be installed")
-        lab.command(n.name, f"sudo iptables -I {rule}", "control: 85 % of haproxy's check connections dropped")
+        uid = lab.run_on(n.name, "ps -o uid= -C haproxy | head -n 1").stdout.strip()
+        if not uid.isdigit():
+            raise RuntimeError(f"{n.name}: no haproxy process to take the uid of")
+        rules = [f"OUTPUT -p tcp -d {a} --dport {lab.topo.ports.patroni} --syn -m owner --uid-owner {uid} -j DROP"
+                 for a in others]
+        lab.command(n.name, "; ".join(f"sudo iptables -I {r}" for r in rules),
+                    f"control: haproxy's checks of {', '.join(others)} dropped until the restore")
         lab.on_restore(f"haproxy's checks on {n.name}",
-                       lambda node=n.name: lab.run_on(node, f"while sudo iptables -D {rule} 2>/dev/null; do :; done"))
-        lab.run_on(n.name, f"sudo iptables -I {rule}")
+                       lambda node=n.name, rs=tuple(rules): lab.run_on(
+                           node, "; ".join(f"while sudo iptables -D {r} 2>/dev/null; do :; done" for r in rs)))
+        lab.run_on(n.name, " && ".join(f"sudo iptables -I {r}" for r in rules))
 
 
 CONTROLS: list[Control] = [
