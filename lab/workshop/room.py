@@ -156,7 +156,9 @@ def prepare(seats: list[Seat], room: Room, provider: str, settings: Mapping[str,
     The image is made here, before any seat starts: seats building it at once would each
     start the same build (and remove each other's build container)."""
     if provider == "docker":
-        vagrant.VagrantProvider(provider, settings).node_image_ref(report)
+        # one image per Debian release the seats' PostgreSQL needs (all seats derive from one file: one)
+        for topo in {s.topology.postgres_release.suite: s.topology for s in seats}.values():
+            vagrant.VagrantProvider(provider, settings).node_image_ref(topo, report)
     cache = room.dir / ROOM_CACHE
     link_packages(vagrant.apt_cache(settings), cache)
     for s in seats:

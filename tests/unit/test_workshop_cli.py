@@ -60,7 +60,8 @@ def fake(monkeypatch, tmp_path):
     monkeypatch.setattr(R.subprocess, "Popen", FakeSeatProcess)
     monkeypatch.setattr(guard, "routes_overlapping", lambda subnet: [])
     built = []
-    monkeypatch.setattr(vagrant.VagrantProvider, "node_image_ref", lambda self, report: built.append(1))
+    monkeypatch.setattr(vagrant.VagrantProvider, "node_image_ref",
+                        lambda self, topo, report: built.append(topo.postgres_release.suite))
     monkeypatch.setenv("LAB_DIR", str(tmp_path / "lab"))
     monkeypatch.setenv("VAGRANT_HOME", str(tmp_path / "vagrant-home"))
     monkeypatch.delenv("LAB_TOPOLOGY", raising=False)
@@ -103,7 +104,7 @@ def test_up_runs_invoke_up_in_each_seat_with_its_own_environment(fake, tmp_path,
         assert str(t.subnet) == f"192.168.25{k}.0/24" and t.bridge == f"plab5{k}"
         # the seat's own Vagrant home, whose boxes are the shared ones
         assert (seat / "vagrant.d" / "boxes").resolve() == (tmp_path / "vagrant-home" / "boxes").resolve()
-    assert fake == [1], "the node image is prepared once for the room, not per seat"
+    assert fake == ["bookworm"], "the node image (of the seats' Debian release) is prepared once for the room, not per seat"
     out = capsys.readouterr().out
     assert "invoke workshop.ssh 2 node1" in out and f"LAB_DIR={tmp_path / 'room' / 'seat1'}" in out
     record = json.loads((tmp_path / "room" / "workshop.json").read_text())
