@@ -18,7 +18,6 @@ The domain type comes from a probe: QEMU boots the image's kernel with KVM
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import shutil
@@ -29,6 +28,7 @@ from typing import Callable, Sequence
 from xml.sax.saxutils import quoteattr
 
 from labcore.topology import Topology
+from labcore.vm import domain_name, domain_prefix, mac_for  # noqa: F401  (one formula; importers use mac_for here)
 
 URI = "qemu:///system"
 VIRSH = ("virsh", "-c", URI)
@@ -39,12 +39,6 @@ DOMAIN_TYPES = ("kvm", "qemu")
 TCG_SCALE = 3.0
 PROBE_SECONDS = 30          # a KVM guest kernel panics in about a second; TCG needs ~3 s
 PANIC = re.compile(r"Kernel panic|VFS: Unable to mount root")
-
-
-def mac_for(address: str) -> str:
-    """A stable MAC per node (QEMU's 52:54:00 prefix + the address's last 3 octets)."""
-    o = ipaddress.IPv4Address(address).packed
-    return "52:54:00:%02x:%02x:%02x" % (o[1], o[2], o[3])
 
 
 def macs(topo: Topology) -> dict[str, str]:
@@ -94,7 +88,7 @@ def volumes(pool: str) -> list[str]:
 
 def leftovers(topo: Topology) -> list[str]:
     """What of this lab libvirt still holds ("domain patroni-lab_node1", ...); empty after ``down``."""
-    out = [f"domain {d}" for d in names("list") if d.startswith(f"{topo.name}_")]
+    out = [f"domain {d}" for d in names("list") if d.startswith(domain_prefix(topo))]
     out += [f"network {n}" for n in names("net-list") if n == topo.name]
     out += [f"pool {p}" for p in names("pool-list") if p == pool_name(topo)]
     if pool_dir(topo).exists():

@@ -491,8 +491,9 @@ class VagrantProvider(Provider):
         from lab.providers import libvirt
         if not shutil.which("virsh") or libvirt.virsh("uri").returncode != 0:
             return
+        ours = {libvirt.domain_name(topo, n) for n in topo.names}
         for dom in libvirt.names("list"):
-            if dom.startswith(f"{topo.name}_") and dom[len(topo.name) + 1:] in topo.names:
+            if dom in ours:
                 report(f"removing libvirt domain {dom}")
                 libvirt.virsh("destroy", dom)
                 libvirt.virsh("undefine", dom, "--remove-all-storage", "--nvram")

@@ -12,6 +12,7 @@ from labcore import remote
 from labcore import state as lab_state
 from lab.exercises import DRILLS, Lab, run_drill
 from lab.exercises.api.console import ScriptedConsole
+from lab.exercises.observe.verdict import Verdict
 
 from drill_verdicts import assert_sound, drill_run, report, run_live, topo  # noqa: F401  (fixtures)
 
@@ -19,7 +20,9 @@ pytestmark = [pytest.mark.live, pytest.mark.drills]
 
 
 # The article's section 5 drills; sections 6-8 have their own module (test_55_ops_drills.py).
-SECTION5 = [name for name, cls in DRILLS.items() if cls.section.startswith("§5")]
+# The drills that act on a VM from its host are not applicable here (tests/vm runs them on VMs).
+SECTION5 = [name for name, cls in DRILLS.items() if cls.section.startswith("§5") and not cls.vm_only]
+VM_ONLY = [name for name, cls in DRILLS.items() if cls.vm_only]
 
 
 def results_dir():
@@ -34,6 +37,13 @@ def test_drill_proves_its_claim_in_auto_mode(topo, drill_run, name):
     assert_sound(res, cls)
     if cls.split_brain is True:       # the double primary the article warns of was seen, both primary at once
         assert res.watch.double_primary, report(res)
+
+
+def test_the_vm_drills_are_not_applicable_on_containers_and_say_why(topo, drill_run):
+    for name in VM_ONLY:
+        res = run_live(topo, DRILLS[name], drill_run)
+        assert res.verdict == Verdict.NOT_APPLICABLE and "containers" in res.reason, report(res)
+        assert not res.checks, f"{name} acted on a lab it cannot act on:\n{report(res)}"
 
 
 def test_guided_mode_with_the_trainee_typing_the_fault(topo):

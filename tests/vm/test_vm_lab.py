@@ -15,7 +15,8 @@ from vmlab import invoke
 
 # A drill's auto run under TCG: its own bounds are scaled by the lab's timeout scale.
 DRILL_TIMEOUT = 2400
-DRILLS = ["watchdog-freeze", "watchdog-required", "replica-pg-stop", "primary-patroni-kill"]
+DRILLS = ["watchdog-freeze", "watchdog-required", "replica-pg-stop", "primary-patroni-kill",
+          "primary-power-off", "primary-link-down", "primary-reset"]
 
 
 def ssh(node: str, command: str) -> subprocess.CompletedProcess:
@@ -37,8 +38,8 @@ def test_up_builds_four_provisioned_vms(vm_lab):
     assert st.phase == "provisioned" and st.provider == "libvirt" and st.platform == "debian12"
     assert "libvirt domain type" in vm_lab.up.output or vm_lab.up.output.startswith("reused")
     domains = libvirt.names("list")
-    assert sorted(d for d in domains if d.startswith(f"{vm_lab.topo.name}_")) == \
-        sorted(f"{vm_lab.topo.name}_{n}" for n in vm_lab.topo.names)
+    assert sorted(d for d in domains if d.startswith(libvirt.domain_prefix(vm_lab.topo))) == \
+        sorted(libvirt.domain_name(vm_lab.topo, n) for n in vm_lab.topo.names)
 
 
 def test_the_nodes_are_vms_at_their_topology_addresses(vm_lab):
@@ -72,13 +73,29 @@ def test_drill_passes_on_vms(vm_lab, name):
     assert r.rc == 0, r.tail(60)
 
 
+@pytest.mark.timeout(DRILL_TIMEOUT + 300)
+def test_power_off_fails_when_no_replica_may_take_over(vm_lab):
+    """The power-off drill's negative control: every replica tagged nofailover, so nobody may be
+    promoted when the leader's machine goes; the drill must fail at its promotion check."""
+    from lab.exercises import DRILLS as ALL, Lab, run_drill
+    from lab.exercises.observe.verdict import Verdict
+    from lab.exercises.run.controls import no_replica_may_fail_over, with_break
+
+    res = run_drill(with_break(ALL["primary-power-off"], no_replica_may_fail_over),
+                    Lab(vm_lab.topo, auto=True, results_dir=lab_state.lab_dir() / "drills"))
+    failed = [c.description for c in res.checks if not c.ok]
+    print(f"control: verdict {res.verdict}, failed checks {failed}, notes {res.notes}")
+    assert res.verdict == Verdict.FAIL and any("is promoted" in d for d in failed), (res.verdict, res.reason)
+    assert res.gate_after and all(f["ok"] for f in res.gate_after), res.gate_after
+
+
 @pytest.mark.timeout(1800)
 def test_down_leaves_nothing_in_libvirt(vm_lab):
     r = invoke("down", "--provider", "libvirt", timeout=1500)
     print(f"invoke down {r.seconds} s")
     assert r.rc == 0, r.tail()
     assert libvirt.leftovers(vm_lab.topo) == []
-    assert not any(d.startswith(f"{vm_lab.topo.name}_") for d in libvirt.names("list"))
+    assert not any(d.startswith(libvirt.domain_prefix(vm_lab.topo)) for d in libvirt.names("list"))
     qemu = subprocess.run(["pgrep", "-f", f"guest={vm_lab.topo.name}_"], capture_output=True, text=True)
     assert qemu.stdout.strip() == "", "a QEMU process of the lab is still running"
     dnsmasq = subprocess.run(["pgrep", "-f", f"dnsmasq/{vm_lab.topo.name}.conf"], capture_output=True, text=True)

@@ -20,7 +20,7 @@ from lab.exercises.kit.actions import Action, Operation
 from lab.exercises.kit.facts import Facts
 from lab.exercises.kit.outcomes import MemberState, Outcome, lab_member_probe
 from lab.exercises.kit.probe import Probe
-from lab.exercises.kit.shell import Output, Shell, SshShell, ssh_hint
+from lab.exercises.kit.shell import HOST, Output, Shell, SshShell, ssh_hint
 from lab.exercises.api.model import ExpectationFailed, Result, Check
 from lab.exercises.api.timing import Timing
 from lab.exercises.observe.verdict import Bound, OutcomeCheck, Verdict, judge_members
@@ -100,7 +100,8 @@ class Lab:
 
     def command(self, node: str, command: str, why: str = "") -> None:
         """Show the command a trainee would type, and where."""
-        self.say("   " + self.tr("on_node", node=node, hint=ssh_hint(node)) + f"\n   $ {command}"
+        where = self.tr("on_control_host") if node == HOST else self.tr("on_node", node=node, hint=ssh_hint(node))
+        self.say("   " + where + f"\n   $ {command}"
                  + (f"\n   ({self.said(why)})" if why else ""))
 
     def note(self, text: str) -> None:

@@ -39,6 +39,8 @@ class Drill:
     # the restore itself changes the leader (the upgrade puts the old release back with a switchover): the
     # RTO then ends with the drill's own outages, and those of the restore are only listed (writes.paths)
     restore_moves_leader: bool = False
+    # the fault is the host acting on the leader's VM (power, link, reset): not applicable on containers
+    vm_only: bool = False
 
     def run(self, lab: "Lab") -> None:
         raise NotImplementedError
