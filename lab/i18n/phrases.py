@@ -151,7 +151,7 @@ def clear() -> None:
 # --- which phrases the code says ---------------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1] / "exercises"   # read as text, never imported
-SOURCES = ("drills/*.py", "api/steps/*.py", "kit/actions.py", "run/runner.py", "api/context.py",
+SOURCES = ("drills/*.py", "api/steps/*.py", "kit/actions.py", "kit/machines.py", "run/runner.py", "api/context.py",
            "observe/verdict.py", "run/recovery.py")
 # method -> (positional index, keyword) of the text it shows, per section
 METHODS: dict[str, tuple[str, list[tuple[int, str]]]] = {

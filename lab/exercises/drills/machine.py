@@ -17,9 +17,11 @@ BOOT_ID = "cat /proc/sys/kernel/random/boot_id"
 
 
 def _a_vm(lab: Lab) -> None:
-    why = M.not_a_vm()
-    if why:
-        raise NotApplicable(why)
+    made_by = M.provider()
+    if not M.is_vm(made_by):
+        raise NotApplicable(f"the lab's nodes were made by the {made_by} provider, not VMs of this host: only "
+                            "`invoke up --provider libvirt` gives the host a machine to power off, reset or unplug "
+                            "(docs/vm.md)")
 
 
 def _journal_epoch(lab: Lab, member: str, words: str, since_epoch: float) -> float | None:

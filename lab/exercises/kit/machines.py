@@ -1,7 +1,8 @@
 """Faults only a VM's host can make: the node's machine powered off hard, its network link cut, or
 reset. Each is one virsh command typed on the lab's host (``HOST``), on the lab's own domain of the
 node, and nothing else: the host sends no traffic anywhere. Containers have no machine to power
-off; on them the drills that need one are not applicable (``not_a_vm``)."""
+off; on them the drills that need one are not applicable (``is_vm``). The host's commands need root
+or the libvirt group, as the lab's libvirt path does."""
 from __future__ import annotations
 
 import shlex
@@ -18,14 +19,14 @@ VM_PROVIDERS = ("libvirt",)
 VIRSH = "virsh -c qemu:///system"
 
 
-def not_a_vm(provider: str | None = None) -> str | None:
-    """Why the lab's nodes are not VMs the host can power off (None when they are)."""
-    provider = provider if provider is not None else lab_state.load().provider
-    if provider in VM_PROVIDERS:
-        return None
-    return (f"the lab's nodes are {'containers' if provider == 'docker' else f'{provider} machines'}, "
-            f"not VMs of this host: only `invoke up --provider libvirt` gives the host a machine to "
-            f"power off, reset or unplug (docs/vm.md)")
+def provider() -> str | None:
+    """The provider that made the lab's machines (from the lab's state)."""
+    return lab_state.load().provider
+
+
+def is_vm(name: str | None) -> bool:
+    """Machines of this provider are VMs of this host, which it can power off, reset or unplug."""
+    return name in VM_PROVIDERS
 
 
 def _domain(topo: Topology, node: str) -> str:
