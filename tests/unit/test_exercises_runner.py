@@ -503,3 +503,19 @@ def test_a_control_breaks_the_dynamic_configuration_after_the_gate_and_the_resto
     assert res.passed, res.reason
     assert res.drill == StopAReplica.name and "pause" not in fake.config
     assert res.gate_after and all(f["ok"] for f in res.gate_after)
+
+
+def test_a_time_measured_at_a_check_is_when_the_look_that_met_it_began(fake, tmp_path):
+    """A look at an unreachable node can take a minute of ssh timeouts; the figure is the moment the
+    look began that found the claim true, not the moment the look gave its answer."""
+    lab = make_lab(fake, ScriptedConsole(), tmp_path, auto=True)
+    lab.t_fault = lab.clock.monotonic()
+    looks = []
+
+    def slow_look() -> bool:
+        looks.append(lab.clock.now)
+        lab.clock.now += 50          # the look itself takes 50 s
+        return len(looks) == 3
+    lab.expect(slow_look, "the node is gone", within=300, every=5)
+    assert looks == [0, 55, 110]
+    assert lab.fault_to_last_met() == 110 and lab.since_fault() == 160

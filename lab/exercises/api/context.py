@@ -63,6 +63,7 @@ class Lab:
         self.result: Result | None = None
         self.t_start: float = self.clock.monotonic()
         self.t_fault: float | None = None
+        self.last_met: float | None = None      # when the last expectation was seen met (monotonic)
         self.marks: dict[str, float] = {}
         self._undos: list[Action] = []         # actions still in effect that have an undo
         self._restores: list[_Restore] = []     # configuration changes, put back in restore
@@ -140,6 +141,13 @@ class Lab:
         """Seconds since the drill's first fault took effect (since its start before any fault)."""
         return round(self.clock.monotonic() - (self.t_fault if self.t_fault is not None else self.t_start), 2)
 
+    def fault_to_last_met(self) -> float:
+        """Seconds from the first fault to the moment the last expectation was seen met: the start of
+        the look that found it true, not the end of that look (asking an unreachable node for its
+        outcome can take a minute of ssh timeouts, none of which is the fault's)."""
+        origin = self.t_fault if self.t_fault is not None else self.t_start
+        return round((self.last_met if self.last_met is not None else self.clock.monotonic()) - origin, 2)
+
     def since_t(self, t: float) -> float:
         """Seconds since the monotonic instant ``t`` (e.g. what ``inject`` returned)."""
         return round(self.clock.monotonic() - t, 2)
@@ -202,6 +210,8 @@ class Lab:
         start = self.clock.monotonic()
         ok, elapsed, last = poll.until(settled, bound, every, self.clock)
         verdict, members, reason = judge_members(wanted, seen, explained)
+        if ok:
+            self.last_met = start + elapsed
         shown = ", ".join(f"{m} {st.outcome}" for m, st in seen.items())
         if self.result is not None:
             self.result.outcomes.append(OutcomeCheck(description, verdict, bound, round(start - self.t_start, 3),
@@ -245,6 +255,8 @@ class Lab:
         """Keep the check (start and end from the drill's start mark; the runner re-bases them on the
         fault) and write it to the evidence."""
         elapsed = round(elapsed, 2)
+        if ok and kind == "expect":
+            self.last_met = start + elapsed
         if self.result is not None:
             self.result.checks.append(Check(kind, description, ok, bound, round(start - self.t_start, 3),
                                             round(start - self.t_start + elapsed, 3), last))

@@ -371,10 +371,10 @@ replica."""
         new = lab.leader()
         took = lab.expect(lambda: haproxy_stats.backends(lab.topo, proxy).get(new) is True and haproxy_stats.backends(lab.topo, proxy).get(leader) is False,
                           f"stats: {new} UP and {leader} DOWN in {proxy}", within=40, every=0.5)
-        lab.measure("haproxy_detection_s", lab.since_fault())
+        lab.measure("haproxy_detection_s", lab.fault_to_last_met())
         lab.expect(lambda: sql.whoami(topo, hvip, rw) == (address(lab, new), False), f":{rw} lands on {new}, writable",
                    within=20, every=0.5)
-        lab.measure("haproxy_writable_after_fault_s", lab.since_fault())
+        lab.measure("haproxy_writable_after_fault_s", lab.fault_to_last_met())
         lab.undo()
         S.rejoined(lab, leader, within=90)
         lab.expect(lambda: haproxy_stats.backends(lab.topo, proxy_read).get(leader) is True, f"stats: {leader} UP in {proxy_read}",
@@ -440,11 +440,11 @@ started again, exactly one node holds .212."""
         lab.inject(F.stop_service(lab.facts, holder, "haproxy", f"haproxy on {holder} stopped"))
         lab.expect(lambda: lab.probe.vip_holders()["haproxy"] in [[o] for o in other],
                    f"{hvip} moves to {' or '.join(other)}", within=30, every=0.5)
-        lab.measure("haproxy_vip_move_s", lab.since_fault())
+        lab.measure("haproxy_vip_move_s", lab.fault_to_last_met())
         leader = lab.leader()
         lab.expect(lambda: sql.whoami(topo, hvip, rw) == (address(lab, leader), False),
                    f":{rw} through {hvip} still reaches the primary {leader}", within=20, every=0.5)
-        lab.measure("haproxy_path_back_s", lab.since_fault())
+        lab.measure("haproxy_path_back_s", lab.fault_to_last_met())
         lab.undo()
         lab.expect(lambda: lab.facts.unit_state(holder, "haproxy") == "active", f"haproxy runs on {holder} again", within=20)
         lab.expect(lambda: len(lab.probe.vip_holders()["haproxy"]) == 1, f"{hvip} is held by exactly one node", within=20)

@@ -91,7 +91,7 @@ rejoins as its replica."""
         lab.inject(F.stop_patroni(lab.facts, source))
         lab.expect(lambda: follower in lab.probe.replication_clients(leader),
                    f"{follower} streams from the leader {leader}", within=lab.timing().loop_wait + 50, every=1)
-        lab.measure("fallback_to_leader_s", lab.since_fault())
+        lab.measure("fallback_to_leader_s", lab.fault_to_last_met())
         lab.mark("source_back")
         lab.undo()
         S.rejoined(lab, source, within=90, how="streams again")

@@ -138,7 +138,7 @@ boot record (a reset), against the new leader's promotion in its journal."""
         lab.expect(lambda: stopped < promoted,
                    f"{leader} stopped being primary before {new} was promoted (the nodes' own clocks)", within=0)
         S.rejoined(lab, leader, within=BOOT_AND_REJOIN_S, how=f"streams from {new}")
-        lab.measure("old_leader_rejoined_s", lab.since_fault())
+        lab.measure("old_leader_rejoined_s", lab.fault_to_last_met())
 
 
 @drill
@@ -176,4 +176,4 @@ enabled at boot, starts PostgreSQL and rejoins."""
                    f"{node} booted again (a new boot id)", within=BOOT_AND_REJOIN_S)
         lab.expect(lambda: lab.probe.leader() == leader or S.streams(lab, leader)(),
                    f"{leader} is back: streaming, or leading", within=BOOT_AND_REJOIN_S)
-        lab.measure("old_leader_back_s", lab.since_fault())
+        lab.measure("old_leader_back_s", lab.fault_to_last_met())

@@ -219,7 +219,7 @@ ttl), there is never a moment with two primaries."""
         bound = t.retry_timeout + t.loop_wait + 20
         seen = lab.expect_outcomes({leader: Outcome.REPLICA}, f"{leader} demotes itself to a replica", within=bound,
                                    explained={Outcome.FENCED: S.FENCED_INSTEAD_OF_DEMOTED})
-        lab.within_bound("old_leader_demoted_after_s", lab.since_fault(), bound, "retry_timeout + loop_wait + 20 s")
+        lab.within_bound("old_leader_demoted_after_s", lab.fault_to_last_met(), bound, "retry_timeout + loop_wait + 20 s")
         lab.measure("old_leader_outcome", str(seen[leader].outcome))
         S.new_primary_within(lab, leader, t.ttl + t.loop_wait + 30, "ttl (the key expires) + loop_wait + 30 s")
         # revive: a fenced node's Patroni was killed by its watchdog

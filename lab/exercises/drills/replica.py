@@ -41,7 +41,7 @@ is never involved, so writes go on without a pause."""
         bound = t.loop_wait + 30
         lab.expect_outcomes({replica: Outcome.REPLICA}, f"Patroni starts PostgreSQL on {replica} again, as a replica",
                             within=bound)
-        lab.within_bound("restarted_after_s", lab.since_fault(), bound, "loop_wait (the next HA loop) + 30 s margin")
+        lab.within_bound("restarted_after_s", lab.fault_to_last_met(), bound, "loop_wait (the next HA loop) + 30 s margin")
         S.rejoined(lab, replica, within=60, how=f"streams from {leader} again")
         S.leader_unchanged(lab, leader, 5)
 
@@ -70,7 +70,7 @@ leader and the writes do not notice."""
         lab.inject(F.stop_patroni(lab.facts, replica))
         lab.expect_outcomes({replica: Outcome.STOPPED}, f"PostgreSQL on {replica} is stopped with its Patroni",
                             within=30)
-        lab.measure("postgres_stopped_after_s", lab.since_fault())
+        lab.measure("postgres_stopped_after_s", lab.fault_to_last_met())
         S.leader_unchanged(lab, leader, 10)
         S.undo_then_rejoined(lab, replica, within=60, measure="rejoined_after_start_s",
                              how="streams again after Patroni starts")

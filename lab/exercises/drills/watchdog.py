@@ -60,7 +60,7 @@ expires and BEFORE any replica can be promoted. No moment with two primaries."""
         lab.inject(F.freeze_patroni(lab.facts, leader, lab.probe.rest_alive))
         bound = t.ttl - margin + 3
         lab.expect_outcomes({leader: fenced}, f"{leader} is fenced by its watchdog", within=bound + 10)
-        lab.within_bound("fenced_after_s", lab.since_fault(), bound,
+        lab.within_bound("fenced_after_s", lab.fault_to_last_met(), bound,
                          "the watchdog timeout ttl - safety_margin (counted from the last keepalive, so at most that "
                          "after the freeze) + 3 s for the fencer's 1 s check and the probe; the key expires later")
         S.new_primary_within(lab, leader, t.ttl + t.loop_wait + 20, "ttl (the key expires) + loop_wait + 20 s",
