@@ -29,10 +29,10 @@ from xml.sax.saxutils import quoteattr
 
 from labcore.topology import Topology
 from labcore.vm import domain_name, domain_prefix, mac_for  # noqa: F401  (one formula; importers use mac_for here)
+from lab.providers.libvirt_layout import POOL_ROOT, pool_dir, pool_name  # noqa: F401  (the one layout)
 
 URI = "qemu:///system"
 VIRSH = ("virsh", "-c", URI)
-POOL_ROOT = Path("/var/lib/libvirt/images")
 DOMAIN_TYPES = ("kvm", "qemu")
 # Without a timeout multiplier a TCG lab misses the drills' and provisioning's bounds made for
 # containers; measured here (2 cores), 3 covers boot, provisioning and the drills.
@@ -54,14 +54,6 @@ def network_xml(topo: Topology) -> str:
             f"  <dns enable='no'/>\n"
             f"  <ip address={quoteattr(topo.gateway)} netmask={quoteattr(str(topo.subnet.netmask))}>\n"
             f"    <dhcp>\n{hosts}    </dhcp>\n  </ip>\n</network>\n")
-
-
-def pool_name(topo: Topology) -> str:
-    return topo.name
-
-
-def pool_dir(topo: Topology) -> Path:
-    return POOL_ROOT / topo.name
 
 
 def pool_xml(topo: Topology) -> str:

@@ -26,6 +26,8 @@ from labcore import state as lab_state
 from lab.providers.base import Machines, Provider, ProviderError, Report, SshHost
 from lab.providers.hosts import Entry, specific_route, ssh_run
 from labcore.topology import ROOT, Topology
+from labcore.vm import domain_name
+from lab.providers.image import insecure_key, public_key
 
 PLUGIN_VERSION = "v0.5.4"          # the provider plugin matching pulumi-libvirt 0.5.4
 INSTALL_CLI = "install the Pulumi CLI (https://www.pulumi.com/docs/install/, e.g. `curl -fsSL https://get.pulumi.com | sh`)"
@@ -148,6 +150,12 @@ class PulumiProvider(Provider):
                             "-f", str(key)], check=True)
             report(f"pulumi: created the lab's SSH key {key}")
         stack = self._stack(topo, create=True)
+        own = own_image_wanted(stack_config(topo))
+        if own:
+            from pulumi import automation as auto
+            config = own_image_config(topo, report)
+            stack.set_all_config({f"{program.PROJECT}:{k}": auto.ConfigValue(v) for k, v in config.items()})
+            key = vagrant_key()
         report(f"pulumi: stack {topo.name} (state in {lab_dir() / 'pulumi' / 'state'}), up ...")
         result = stack.up(on_output=lambda line: report(line.rstrip()))
         out = {k: v.value for k, v in result.outputs.items()}
@@ -155,12 +163,19 @@ class PulumiProvider(Provider):
         hosts = {name: SshHost(hostname=address, user=user, key=str(key))
                  for name, address in out["addresses"].items()}
         assert set(hosts) == set(topo.names), f"stack outputs {sorted(hosts)} do not match the topology"
-        machines = Machines(interface=self.interface or topo.bridge, platform=out["platform"], hosts=hosts)
-        self._wait_until_booted(topo, machines, report)
+        timeout_scale = None
+        if own and config["domainType"] == "qemu":
+            from lab.providers import libvirt
+            poll.set_scale(libvirt.TCG_SCALE)      # as the libvirt path under TCG: every wait stretched
+            timeout_scale = libvirt.TCG_SCALE
+        machines = Machines(interface=self.interface or topo.bridge, platform=out["platform"], hosts=hosts,
+                            timeout_scale=timeout_scale)
+        # the lab's image has no cloud-init: it is booted once its sshd lets the vagrant user in
+        self._wait_until_booted(topo, machines, report, "true" if own else "test -f /var/lib/cloud/instance/boot-finished")
         return machines
 
-    def _wait_until_booted(self, topo: Topology, machines: Machines, report: Report) -> None:
-        """Bounded poll: every VM answers SSH with the lab user and cloud-init has finished."""
+    def _wait_until_booted(self, topo: Topology, machines: Machines, report: Report, booted: str) -> None:
+        """Bounded poll: every VM answers SSH with the lab user and ``booted`` succeeds there."""
         state = lab_state.State(phase="created", interface=machines.interface)
         pending = dict(machines.hosts)
         for h in pending.values():
@@ -172,7 +187,7 @@ class PulumiProvider(Provider):
                     with socket.create_connection((h.hostname, h.port), timeout=5):
                         pass
                     status, _ = ssh_run(Entry(name, h.hostname, h.user, h.key, h.port),
-                                        "test -f /var/lib/cloud/instance/boot-finished", timeout=15)
+                                        booted, timeout=15)
                 except Exception:  # not booted yet: refused, timeout, auth before cloud-init
                     continue
                 if status == 0:
@@ -183,7 +198,7 @@ class PulumiProvider(Provider):
             poll.wait_for("every VM to boot", all_booted, BOOT_TIMEOUT, every=5)
         except poll.WaitTimeout:
             raise ProviderError(f"pulumi: {', '.join(pending)} did not finish booting within "
-                                f"{poll.scaled(BOOT_TIMEOUT):.0f}s; see `virsh console {topo.name}-{next(iter(pending))}`"
+                                f"{poll.scaled(BOOT_TIMEOUT):.0f}s; see `virsh console {domain_name(topo, next(iter(pending)))}`"
                                 ) from None
 
     def destroy(self, topo: Topology, report: Report) -> None:
@@ -202,6 +217,48 @@ class PulumiProvider(Provider):
         stack.destroy(on_output=lambda line: report(line.rstrip()))
         stack.workspace.remove_stack(topo.name)
         report(f"pulumi: stack {topo.name} destroyed (settings in {stack_file(topo).name} kept)")
+
+
+def own_image_wanted(config: Mapping[str, str]) -> bool:
+    """The lab's own Debian 12 image, as the libvirt path uses, unless the stack names an image or
+    another platform (the article's CentOS 7 cloud image)."""
+    return "image" not in config and config.get("platform", "debian12") == "debian12"
+
+
+def vagrant_key() -> Path:
+    """The key the lab's image lets in (its vagrant user's), as the libvirt path uses it."""
+    from lab.providers.vagrant import lab_key
+    return lab_key()
+
+
+def own_image_config(topo: Topology, report: Report) -> dict[str, str]:
+    """The stack settings for the lab's own image: built or cached (lab.providers.vmimage), its
+    qcow2 disk taken out of the box archive once, its kernel probed for KVM as the libvirt path
+    does, the serial consoles in $LAB_DIR/console."""
+    import tarfile
+
+    from lab.providers import libvirt, vmimage
+    from provision import platforms
+
+    img = vmimage.build(platforms.for_lab("debian12", topo), report)
+    disk = lab_dir() / "pulumi" / f"image-{img.digest}.qcow2"
+    if not disk.exists():
+        disk.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(img.box_file) as box:
+            member = box.extractfile("box.img")
+            if member is None:
+                raise ProviderError(f"pulumi: {img.box_file} has no box.img; remove it to build the image again")
+            tmp = disk.with_suffix(".part")
+            with tmp.open("wb") as out:
+                shutil.copyfileobj(member, out)
+            tmp.replace(disk)
+    probe = libvirt.probe(img.kernel)
+    report(f"pulumi: libvirt domain type {probe.domain_type}: {probe.why}")
+    (lab_dir() / "console").mkdir(parents=True, exist_ok=True)
+    return {"platform": "debian12", "image": str(disk), "kernel": str(img.kernel), "initrd": str(img.initrd),
+            "digest": img.digest, "cmdline": img.cmdline, "domainType": probe.domain_type,
+            "consoleDir": str(lab_dir() / "console"), "sshUser": "vagrant",
+            "sshPublicKey": public_key(insecure_key())}
 
 
 def provider(name: str, settings: Mapping[str, Any]) -> PulumiProvider:

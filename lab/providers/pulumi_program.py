@@ -1,11 +1,14 @@
 """The Pulumi program: the lab's four machines as libvirt VMs, derived from the topology.
 
-One libvirt network for the lab subnet (its bridge is the topology's
-``lab.bridge`` and takes the subnet's first address, the host side the guard
-expects), one base volume from a cloud image, one copy-on-write volume, one
-cloud-init disk and one domain per node. Each domain gets an i6300esb watchdog
-(article §5.1) through a domain XSLT, because pulumi-libvirt 0.5.x has no
-argument for it.
+It declares what ``invoke up --provider libvirt`` makes through the Vagrantfile, as
+lab.providers.libvirt_layout describes it (a unit test compares the two): the lab's own storage
+pool; its network on the topology's bridge, isolated, without DNS, whose DHCP serves one
+reservation per node; one copy-on-write volume per node over the image, named as
+vagrant-libvirt names it; one domain per node named as Vagrant names it, with the i6300esb
+watchdog of article §5.1 (through a domain XSLT: pulumi-libvirt 0.5.x has no argument for it).
+With the lab's own Debian 12 image (``kernel`` set) the domains boot its kernel and initramfs
+from the pool, as the Vagrant path does, and need no cloud-init; with a cloud image (CentOS 7,
+the article's) each node also gets a cloud-init disk for its user, key and address.
 
 Settings come from the stack config (namespace ``patroni-lab``), so each stack
 can use its own image, memory, CPUs and libvirt URI; ``__main__.py`` only calls
@@ -23,8 +26,9 @@ from urllib.parse import urlparse
 
 import yaml
 
-from lab.providers.libvirt import mac_for  # noqa: F401  (one MAC formula for both libvirt paths)
+from lab.providers import libvirt_layout as layout
 from labcore.topology import Topology
+from labcore.vm import domain_name, mac_for
 
 PROJECT = "patroni-lab"                    # also the stack config namespace
 
@@ -40,8 +44,9 @@ URI_SCHEMES = ("qemu", "qemu+ssh", "qemu+tcp", "qemu+tls", "qemu+unix")
 EL7_VAULT = "http://vault.centos.org/7.9.2009"
 EL7_REPOS = ("os", "updates", "extras")
 
-# Adds the watchdog device to the domain XML libvirt would otherwise define.
-WATCHDOG_XSLT = """<?xml version="1.0"?>
+# Adds the watchdog device to the domain XML libvirt would otherwise define; under TCG (domain type
+# qemu) also the plain CPU model the Vagrant path gives such domains.
+_XSLT = """<?xml version="1.0"?>
 <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
   <xsl:output omit-xml-declaration="yes" indent="yes"/>
   <xsl:template match="node()|@*">
@@ -51,12 +56,25 @@ WATCHDOG_XSLT = """<?xml version="1.0"?>
     <xsl:copy>
       <xsl:apply-templates select="node()|@*"/>
       <xsl:if test="not(watchdog)">
-        <watchdog model="i6300esb" action="reset"/>
+        <watchdog model="{model}" action="{action}"/>
       </xsl:if>
     </xsl:copy>
-  </xsl:template>
+  </xsl:template>{cpu}
 </xsl:stylesheet>
 """
+_TCG_CPU = """
+  <xsl:template match="/domain/cpu">
+    <cpu mode="custom" match="exact"><model fallback="forbid">{model}</model></cpu>
+  </xsl:template>"""
+
+
+def domain_xslt(domain_type: str) -> str:
+    model, action = layout.WATCHDOG
+    cpu = _TCG_CPU.format(model=layout.TCG_CPU) if domain_type == "qemu" else ""
+    return _XSLT.format(model=model, action=action, cpu=cpu)
+
+
+WATCHDOG_XSLT = domain_xslt("kvm")
 
 
 class _Dumper(yaml.SafeDumper):
@@ -80,13 +98,23 @@ class Settings:
     """The stack's settings, validated."""
     platform: str = "el7"
     image: str = DEFAULT_IMAGES["el7"]
-    memory: int = 2048               # MiB per node
-    cpus: int = 2
+    memory: int = 1024               # MiB per node (the Vagrant path's default, lab.memory)
+    cpus: int = 1
     disk_gib: int = 20
     uri: str = "qemu:///system"
-    pool: str = "default"
     ssh_user: str = "lab"
     ssh_public_key: str = ""
+    domain_type: str = "kvm"         # qemu: TCG, where KVM guests do not run (the libvirt path's probe)
+    # the lab's own image: the kernel and initramfs it boots directly (its digest names them in the pool)
+    kernel: str = ""
+    initrd: str = ""
+    cmdline: str = ""
+    digest: str = ""
+    console_dir: str = ""            # the serial consoles' files, <dir>/<node>.log (empty: a pty)
+
+    @property
+    def own_image(self) -> bool:
+        return bool(self.kernel)
 
     @property
     def is_remote(self) -> bool:
@@ -105,6 +133,14 @@ class Settings:
             raise ProgramError(f"{PROJECT}:memory: {self.memory} must be MiB between 512 and 262144")
         if not 1 <= self.cpus <= 64:
             raise ProgramError(f"{PROJECT}:cpus: {self.cpus} must be between 1 and 64")
+        if self.domain_type not in ("kvm", "qemu"):
+            raise ProgramError(f"{PROJECT}:domainType: {self.domain_type!r} must be kvm or qemu")
+        if self.own_image:
+            for key, value in (("kernel", self.kernel), ("initrd", self.initrd)):
+                if not Path(value).is_file():
+                    raise ProgramError(f"{PROJECT}:{key}: {value} is not a file (the lab's VM image has it)")
+            if not (self.digest and self.cmdline):
+                raise ProgramError(f"{PROJECT}:kernel needs digest and cmdline too (the lab's VM image gives all three)")
         if not 10 <= self.disk_gib <= 2048:
             raise ProgramError(f"{PROJECT}:diskGib: {self.disk_gib} must be between 10 and 2048")
         scheme = urlparse(self.uri).scheme
@@ -149,10 +185,13 @@ def settings_from(get: Mapping[str, Any] | Any) -> Settings:
         except OSError:
             raise ProgramError(f"{PROJECT}:sshPublicKey is not set and {key_file} cannot be read; "
                                f"run `invoke up --provider pulumi` (it creates the key) or set the key") from None
-    return Settings(platform=platform, image=str(image), memory=number("memory", 2048),
-                    cpus=number("cpus", 2), disk_gib=number("diskGib", 20),
-                    uri=text("libvirtUri", "qemu:///system"), pool=text("pool", "default"),
-                    ssh_user=text("sshUser", "lab"), ssh_public_key=str(key).strip()).validate()
+    return Settings(platform=platform, image=str(image), memory=number("memory", 1024),
+                    cpus=number("cpus", 1), disk_gib=number("diskGib", 20),
+                    uri=text("libvirtUri", "qemu:///system"),
+                    ssh_user=text("sshUser", "lab"), ssh_public_key=str(key).strip(),
+                    domain_type=text("domainType", "kvm"), kernel=text("kernel", ""), initrd=text("initrd", ""),
+                    cmdline=text("cmdline", ""), digest=text("digest", ""),
+                    console_dir=text("consoleDir", "")).validate()
 
 
 def default_public_key_file() -> str:
@@ -235,6 +274,18 @@ def meta_data(topo: Topology, node: str) -> str:
 
 # --- the resources ---------------------------------------------------------------
 
+def expected(topo: Topology, settings: Settings) -> layout.Layout:
+    """The lab these settings make, as the libvirt path's layout says it."""
+    return layout.layout(topo, domain_type=settings.domain_type, cpus=settings.cpus, memory_mib=settings.memory,
+                         digest=settings.digest or None, cmdline=settings.cmdline or None,
+                         console_dir=Path(settings.console_dir) if settings.console_dir else None)
+
+
+def cmdlines(cmdline: str) -> list[dict[str, str]]:
+    """A kernel command line as pulumi-libvirt takes it: one entry per word, ``_`` for a bare flag."""
+    return [dict([w.split("=", 1)]) if "=" in w else {"_": w} for w in cmdline.split()]
+
+
 def build(topo: Topology, settings: Settings) -> dict[str, Any]:
     """Declare every resource; return them by name (tests read this too)."""
     import pulumi
@@ -242,41 +293,53 @@ def build(topo: Topology, settings: Settings) -> dict[str, Any]:
 
     check_topology(topo)
     settings.validate()
+    lab = expected(topo, settings)
     provider = libvirt.Provider("libvirt", uri=settings.uri)
     opts = pulumi.ResourceOptions(provider=provider)
+    pool = libvirt.Pool(f"{topo.name}-pool", name=lab.pool, type="dir", path=lab.pool_path, opts=opts)
+    net = lab.network
     network = libvirt.Network(
-        f"{topo.name}-net", name=topo.name, mode="nat", bridge=topo.bridge,
+        f"{topo.name}-net", name=net.name, mode="none", bridge=net.bridge,
         addresses=[str(topo.subnet)], autostart=True,
-        # DHCP serves only the per-node reservations the domains add (MAC -> topology
-        # address); the nodes configure the same address statically through cloud-init.
-        dhcp={"enabled": True},
-        dns={"enabled": True, "local_only": True,
-             "hosts": [{"hostname": n.name, "ip": n.address} for n in topo.nodes]},
-        opts=opts)
-    base = libvirt.Volume(f"{topo.name}-base", name=f"{topo.name}-base.qcow2", pool=settings.pool,
+        # DHCP serves only the per-node reservations the domains add (MAC -> topology address)
+        dhcp={"enabled": True}, dns={"enabled": False}, opts=opts)
+    base = libvirt.Volume(f"{topo.name}-image", name=f"{topo.name}-image.qcow2", pool=pool.name,
                           source=settings.image, format="qcow2", opts=opts)
-    out: dict[str, Any] = {"provider": provider, "network": network, "base": base,
-                           "volumes": {}, "cloudinits": {}, "domains": {}}
-    for n in topo.nodes:
-        volume = libvirt.Volume(f"{topo.name}-{n.name}", name=f"{topo.name}-{n.name}.qcow2",
-                                pool=settings.pool, base_volume_id=base.id, format="qcow2",
+    out: dict[str, Any] = {"provider": provider, "pool": pool, "network": network, "base": base,
+                           "volumes": {}, "cloudinits": {}, "domains": {}, "boot": {}}
+    boot: dict[str, Any] = {}
+    first = lab.domains[0]
+    if first.kernel:
+        for what, name, source in (("kernel", first.kernel, settings.kernel), ("initrd", first.initrd, settings.initrd)):
+            boot[what] = libvirt.Volume(f"{topo.name}-{what}", name=name, pool=pool.name, source=source,
+                                        format="raw", opts=opts)
+    out["boot"] = boot
+    for d in lab.domains:
+        n = topo.node(d.node)
+        volume = libvirt.Volume(d.name, name=d.disk, pool=pool.name, base_volume_id=base.id, format="qcow2",
                                 size=settings.disk_gib * 1024 ** 3, opts=opts)
-        cloudinit = libvirt.CloudInitDisk(
-            f"{topo.name}-{n.name}-cloudinit", name=f"{topo.name}-{n.name}-cloudinit.iso",
-            pool=settings.pool, user_data=user_data(topo, n.name, settings),
-            meta_data=meta_data(topo, n.name), network_config=network_config(topo, n.address),
-            opts=opts)
+        extra: dict[str, Any] = {}
+        if settings.own_image:
+            extra = {"kernel": boot["kernel"].id, "initrd": boot["initrd"].id, "cmdlines": cmdlines(d.cmdline)}
+        else:
+            cloudinit = libvirt.CloudInitDisk(
+                f"{d.name}-cloudinit", name=f"{d.name}-cloudinit.iso",
+                pool=pool.name, user_data=user_data(topo, n.name, settings),
+                meta_data=meta_data(topo, n.name), network_config=network_config(topo, n.address),
+                opts=opts)
+            extra = {"cloudinit": cloudinit.id}
+            out["cloudinits"][n.name] = cloudinit
+        console = ({"type": "file", "source_path": d.serial_file, "target_type": "serial", "target_port": "0"}
+                   if d.serial_file else {"type": "pty", "target_port": "0", "target_type": "serial"})
         domain = libvirt.Domain(
-            f"{topo.name}-{n.name}", name=f"{topo.name}-{n.name}",
-            memory=settings.memory, vcpu=settings.cpus, cpu={"mode": "host-passthrough"},
-            autostart=False, qemu_agent=False, cloudinit=cloudinit.id,
-            disks=[{"volume_id": volume.id}],
+            d.name, name=d.name, type=d.domain_type, memory=d.memory_mib, vcpu=d.vcpu,
+            cpu={"mode": layout.KVM_CPU if d.domain_type == "kvm" else "custom"},
+            autostart=False, qemu_agent=False, disks=[{"volume_id": volume.id}],
             network_interfaces=[{"network_id": network.id, "hostname": n.name,
-                                 "addresses": [n.address], "mac": mac_for(n.address),
-                                 "wait_for_lease": False}],
-            consoles=[{"type": "pty", "target_port": "0", "target_type": "serial"}],
-            xml={"xslt": WATCHDOG_XSLT}, opts=opts)
-        out["volumes"][n.name], out["cloudinits"][n.name], out["domains"][n.name] = volume, cloudinit, domain
+                                 "addresses": [n.address], "mac": d.mac, "wait_for_lease": False}],
+            consoles=[console],
+            xml={"xslt": domain_xslt(d.domain_type)}, opts=opts, **extra)
+        out["volumes"][n.name], out["domains"][n.name] = volume, domain
 
     pulumi.export("addresses", {n.name: n.address for n in topo.nodes})
     pulumi.export("platform", settings.platform)

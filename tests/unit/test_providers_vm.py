@@ -320,7 +320,8 @@ def test_pulumi_create_drives_the_stack_in_lab_dir_and_maps_outputs(with_cli, mo
         return FakeStack()
 
     monkeypatch.setattr(auto, "create_or_select_stack", fake_create_or_select)
-    monkeypatch.setattr(pulumi_mod.PulumiProvider, "_wait_until_booted", lambda self, t, m, r: None)
+    monkeypatch.setattr(pulumi_mod.PulumiProvider, "_wait_until_booted", lambda self, t, m, r, booted: None)
+    monkeypatch.setattr(pulumi_mod, "stack_config", lambda topo: {"platform": "el7"})   # the article's cloud image
     said = []
     m = pulumi_mod.PulumiProvider().create(TOPO, said.append)
     lab = with_cli / "lab"
@@ -332,6 +333,34 @@ def test_pulumi_create_drives_the_stack_in_lab_dir_and_maps_outputs(with_cli, mo
     assert {n: (h.hostname, h.user, h.key) for n, h in m.hosts.items()} == {
         n.name: (n.address, "lab", str(lab / "pulumi" / "id_ed25519")) for n in TOPO.nodes}
     assert "Updating (patroni-lab)" in said
+
+
+def test_pulumi_create_gives_the_program_the_labs_own_image_and_uses_its_key(with_cli, monkeypatch):
+    """No image in the stack: the lab's own Debian 12 image, as the libvirt path; under TCG the waits stretch."""
+    from pulumi import automation as auto
+    from lab.providers import vagrant
+
+    seen: dict = {}
+
+    class FakeStack:
+        def set_all_config(self, config):
+            seen["config"] = {k: v.value for k, v in config.items()}
+
+        def up(self, on_output):
+            return type("R", (), {"outputs": {
+                "addresses": auto.OutputValue({n.name: n.address for n in TOPO.nodes}, False),
+                "platform": auto.OutputValue("debian12", False),
+                "sshUser": auto.OutputValue("vagrant", False)}})()
+
+    monkeypatch.setattr(auto, "create_or_select_stack", lambda stack_name, work_dir, opts: FakeStack())
+    monkeypatch.setattr(pulumi_mod.PulumiProvider, "_wait_until_booted",
+                        lambda self, t, m, r, booted: seen.update(booted=booted))
+    monkeypatch.setattr(pulumi_mod, "stack_config", lambda topo: {})
+    monkeypatch.setattr(pulumi_mod, "own_image_config", lambda topo, report: {"domainType": "qemu", "kernel": "/k"})
+    m = pulumi_mod.PulumiProvider().create(TOPO, lambda line: None)
+    assert seen["config"] == {"patroni-lab:domainType": "qemu", "patroni-lab:kernel": "/k"}
+    assert seen["booted"] == "true", "the lab's image has no cloud-init to wait for"
+    assert {h.key for h in m.hosts.values()} == {str(vagrant.lab_key())} and m.timeout_scale == 3.0
 
 
 def test_down_after_hosts_asks_only_the_hosts_provider(tmp_path, monkeypatch):

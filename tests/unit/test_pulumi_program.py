@@ -16,6 +16,8 @@ import pytest
 import yaml
 
 from labcore import topology
+from lab.providers import libvirt_layout as layout
+from lab.providers import vmimage
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -53,15 +55,16 @@ def test_four_domains_named_after_the_topology():
     out = program.build(TOPO, settings())
 
     def check(names):
-        assert sorted(names) == sorted(f"{TOPO.name}-{n.name}" for n in TOPO.nodes)
+        # named as Vagrant names the libvirt path's domains
+        assert sorted(names) == sorted(f"{TOPO.name}_{n.name}" for n in TOPO.nodes)
         domains = MOCKS.of_type("libvirt:index/domain:Domain")
         assert len(domains) == len(TOPO.nodes) == 4
         for d in domains:
-            node = TOPO.node(d.inputs["name"].removeprefix(f"{TOPO.name}-"))
+            node = TOPO.node(d.inputs["name"].removeprefix(f"{TOPO.name}_"))
             nic = d.inputs["networkInterfaces"][0]
             assert nic["addresses"] == [node.address]
             assert nic["mac"] == program.mac_for(node.address)
-            assert d.inputs["memory"] == 2048 and d.inputs["vcpu"] == 2
+            assert d.inputs["memory"] == 1024 and d.inputs["vcpu"] == 1
     return pulumi.Output.all(*[d.name for d in out["domains"].values()]).apply(check)
 
 
@@ -75,8 +78,8 @@ def test_network_covers_the_topology_subnet_on_its_bridge():
         assert addresses == [str(TOPO.subnet)]
         assert bridge == TOPO.bridge
         net = MOCKS.of_type("libvirt:index/network:Network")[0].inputs
-        assert net["dhcp"] == {"enabled": True}
-        assert {h["hostname"]: h["ip"] for h in net["dns"]["hosts"]} == {n.name: n.address for n in TOPO.nodes}
+        # isolated and without DNS, as the libvirt path's network: DHCP serves the domains' reservations
+        assert net["dhcp"] == {"enabled": True} and net["dns"] == {"enabled": False} and net["mode"] == "none"
         # the bridge takes the subnet's first address: the host side the guard checks
         assert str(next(ipaddress.IPv4Network(addresses[0]).hosts())) == TOPO.gateway
     return pulumi.Output.all(out["network"].addresses, out["network"].bridge).apply(check)
@@ -117,7 +120,7 @@ def test_cloud_init_per_node_sets_host_user_key_address_and_el7_vault():
         disks = {r.inputs["name"]: r.inputs for r in MOCKS.of_type("libvirt:index/cloudInitDisk:CloudInitDisk")}
         assert len(disks) == 4
         for n in TOPO.nodes:
-            ci = disks[f"{TOPO.name}-{n.name}-cloudinit.iso"]
+            ci = disks[f"{TOPO.name}_{n.name}-cloudinit.iso"]
             assert ci["userData"].startswith("#cloud-config\n")
             ud = yaml.safe_load(ci["userData"])
             assert ud["hostname"] == n.name
@@ -161,14 +164,117 @@ def test_node_volumes_are_copies_of_the_base_image_and_the_provider_uses_the_uri
 
     def check(_):
         vols = {r.inputs["name"]: r.inputs for r in MOCKS.of_type("libvirt:index/volume:Volume")}
-        assert vols[f"{TOPO.name}-base.qcow2"]["source"] == program.DEFAULT_IMAGES["el7"]
+        assert vols[f"{TOPO.name}-image.qcow2"]["source"] == program.DEFAULT_IMAGES["el7"]
         for n in TOPO.nodes:
-            v = vols[f"{TOPO.name}-{n.name}.qcow2"]
-            assert v["baseVolumeId"] == f"{TOPO.name}-base-id" and v["size"] == 20 * 1024 ** 3
+            v = vols[f"{TOPO.name}_{n.name}.img"]
+            assert v["baseVolumeId"] == f"{TOPO.name}-image-id" and v["size"] == 20 * 1024 ** 3
         prov = MOCKS.of_type("pulumi:providers:libvirt")[0].inputs
         assert prov["uri"] == "qemu+ssh://admin@hypervisor/system"
         assert {d.inputs["memory"] for d in MOCKS.of_type("libvirt:index/domain:Domain")} == {4096}
     return pulumi.Output.all(*[d.id for d in out["domains"].values()]).apply(check)
+
+
+# --- the same lab as the libvirt path (lab.providers.libvirt_layout) ----------------------------------
+
+LIVE = Path(__file__).parent / "data" / "libvirt"   # virsh dumpxml of the VM tier's lab, 2026-12-06 (TCG)
+
+
+def own_image(tmp_path: Path, **kw) -> program.Settings:
+    """The settings the pulumi provider gives the program for the lab's own Debian 12 image."""
+    for f in ("vmlinuz", "initrd.img", "box.img"):
+        (tmp_path / f).write_text("")
+    return settings(platform="debian12", image=str(tmp_path / "box.img"), kernel=str(tmp_path / "vmlinuz"),
+                    initrd=str(tmp_path / "initrd.img"), digest="8f84b14068c0", cmdline=vmimage.CMDLINE,
+                    console_dir="/tmp/vmrun/.lab/console", **kw)
+
+
+def declared(out) -> layout.Layout:
+    """The program's resources read back as the layout: what `pulumi up` would create."""
+    pool = MOCKS.of_type("libvirt:index/pool:Pool")[0].inputs
+    net = MOCKS.of_type("libvirt:index/network:Network")[0].inputs
+    vols = {r.name: r.inputs for r in MOCKS.of_type("libvirt:index/volume:Volume")}
+    by_id = {f"{name}-id": v["name"] for name, v in vols.items()}
+    domains = []
+    for d in (r.inputs for r in MOCKS.of_type("libvirt:index/domain:Domain")):
+        nic = d["networkInterfaces"][0]
+        cmdline = " ".join(v if k == "_" else f"{k}={v}" for c in d.get("cmdlines", []) for k, v in c.items())
+        console = d["consoles"][0]
+        xslt = d["xml"]["xslt"]
+        cpu = layout.TCG_CPU if f"<model fallback=\"forbid\">{layout.TCG_CPU}</model>" in xslt else d["cpu"]["mode"]
+        disk = by_id[d["disks"][0]["volumeId"]]
+        base = [v for v in vols.values() if v["name"] == disk][0].get("baseVolumeId")
+        domains.append(layout.DomainLayout(
+            name=d["name"], node=d["name"].removeprefix(f"{TOPO.name}_"), domain_type=d["type"], vcpu=d["vcpu"],
+            memory_mib=d["memory"], cpu=cpu, kernel=by_id.get(d.get("kernel")), initrd=by_id.get(d.get("initrd")),
+            cmdline=cmdline or None, disk=disk, backing=layout.IMAGE if base == f"{TOPO.name}-image-id" else "none",
+            network=TOPO.name if nic["networkId"] == f"{TOPO.name}-net-id" else nic["networkId"], mac=nic["mac"],
+            watchdog=layout.WATCHDOG if '<watchdog model="i6300esb" action="reset"/>' in xslt else ("", ""),
+            serial_file=console.get("sourcePath") if console["type"] == "file" else None))
+    domains.sort(key=lambda d: TOPO.names.index(d.node))     # resources register in no fixed order
+    hosts = tuple((d.mac, d.node, TOPO.node(d.node).address) for d in domains)   # DHCP hosts from the NICs
+    prefix = ipaddress.IPv4Network(net["addresses"][0])
+    network = layout.NetworkLayout(name=net["name"], bridge=net["bridge"], address=str(next(prefix.hosts())),
+                                   netmask=str(prefix.netmask), forward=None if net["mode"] == "none" else net["mode"],
+                                   dns=net["dns"]["enabled"], dhcp_hosts=hosts)
+    return layout.Layout(pool=pool["name"], pool_path=pool["path"], network=network, domains=tuple(domains))
+
+
+def live_layout() -> layout.Layout:
+    files = {"pool-dumpxml": "pool.xml", "net-dumpxml": "network.xml"}
+
+    def virsh(*args):
+        if args[0] == "list":
+            out = "\n".join(f"{TOPO.name}_{n}" for n in TOPO.names)
+        elif args[0] == "dumpxml":
+            out = (LIVE / f"domain-{args[1].removeprefix(TOPO.name + '_')}.xml").read_text()
+        else:
+            out = (LIVE / files[args[0]]).read_text()
+        return subprocess.CompletedProcess(args, 0, out, "")
+    return layout.live(TOPO, virsh)
+
+
+def test_the_vm_tiers_lab_is_the_layout_and_a_changed_lab_is_not():
+    expected = layout.layout(TOPO, domain_type="qemu", cpus=1, memory_mib=1024, digest="8f84b14068c0",
+                             cmdline=vmimage.CMDLINE, console_dir=Path("/tmp/vmrun/.lab/console"))
+    assert layout.differences(expected, live_layout()) == []
+    kvm = dataclasses.replace(expected, domains=tuple(dataclasses.replace(d, domain_type="kvm", cpu=layout.KVM_CPU)
+                                                     for d in expected.domains))
+    found = layout.differences(kvm, live_layout())
+    assert f"{TOPO.name}_node1 cpu: host-passthrough != qemu64" in found and len(found) == 8
+
+
+@pulumi.runtime.test
+def test_the_program_declares_the_lab_the_libvirt_path_made(tmp_path):
+    MOCKS.resources.clear()
+    out = program.build(TOPO, own_image(tmp_path, domain_type="qemu"))
+
+    def check(_):
+        assert layout.differences(live_layout(), declared(out)) == []
+        assert not MOCKS.of_type("libvirt:index/cloudInitDisk:CloudInitDisk"), "the lab's image needs no cloud-init"
+    return pulumi.Output.all(*[d.id for d in out["domains"].values()]).apply(check)
+
+
+@pulumi.runtime.test
+def test_the_program_under_kvm_differs_from_the_tcg_lab_only_in_type_and_cpu(tmp_path):
+    MOCKS.resources.clear()
+    out = program.build(TOPO, own_image(tmp_path, domain_type="kvm"))
+
+    def check(_):
+        found = layout.differences(live_layout(), declared(out))
+        assert sorted({line.split(" ", 1)[1].split(":")[0] for line in found}) == ["cpu", "domain_type"], found
+    return pulumi.Output.all(*[d.id for d in out["domains"].values()]).apply(check)
+
+
+def test_the_provider_gives_the_program_the_labs_own_image_unless_the_stack_names_another():
+    from lab.providers import pulumi as provider
+    assert provider.own_image_wanted({}) and provider.own_image_wanted({"platform": "debian12"})
+    assert not provider.own_image_wanted({"platform": "el7"})
+    assert not provider.own_image_wanted({"image": "/srv/images/debian-12-genericcloud-amd64.qcow2"})
+
+
+def test_kernel_without_its_digest_is_refused(tmp_path):
+    with pytest.raises(program.ProgramError, match="kernel needs digest and cmdline"):
+        dataclasses.replace(own_image(tmp_path), digest="").validate()
 
 
 # --- wrong input fails before anything is declared ----------------------------------

@@ -4,6 +4,7 @@ that leaves nothing in libvirt. Each test prints the times it measured."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -57,6 +58,21 @@ def test_the_watchdog_is_the_kernels_device_given_to_postgres(vm_lab):
         owner, _, config = r.stdout.partition("\n")
         assert owner == "postgres"
         assert "device: /dev/watchdog" in config and "testing" not in config
+
+
+def test_libvirt_holds_the_layout_the_pulumi_program_declares(vm_lab):
+    """What vagrant-libvirt and the lab made is lab.providers.libvirt_layout's layout, field by field;
+    the unit tier checks that the Pulumi program declares the same (tests/unit/test_pulumi_program.py)."""
+    from lab.providers import libvirt_layout as layout, vmimage
+    from provision import platforms
+
+    img = vmimage.current(platforms.for_lab("debian12", vm_lab.topo))
+    seen = layout.live(vm_lab.topo, libvirt.virsh)
+    said = re.search(r"libvirt domain type (kvm|qemu)", vm_lab.up.output)
+    domain_type = said.group(1) if said else seen.domains[0].domain_type     # a reused lab did not say it
+    expected = layout.layout(vm_lab.topo, domain_type=domain_type, cpus=1, memory_mib=1024, digest=img.digest,
+                             cmdline=img.cmdline, console_dir=lab_state.lab_dir() / "console")
+    assert layout.differences(expected, seen) == []
 
 
 def test_status_answers(vm_lab):
