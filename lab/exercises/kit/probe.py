@@ -10,14 +10,22 @@ import base64
 import json
 from typing import Any
 
+import math
+
 from labcore import vips
-from labcore import credentials, remote
+from labcore import credentials, poll, remote
 from lab.exercises.kit import sql
 from lab.exercises.kit.shell import Shell
 from labcore.topology import Topology
 
 # Patroni 4 says "primary" where 3.x and older said "master".
 PRIMARY_ROLES = ("leader", "primary", "master")
+
+
+def answer_within(seconds: float) -> int:
+    """How long a look waits for a node's answer: stretched with the lab's timeout scale, as every wait
+    is (a PostgreSQL connection to a VM under TCG takes seconds), in whole seconds for libpq."""
+    return math.ceil(poll.scaled(seconds))
 
 
 class Probe:
@@ -35,7 +43,7 @@ class Probe:
         n = self.topo.node(member)
         auth = credentials.current(self.topo).rest_auth() if method != "GET" else None
         return remote.http(self.topo, n.address, self.topo.ports.patroni, path,
-                           method=method, body=body, timeout=timeout, auth=auth)
+                           method=method, body=body, timeout=poll.scaled(timeout), auth=auth)
 
     def cluster(self) -> dict | None:
         """GET /cluster from the first member that answers (any member knows the whole picture)."""
@@ -131,13 +139,14 @@ class Probe:
 
     def in_recovery(self, member: str, timeout: int = 2) -> bool | None:
         """pg_is_in_recovery() on the member's own address; None if it does not answer."""
-        rows = sql.query(self.topo, member, "SELECT pg_is_in_recovery()", timeout=timeout, statement_timeout_ms=3000)
+        rows = sql.query(self.topo, member, "SELECT pg_is_in_recovery()", timeout=answer_within(timeout),
+                         statement_timeout_ms=3000)
         return bool(rows[0][0]) if rows else None
 
     def replication_clients(self, member: str) -> list[str]:
         """application_name of every WAL receiver streaming from ``member`` (pg_stat_replication)."""
         rows = sql.query(self.topo, member, "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'",
-                         timeout=2, statement_timeout_ms=3000)
+                         timeout=answer_within(2), statement_timeout_ms=3000)
         return [r[0] for r in rows or []]
 
     def history_timeline(self, member: str) -> int | None:
@@ -147,7 +156,7 @@ class Probe:
         # No '%' in the text: the driver reads it as a placeholder (query always passes parameters),
         # and this query then failed on every member, which read as "not forked".
         rows = sql.query(self.topo, member, "SELECT max(name) FROM pg_ls_waldir() WHERE right(name, 8) = '.history'",
-                         timeout=2, statement_timeout_ms=3000)
+                         timeout=answer_within(2), statement_timeout_ms=3000)
         if not rows:
             return None
         return int(rows[0][0][:8], 16) if rows[0][0] else 1
@@ -158,7 +167,7 @@ class Probe:
         rows = sql.query(self.topo, member,
                          "SELECT CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli FROM pg_stat_wal_receiver) "
                          "ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END",
-                         timeout=2, statement_timeout_ms=3000)
+                         timeout=answer_within(2), statement_timeout_ms=3000)
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def forked_replicas(self, leader: str, replicas: list[str]) -> dict[str, tuple[int | None, int | None]]:
@@ -195,7 +204,7 @@ class Probe:
         but NOT acknowledged."""
         connected = False
         try:
-            with sql.connection(self.topo, address or self.topo.node(member).address, timeout=2,
+            with sql.connection(self.topo, address or self.topo.node(member).address, timeout=answer_within(2),
                                 statement_timeout_ms=timeout_ms) as conn:
                 connected = True
                 with conn.cursor() as cur:
