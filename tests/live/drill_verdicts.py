@@ -95,7 +95,7 @@ def assert_sound(res, cls) -> None:
     for oc in res.outcomes:       # per member: the claimed outcome and the one seen
         assert oc.verdict in (Verdict.PASS, Verdict.DIFFERS) and all(mv.seen for mv in oc.members.values()), report(res)
     w = res.watch
-    assert w.samples > 0 and blind_reason(w.fault_window, WATCH_RULE) is None, report(res)
+    assert w.samples > 0 and blind_reason(w.fault_window, w.rule or WATCH_RULE) is None, report(res)
     if cls.writes:
         assert set(res.rto_s) == WRITE_PATHS, report(res)
         assert res.writes.acknowledged > 0 and res.writes.lost is not None, report(res)

@@ -519,3 +519,15 @@ def test_a_time_measured_at_a_check_is_when_the_look_that_met_it_began(fake, tmp
     lab.expect(slow_look, "the node is gone", within=300, every=5)
     assert looks == [0, 55, 110]
     assert lab.fault_to_last_met() == 110 and lab.since_fault() == 160
+
+
+def test_slow_machines_are_watched_less_often_and_judged_by_the_same_stretched_gap(monkeypatch):
+    """Under TCG (timeout scale 3) a look at four VMs takes over a second: the watch's cadence and the
+    gap its verdict tolerates stretch with every other wait, and the result records the rule it used."""
+    from labcore import poll
+    from lab.exercises.run import runner
+
+    monkeypatch.setenv(poll.SCALE_ENV, "3")
+    assert runner.watch_rule().max_gap_s == 6.0 and runner.watch_rule().max_missed_share == 0.2
+    monkeypatch.setenv(poll.SCALE_ENV, "1")
+    assert runner.watch_rule() == runner.WATCH_RULE
