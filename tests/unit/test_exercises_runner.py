@@ -531,3 +531,31 @@ def test_slow_machines_are_watched_less_often_and_judged_by_the_same_stretched_g
     assert runner.watch_rule().max_gap_s == 6.0 and runner.watch_rule().max_missed_share == 0.2
     monkeypatch.setenv(poll.SCALE_ENV, "1")
     assert runner.watch_rule() == runner.WATCH_RULE
+
+
+class NoFault(Drill):
+    name = "test-no-fault"
+    section = "§6"
+    summary = "looks, changes nothing"
+    writes = False
+
+    def run(self, lab: Lab) -> None:
+        lab.clock.sleep(30)
+        lab.expect(lambda: lab.probe.leader() is not None, "a leader", within=5)
+
+
+def test_a_drill_without_a_fault_is_judged_from_the_watchs_start_not_from_before_the_gate(fake, tmp_path):
+    """Before the gate has passed nothing is looked at: on slow VMs the gate takes seconds, and
+    counting them as the watch's gap made such a drill blind."""
+    lab = make_lab(fake, ScriptedConsole(), tmp_path, auto=True)
+    lab.clock.now = 100.0
+    watch = watch_for(fake, lab.clock)
+    real_start = watch.start
+
+    def late_start():          # the gate and the set-up took 9 s before the watch began
+        lab.clock.now += 9
+        real_start()
+    watch.start = late_start
+    res = run_drill(NoFault, lab, watch=watch)
+    assert res.watch.fault_window.window_s[0] == round(watch.started_at - lab.t_start, 3) >= 9
+    assert res.watch.fault_window.longest_gap_s < 9, res.watch.fault_window
