@@ -338,7 +338,7 @@ def test_pulumi_create_drives_the_stack_in_lab_dir_and_maps_outputs(with_cli, mo
 def test_pulumi_create_gives_the_program_the_labs_own_image_and_uses_its_key(with_cli, monkeypatch):
     """No image in the stack: the lab's own Debian 12 image, as the libvirt path; under TCG the waits stretch."""
     from pulumi import automation as auto
-    from lab.providers import vagrant
+    from lab.providers import libvirt, vagrant
 
     seen: dict = {}
 
@@ -360,7 +360,7 @@ def test_pulumi_create_gives_the_program_the_labs_own_image_and_uses_its_key(wit
     m = pulumi_mod.PulumiProvider().create(TOPO, lambda line: None)
     assert seen["config"] == {"patroni-lab:domainType": "qemu", "patroni-lab:kernel": "/k"}
     assert seen["booted"] == "true", "the lab's image has no cloud-init to wait for"
-    assert {h.key for h in m.hosts.values()} == {str(vagrant.lab_key())} and m.timeout_scale == 3.0
+    assert {h.key for h in m.hosts.values()} == {str(vagrant.lab_key())} and m.timeout_scale == libvirt.TCG_SCALE
 
 
 def test_down_after_hosts_asks_only_the_hosts_provider(tmp_path, monkeypatch):

@@ -1,5 +1,5 @@
 """Faults only a VM's host can make: the node's machine powered off hard, its network link cut, or
-reset. Each is one virsh command typed on the lab's host (``HOST``), on the lab's own domain of the
+reset. Each is one virsh command typed on the control host (``HOST``), on the lab's own domain of the
 node, and nothing else: the host sends no traffic anywhere. Containers have no machine to power
 off; on them the drills that need one are not applicable (``is_vm``). The host's commands need root
 or the libvirt group, as the lab's libvirt path does."""
