@@ -58,3 +58,33 @@ def test_on_machines_that_are_not_vms_the_drill_is_not_applicable_and_touches_no
 
 def test_libvirt_is_the_provider_whose_machines_are_vms():
     assert M.is_vm("libvirt") and not M.is_vm("docker") and not M.is_vm(None)
+
+
+def test_a_command_to_a_machine_that_went_silent_ends_when_its_connection_is_cut(monkeypatch):
+    """A powered-off VM never answers; TCP would retransmit a quarter of an hour. The shell closes the
+    connection once the command's timeout and a grace have passed, and the command ends with an error."""
+    import threading
+    import time
+
+    from labcore import guard, remote
+    from lab.exercises.kit import shell
+
+    class SilentConnection:
+        def __init__(self):
+            self.closed = threading.Event()
+
+        def run(self, *a, **kw):
+            if not self.closed.wait(30):      # what a dead peer does: nothing, until the socket goes
+                raise AssertionError("the shell never cut the silent connection")
+            raise EOFError("the connection was closed")
+
+        def close(self):
+            self.closed.set()
+
+    conn = SilentConnection()
+    monkeypatch.setattr(remote, "new_connection", lambda name: conn)
+    monkeypatch.setattr(guard, "check", lambda *a, **kw: None)
+    monkeypatch.setattr(shell, "SILENCE_GRACE_S", 0.2)
+    t0 = time.monotonic()
+    out = shell.SshShell(TOPO).run("node1", "cat /proc/uptime", timeout=0.3)
+    assert not out.ok and "closed" in out.stderr and time.monotonic() - t0 < 5

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import threading
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,6 +49,9 @@ def run_on_host(command: str, timeout: float = 60) -> Output:
         return Output(124, "", f"timed out after {timeout:g} s")
 
 
+SILENCE_GRACE_S = 5.0        # past a command's timeout, how long a silent connection is given
+
+
 class SshShell:
     def __init__(self, topo: Topology) -> None:
         self.topo = topo
@@ -64,6 +68,10 @@ class SshShell:
         n = self.topo.node(node)
         guard.check(n.address, self.topo)
         conn = self._conn(n.name)
+        answered = threading.Event()
+        cut = threading.Thread(target=self._cut_if_silent, args=(conn, answered, timeout + SILENCE_GRACE_S),
+                               daemon=True)
+        cut.start()
         try:
             r = conn.run(command, hide=True, warn=True, timeout=timeout, in_stream=False)
             return Output(r.exited, r.stdout, r.stderr)
@@ -74,6 +82,19 @@ class SshShell:
                 pass
             self._conns.pop(n.name, None)
             return Output(255, "", f"{type(e).__name__}: {e}")
+        finally:
+            answered.set()
+
+    @staticmethod
+    def _cut_if_silent(conn: Connection, answered: threading.Event, after: float) -> None:
+        """Close the connection of a command that has not ended ``after`` seconds on: a machine
+        powered off (or unplugged) never answers, and TCP would retransmit to it for a quarter of an
+        hour before the command's own timeout could act. Closing it ends the waiting command."""
+        if not answered.wait(after):
+            try:
+                conn.close()
+            except Exception:
+                pass
 
     def put(self, node: str, local: str, remote_path: str) -> Output:
         """Copy a file of the control host to ``remote_path`` on ``node`` (as the ssh user; sudo moves it on)."""
