@@ -24,6 +24,17 @@ def _a_vm(lab: Lab) -> None:
                             "(docs/vm.md)")
 
 
+def _leaders_vm(lab: Lab) -> tuple[str, str, str]:
+    """Not applicable unless the nodes are VMs; then the leader, its node and the node's boot id,
+    said as who is who."""
+    _a_vm(lab)
+    leader = lab.leader()
+    node = lab.node_of(leader)
+    boot = lab.run_on(node, BOOT_ID).stdout.strip()
+    lab.step("Who is who", f"Leader: {leader}, on the VM {M.domain_name(lab.topo, leader)}.")
+    return leader, node, boot
+
+
 def _journal_epoch(lab: Lab, member: str, words: str, since_epoch: float) -> float | None:
     """When (the node's clock) Patroni's journal on ``member`` first says ``words`` since ``since_epoch``."""
     out = lab.shell.run(lab.node_of(member), f"sudo journalctl -u patroni --since @{int(since_epoch)} -o short-unix "
@@ -63,10 +74,8 @@ and the old leader rejoins as a replica, rewound onto the new timeline if needed
                "on them the drill is not applicable.")
 
     def run(self, lab: Lab) -> None:
-        _a_vm(lab)
-        leader = lab.leader()
+        leader, _, _ = _leaders_vm(lab)
         t = lab.timing()
-        lab.step("Who is who", f"Leader: {leader}, on the VM {M.domain_name(lab.topo, leader)}.")
         lab.inject(M.power_off(lab.facts, leader))
         lab.expect_outcomes({leader: Outcome.UNREACHABLE}, f"{leader} answers nothing", within=10)
         new = S.new_primary_within(lab, leader, t.ttl + t.loop_wait + 20,
@@ -109,13 +118,9 @@ boot record (a reset), against the new leader's promotion in its journal."""
                "applicable.")
 
     def run(self, lab: Lab) -> None:
-        _a_vm(lab)
-        leader = lab.leader()
-        node = lab.node_of(leader)
+        leader, node, boot_before = _leaders_vm(lab)
         t = lab.timing()
-        boot_before = lab.run_on(node, BOOT_ID).stdout.strip()
         since = S.node_epoch(lab, node)
-        lab.step("Who is who", f"Leader: {leader}, on the VM {M.domain_name(lab.topo, leader)}.")
         lab.inject(M.link_down(lab.facts, leader))
         new = S.new_primary_within(lab, leader, t.ttl + t.loop_wait + 30, "ttl (the key expires) + loop_wait + 30 s",
                                    how="a replica is promoted once the leader key expires")
@@ -163,12 +168,8 @@ enabled at boot, starts PostgreSQL and rejoins."""
     differs = "Same in Patroni 4. Containers cannot be reset; on them the drill is not applicable."
 
     def run(self, lab: Lab) -> None:
-        _a_vm(lab)
-        leader = lab.leader()
-        node = lab.node_of(leader)
+        leader, node, boot_before = _leaders_vm(lab)
         t = lab.timing()
-        boot_before = lab.run_on(node, BOOT_ID).stdout.strip()
-        lab.step("Who is who", f"Leader: {leader}, on the VM {M.domain_name(lab.topo, leader)}.")
         lab.inject(M.reset(lab.facts, leader, lambda: not lab.probe.rest_alive(leader)))
         lab.expect(S.writable_leader(lab), "the cluster has a writable leader again", within=t.ttl + t.loop_wait + 20)
         lab.measure("leader_after_reset", lab.probe.leader())
