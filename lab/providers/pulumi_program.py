@@ -318,9 +318,8 @@ def build(topo: Topology, settings: Settings) -> dict[str, Any]:
         n = topo.node(d.node)
         volume = libvirt.Volume(d.name, name=d.disk, pool=pool.name, base_volume_id=base.id, format="qcow2",
                                 size=settings.disk_gib * 1024 ** 3, opts=opts)
-        extra: dict[str, Any] = {}
         if settings.own_image:
-            extra = {"kernel": boot["kernel"].id, "initrd": boot["initrd"].id, "cmdlines": cmdlines(d.cmdline)}
+            extra: dict[str, Any] = {"kernel": boot["kernel"].id, "initrd": boot["initrd"].id, "cmdlines": cmdlines(d.cmdline)}
         else:
             cloudinit = libvirt.CloudInitDisk(
                 f"{d.name}-cloudinit", name=f"{d.name}-cloudinit.iso",
