@@ -13,6 +13,7 @@ from typing import Iterator
 import pytest
 
 import hermetic
+from labcore import poll
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,6 +44,9 @@ def unit_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
                            os.path.realpath(tmp_path_factory.getbasetemp()),
                            os.path.realpath(unit_stubs[0].parent), allowed)
     guard.install(monkeypatch)
+    # the process's one timeout multiplier (poll.set_scale, as `invoke up` on TCG VMs sets it) goes back
+    # after each test: a unit test that sets it must not stretch the live tests' waits after it
+    monkeypatch.setattr(poll, "_option", None)
     yield guard
     refused = guard.logged()
     if refused:
