@@ -4,6 +4,7 @@ shown as typed on the control host."""
 from __future__ import annotations
 
 from lab.exercises.api.context import Lab
+from lab.exercises.kit.shell import HOST
 from lab.exercises.api.model import ExpectationFailed
 from lab.exercises.api.steps.conditions import pick_candidate, scope, sync_key, sync_standby, writable_leader
 from lab.exercises.api.steps.config import set_config, set_local
@@ -100,7 +101,7 @@ def revive_patroni(lab: Lab) -> list[str]:
 
 def on_control_host(lab: Lab, command: str, why: str = "") -> None:
     """Show a command typed on the control host (where the lab's CLI runs), not on a node."""
-    lab.say("   " + lab.tr("on_control_host") + f"\n   $ {command}" + (f"\n   ({lab.said(why)})" if why else ""))
+    lab.command(HOST, command, why)
 
 
 # --- Patroni upgraded in place, member by member ------------------------------------------------------
